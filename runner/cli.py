@@ -1,0 +1,115 @@
+"""``python -m runner``: AlgoPerf's submission runner flags, kronbench's runner."""
+
+import json
+import logging
+import sys
+
+from absl import app, flags
+
+from runner.errors import UsageError
+from tuning.search_space import SearchSpaceError
+from workloads.registry import WorkloadError, get_workload
+
+flags.DEFINE_string("submission_path", None, "Path to the submission's submission.py.")
+flags.DEFINE_string("workload", None, "Workload name (see workloads.registry).")
+flags.DEFINE_enum("framework", "pytorch", ["pytorch", "jax"], "Framework of the submission.")
+flags.DEFINE_enum("tuning_ruleset", "external", ["external", "self"], "AlgoPerf tuning ruleset.")
+flags.DEFINE_string("tuning_search_space", None, "tuning_search_space.json (external ruleset only).")
+flags.DEFINE_integer("num_tuning_trials", 1, "Number of hyperparameter points to run (external ruleset).")
+flags.DEFINE_string("data_dir", "", "Dataset directory; workloads also look in installed packages.")
+flags.DEFINE_string("imagenet_v2_data_dir", None, "Test-set directory for imagenet workloads.")
+flags.DEFINE_string("experiment_dir", None, "Root directory of experiment logs.")
+flags.DEFINE_string("experiment_name", None, "Experiment name (a folder under --experiment_dir).")
+flags.DEFINE_integer("rng_seed", None, "Seed of the trial RNG; drawn from os.urandom when unset.")
+flags.DEFINE_integer("max_global_steps", None, "Stop after this many update steps.")
+flags.DEFINE_boolean("overwrite", False, "Replace existing trial directories.")
+flags.DEFINE_boolean("resume_last_run", False, "Continue existing trials from their last checkpoint.")
+flags.DEFINE_boolean("save_checkpoints", True, "Checkpoint at every eval (needed by --resume_last_run).")
+flags.DEFINE_integer("hparam_start_index", None, "First hyperparameter point to run (0-based).")
+flags.DEFINE_integer("hparam_end_index", None, "One past the last hyperparameter point to run.")
+flags.DEFINE_boolean("torch_compile", False, "Accepted for AlgoPerf compatibility; compile is not used on CPU.")
+flags.DEFINE_enum("progress", "auto", ["auto", "on", "off"], "Progress bar (auto: only on a terminal).")
+
+FLAGS = flags.FLAGS
+
+
+def _config():
+    from runner.experiment import ExperimentConfig
+    from runner.loop import TrialConfig
+
+    missing = [f"--{n}" for n in ("workload", "submission_path") if not getattr(FLAGS, n)]
+    if missing:
+        raise UsageError(f"missing {' and '.join(missing)}; see python -m runner --help")
+    if FLAGS.framework != "pytorch":
+        raise UsageError("--framework=jax is not supported yet; use --framework=pytorch")
+    flag_values = {k: v for k, v in FLAGS.flag_values_dict().items() if k in _OWN_FLAGS}
+    trial = TrialConfig(
+        workload_name=FLAGS.workload,
+        framework=FLAGS.framework,
+        data_dir=FLAGS.data_dir,
+        imagenet_v2_data_dir=FLAGS.imagenet_v2_data_dir,
+        tuning_ruleset=FLAGS.tuning_ruleset,
+        max_global_steps=FLAGS.max_global_steps,
+        save_checkpoints=FLAGS.save_checkpoints,
+        rng_seed=FLAGS.rng_seed,
+        progress={"auto": None, "on": True, "off": False}[FLAGS.progress],
+        flags=json.loads(json.dumps(flag_values, default=str)),
+    )
+    return ExperimentConfig(
+        submission_path=FLAGS.submission_path,
+        trial=trial,
+        tuning_search_space=FLAGS.tuning_search_space,
+        num_tuning_trials=FLAGS.num_tuning_trials,
+        experiment_dir=FLAGS.experiment_dir,
+        experiment_name=FLAGS.experiment_name,
+        overwrite=FLAGS.overwrite,
+        resume_last_run=FLAGS.resume_last_run,
+        hparam_start_index=FLAGS.hparam_start_index,
+        hparam_end_index=FLAGS.hparam_end_index,
+    )
+
+
+_OWN_FLAGS = (
+    "submission_path",
+    "workload",
+    "framework",
+    "tuning_ruleset",
+    "tuning_search_space",
+    "num_tuning_trials",
+    "data_dir",
+    "imagenet_v2_data_dir",
+    "experiment_dir",
+    "experiment_name",
+    "rng_seed",
+    "max_global_steps",
+    "overwrite",
+    "resume_last_run",
+    "save_checkpoints",
+    "hparam_start_index",
+    "hparam_end_index",
+    "torch_compile",
+    "progress",
+)
+
+
+def _main(argv) -> None:
+    if len(argv) > 1:
+        _fail(f"unexpected arguments {argv[1:]}; flags are written --name=value")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        from runner.experiment import run_experiment
+
+        cfg = _config()
+        workload = get_workload(FLAGS.workload)
+        run_experiment(cfg, workload)
+    except (UsageError, SearchSpaceError, WorkloadError) as e:
+        _fail(str(e))
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main() -> None:
+    app.run(_main)

@@ -1,0 +1,112 @@
+"""An experiment: one submission on one workload, over the trials of a search space (or self-tuning)."""
+
+import logging
+import os
+import shutil
+import struct
+from dataclasses import dataclass, replace
+
+from compat import prng
+from runner.errors import UsageError
+from runner.loading import load_submission
+from runner.loop import TrialConfig, TrialResult, train_once
+from tuning import search_space as ss
+
+log = logging.getLogger("kronbench.runner")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    submission_path: str
+    trial: TrialConfig
+    tuning_search_space: str | None = None
+    num_tuning_trials: int = 1
+    experiment_dir: str | None = None
+    experiment_name: str | None = None
+    overwrite: bool = False
+    resume_last_run: bool = False
+    hparam_start_index: int | None = None
+    hparam_end_index: int | None = None
+
+    def workload_dir(self) -> str | None:
+        if self.experiment_dir is None:
+            return None
+        return os.path.join(
+            os.path.abspath(os.path.expanduser(self.experiment_dir)),
+            self.experiment_name or "",
+            f"{self.trial.workload_name}_{self.trial.framework}",
+        )
+
+
+def plan_trials(cfg: ExperimentConfig) -> list[tuple[int, dict | None]]:
+    """(trial index, hyperparameter point) pairs; one (0, None) trial under the self-tuning ruleset."""
+    ruleset = cfg.trial.tuning_ruleset
+    if ruleset not in ("external", "self"):
+        raise UsageError(f"unknown --tuning_ruleset={ruleset!r}; use external or self")
+    if ruleset == "self":
+        if cfg.tuning_search_space:
+            raise UsageError(
+                "--tuning_search_space is not allowed with --tuning_ruleset=self; drop it "
+                "(self-tuning submissions use their own defaults)"
+            )
+        return [(0, None)]
+    if not cfg.tuning_search_space:
+        raise UsageError(
+            "--tuning_ruleset=external needs --tuning_search_space=path/to/tuning_search_space.json "
+            "(or use --tuning_ruleset=self)"
+        )
+    if cfg.num_tuning_trials < 1:
+        raise UsageError(f"--num_tuning_trials={cfg.num_tuning_trials} must be at least 1")
+    space = ss.load(cfg.tuning_search_space)
+    num = cfg.num_tuning_trials
+    start = cfg.hparam_start_index or 0
+    end = num if cfg.hparam_end_index is None else cfg.hparam_end_index
+    if not 0 <= start < end <= num:
+        raise UsageError(
+            f"hyperparameter indices [{start}, {end}) must satisfy 0 <= start < end <= "
+            f"--num_tuning_trials={num}; fix --hparam_start_index/--hparam_end_index"
+        )
+    points = space.points(num, seed=cfg.trial.rng_seed or 0)
+    return [(i, points[i]) for i in range(start, end)]
+
+
+def prepare_trial_dirs(cfg: ExperimentConfig, indices: list[int]) -> dict[int, str | None]:
+    """Check every trial directory before anything runs, so a refused run loses nothing."""
+    if cfg.overwrite and cfg.resume_last_run:
+        raise UsageError("--overwrite and --resume_last_run contradict each other; pass only one")
+    base = cfg.workload_dir()
+    if base is None:
+        return {i: None for i in indices}
+    if not cfg.experiment_name:
+        raise UsageError("--experiment_dir needs --experiment_name; pass --experiment_name=NAME")
+    dirs = {i: os.path.join(base, f"trial_{i + 1}") for i in indices}
+    for d in dirs.values():
+        if os.path.isdir(d) and os.listdir(d) and not (cfg.overwrite or cfg.resume_last_run):
+            raise UsageError(
+                f"trial directory {d} already exists; pass --overwrite to replace it or "
+                f"--resume_last_run to continue it"
+            )
+    for d in dirs.values():
+        if cfg.overwrite and os.path.isdir(d):
+            shutil.rmtree(d)
+        os.makedirs(d, exist_ok=True)
+    return dirs
+
+
+def run_experiment(cfg: ExperimentConfig, workload) -> list[TrialResult]:
+    """Run every planned trial of ``cfg`` on ``workload``; print one summary line per trial."""
+    submission = load_submission(cfg.submission_path)
+    trials = plan_trials(cfg)
+    dirs = prepare_trial_dirs(cfg, [i for i, _ in trials])
+    seed = cfg.trial.rng_seed
+    if seed is None:
+        seed = struct.unpack("I", os.urandom(4))[0]
+        log.info("no --rng_seed given; drew %d", seed)
+    trial_cfg = replace(cfg.trial, rng_seed=seed)
+    results = []
+    for index, point in trials:
+        hyperparameters = None if point is None else ss.make_hyperparameters(point)
+        result = train_once(workload, submission, hyperparameters, prng.PRNGKey(seed), trial_cfg, trial_dir=dirs[index])
+        print(result.summary(f"{trial_cfg.workload_name} / {submission.name} / trial {index + 1}"), flush=True)
+        results.append(result)
+    return results

@@ -1,0 +1,94 @@
+"""Load an AlgoPerf submission module by path and check that it honours the API."""
+
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from runner.errors import UsageError
+
+REQUIRED = ("get_batch_size", "init_optimizer_state", "update_params", "data_selection")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The submission's functions, looked up once."""
+
+    module: ModuleType
+    path: str
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(os.path.dirname(self.path)) or os.path.splitext(os.path.basename(self.path))[0]
+
+    def fn(self, name: str) -> Any:
+        return getattr(self.module, name, None)
+
+    @property
+    def update_takes_train_state(self) -> bool:
+        return "train_state" in inspect.signature(self.module.update_params).parameters
+
+    def batch_size(self, workload_name: str, base_workload_name: str | None = None) -> int:
+        """``get_batch_size``; on ValueError retried with the base workload name, as AlgoPerf does."""
+        try:
+            return self.module.get_batch_size(workload_name)
+        except ValueError:
+            if base_workload_name is None or base_workload_name == workload_name:
+                raise UsageError(
+                    f"submission {self.path} has no batch size for workload {workload_name!r}; "
+                    f"add it to get_batch_size()"
+                ) from None
+            return self.module.get_batch_size(base_workload_name)
+
+    def eval_batch_size(self, workload_name: str, default: int) -> int:
+        fn = self.fn("get_eval_batch_size")
+        return default if fn is None else fn(workload_name)
+
+
+def load_submission(path: str) -> Submission:
+    """Import ``submission.py`` from ``path``; a package-relative import when its folders are packages."""
+    if not path or not os.path.isfile(path):
+        raise UsageError(f"submission file {path!r} not found; pass --submission_path=path/to/submission.py")
+    path = os.path.abspath(path)
+    module = _import(path)
+    missing = [name for name in REQUIRED if not callable(getattr(module, name, None))]
+    if missing:
+        raise UsageError(
+            f"submission {path} lacks required function(s) {', '.join(missing)}; define them as in the AlgoPerf API"
+        )
+    return Submission(module=module, path=path)
+
+
+def _import(path: str) -> ModuleType:
+    dotted = _dotted_name(path)
+    try:
+        if dotted is not None:
+            return importlib.import_module(dotted)
+        name = "kronbench_submission_" + str(abs(hash(path)))
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, os.path.dirname(path))  # so the submission can import modules beside it
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+    except SyntaxError as e:
+        raise UsageError(f"submission {path} has a syntax error at line {e.lineno}: {e.msg}; fix it") from None
+    except ImportError as e:
+        raise UsageError(f"submission {path} failed to import: {e}; install what it needs") from None
+
+
+def _dotted_name(path: str) -> str | None:
+    """``a.b.submission`` if ``path`` lies in packages under a ``sys.path`` entry, else None."""
+    parts = [os.path.splitext(os.path.basename(path))[0]]
+    folder = os.path.dirname(path)
+    while os.path.isfile(os.path.join(folder, "__init__.py")):
+        parts.insert(0, os.path.basename(folder))
+        folder = os.path.dirname(folder)
+    roots = {os.path.abspath(p or os.getcwd()) for p in sys.path}
+    if len(parts) > 1 and folder in roots:
+        return ".".join(parts)
+    return None

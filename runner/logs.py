@@ -1,0 +1,117 @@
+"""Trial logs in AlgoPerf's layout: JSON metadata, measurement CSVs and TensorBoard event files."""
+
+import csv
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import torch
+
+MEASUREMENTS = "measurements.csv"
+EVAL_MEASUREMENTS = "eval_measurements.csv"
+
+
+def write_json(path: str, obj: Any) -> None:
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=str)
+
+
+def meta_data(workload, workload_name: str, framework: str, rng_seed: int | None) -> dict[str, Any]:
+    """What a reader needs to reproduce the trial: versions, machine, seed, workload."""
+    return {
+        "workload": workload_name,
+        "workload_class": f"{type(workload).__module__}.{type(workload).__qualname__}",
+        "framework": framework,
+        "rng_seed": rng_seed,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "git_commit": _git_commit(),
+        "start_time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _git_commit() -> str | None:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        out = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+class _CsvTable:
+    """Rows appended to a CSV; rewritten only when a new column appears. Existing rows are kept on resume."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.rows: list[dict[str, Any]] = []
+        self.columns: list[str] = []
+        if os.path.isfile(path):
+            with open(path, newline="") as f:
+                reader = csv.DictReader(f)
+                self.columns = list(reader.fieldnames or [])
+                self.rows = list(reader)
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        new = [k for k in row if k not in self.columns]
+        if new or not os.path.isfile(self.path):
+            self.columns += new
+            with open(self.path, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=self.columns)
+                writer.writeheader()
+                writer.writerows(self.rows)
+        else:
+            with open(self.path, "a", newline="") as f:
+                csv.DictWriter(f, fieldnames=self.columns).writerow(row)
+
+
+class MetricsLogger:
+    """AlgoPerf's metrics logger: eval rows to eval_measurements.csv, others to measurements.csv, all to TB.
+
+    Attached to the workload (``workload.metrics_logger``) so submissions can log their own train metrics.
+    """
+
+    def __init__(self, trial_dir: str):
+        from torch.utils.tensorboard import SummaryWriter  # slow import; only when logging
+
+        self.trial_dir = trial_dir
+        self._tables = {
+            False: _CsvTable(os.path.join(trial_dir, MEASUREMENTS)),
+            True: _CsvTable(os.path.join(trial_dir, EVAL_MEASUREMENTS)),
+        }
+        self._tb = SummaryWriter(log_dir=trial_dir)
+
+    def append_scalar_metrics(
+        self, metrics: dict[str, Any], global_step: int, preemption_count: int | None = None, is_eval: bool = False
+    ) -> None:
+        scalars = {k: _scalar(v) for k, v in metrics.items()}
+        row = {"global_step": global_step, "preemption_count": preemption_count, **scalars}
+        self._tables[is_eval].append(row)
+        for k, v in scalars.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                self._tb.add_scalar(k, v, global_step)
+
+    def flush(self) -> None:
+        self._tb.flush()
+
+    def close(self) -> None:
+        self._tb.close()
+
+
+def _scalar(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        return v.item()
+    if hasattr(v, "item") and callable(v.item):  # numpy scalars
+        return v.item()
+    return v

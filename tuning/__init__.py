@@ -1,0 +1,1 @@
+"""Tuning: search spaces, seeded quasi-random sampling, and (later) campaigns and executors."""

@@ -1,0 +1,167 @@
+"""AlgoPerf tuning search spaces: parsing, validation, and reproducible quasi-random sampling.
+
+Two JSON forms (AlgoPerf's ``tuning_search_space.json``):
+- a dict ``{name: {"min", "max", "scaling": "log"|"linear"} | {"feasible_points": [...]}}``, sampled by a
+  shifted Halton sequence (one prime base per dimension, the first 100 points skipped, a per-dimension random
+  shift) as AlgoPerf does, except that the shift comes from a seed so points are reproducible;
+- a list of fixed points, used in file order.
+"""
+
+import collections
+import json
+import math
+import numbers
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+HALTON_SKIP = 100
+
+
+class SearchSpaceError(ValueError):
+    """A malformed search space; the message names the file, the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class Range:
+    min: float
+    max: float
+    scaling: str  # "log" | "linear"
+
+    def value(self, u: float) -> float:
+        if self.scaling == "log":
+            return self.min * math.exp(u * math.log(self.max / self.min))
+        return self.min + u * (self.max - self.min)
+
+
+@dataclass(frozen=True)
+class Choice:
+    points: tuple
+
+    def value(self, u: float) -> Any:
+        return self.points[min(int(u * len(self.points)), len(self.points) - 1)]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Either ``dims`` (quasi-random) or ``fixed_points`` (a list used in order)."""
+
+    source: str
+    dims: tuple[tuple[str, Range | Choice], ...] = ()
+    fixed_points: tuple[dict, ...] = ()
+
+    @property
+    def is_fixed(self) -> bool:
+        return bool(self.fixed_points)
+
+    def points(self, num: int, seed: int = 0) -> list[dict[str, Any]]:
+        """The first ``num`` points: file order for a list, seeded shifted Halton for ranges."""
+        if self.is_fixed:
+            if num > len(self.fixed_points):
+                raise SearchSpaceError(
+                    f"{self.source}: {num} trials requested but the list holds {len(self.fixed_points)} points; "
+                    f"lower --num_tuning_trials or add points"
+                )
+            return [dict(p) for p in self.fixed_points[:num]]
+        shifts = np.random.default_rng(seed).random(len(self.dims))
+        out = []
+        for k in range(HALTON_SKIP + 1, HALTON_SKIP + 1 + num):
+            point = {}
+            for (name, dim), base, shift in zip(self.dims, _primes(len(self.dims)), shifts, strict=True):
+                point[name] = dim.value((_radical_inverse(k, base) + shift) % 1.0)
+            out.append(point)
+        return out
+
+
+def make_hyperparameters(point: dict[str, Any]):
+    """AlgoPerf's hyperparameter object: a namedtuple('Hyperparameters', names) of one point."""
+    return collections.namedtuple("Hyperparameters", sorted(point))(**point)
+
+
+def load(path: str) -> SearchSpace:
+    """Read and validate a search-space JSON file."""
+    if not os.path.isfile(path):
+        raise SearchSpaceError(f"tuning search space {path} does not exist; pass an existing JSON file")
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+    except json.JSONDecodeError as e:
+        raise SearchSpaceError(f"tuning search space {path} is not valid JSON ({e}); fix the file") from None
+    return parse(raw, source=path)
+
+
+def parse(raw: Any, source: str = "<search space>") -> SearchSpace:
+    def fail(reason: str) -> SearchSpaceError:
+        return SearchSpaceError(f"tuning search space {source}: {reason}")
+
+    if isinstance(raw, list):
+        if not raw:
+            raise fail("the list of points is empty; add at least one point")
+        for i, point in enumerate(raw):
+            if not isinstance(point, dict) or not point:
+                raise fail(f'point {i} is not a non-empty object of hyperparameters; write {{"name": value}}')
+            for name, v in point.items():
+                if not _is_value(v):
+                    raise fail(f"point {i}: {name}={v!r} is not a number, string or boolean")
+        return SearchSpace(source=source, fixed_points=tuple(raw))
+    if not isinstance(raw, dict) or not raw:
+        raise fail("expected a non-empty object of hyperparameter ranges or a list of points")
+    dims = []
+    for name in sorted(raw):
+        dims.append((name, _parse_dim(name, raw[name], fail)))
+    return SearchSpace(source=source, dims=tuple(dims))
+
+
+def _parse_dim(name: str, spec: Any, fail) -> Range | Choice:
+    if not isinstance(spec, dict):
+        raise fail(f"{name} must be an object with min/max/scaling or feasible_points")
+    if "feasible_points" in spec:
+        points = spec["feasible_points"]
+        if not isinstance(points, list) or not points:
+            raise fail(f"{name} has empty feasible_points; list at least one value")
+        bad = [p for p in points if not _is_value(p)]
+        if bad:
+            raise fail(f"{name} has non-numeric feasible point {bad[0]!r}; use numbers, strings or booleans")
+        return Choice(tuple(points))
+    missing = [k for k in ("min", "max", "scaling") if k not in spec]
+    if missing:
+        raise fail(f"{name} lacks {', '.join(missing)}; give min, max and scaling (log or linear)")
+    lo, hi, scaling = spec["min"], spec["max"], spec["scaling"]
+    for key, v in (("min", lo), ("max", hi)):
+        if not isinstance(v, numbers.Real) or isinstance(v, bool) or not math.isfinite(v):
+            raise fail(f"{name}.{key}={v!r} is not a finite number")
+    if scaling not in ("log", "linear"):
+        raise fail(f"{name} has unknown scaling {scaling!r}; use 'log' or 'linear'")
+    if lo > hi:
+        raise fail(f"{name} has min {lo} > max {hi}; swap them")
+    if scaling == "log" and lo <= 0:
+        raise fail(f"{name} uses log scaling with min {lo} <= 0; use a positive min or linear scaling")
+    return Range(float(lo), float(hi), scaling)
+
+
+def _is_value(v: Any) -> bool:
+    if isinstance(v, bool | str):
+        return True
+    return isinstance(v, numbers.Real) and math.isfinite(v)
+
+
+def _radical_inverse(k: int, base: int) -> float:
+    """The k-th element of the van der Corput sequence in ``base``."""
+    result, f = 0.0, 1.0 / base
+    while k > 0:
+        k, digit = divmod(k, base)
+        result += digit * f
+        f /= base
+    return result
+
+
+def _primes(n: int) -> list[int]:
+    primes: list[int] = []
+    candidate = 2
+    while len(primes) < n:
+        if all(candidate % p for p in primes if p * p <= candidate):
+            primes.append(candidate)
+        candidate += 1
+    return primes
