@@ -1,0 +1,97 @@
+"""The runner's clock against AlgoPerf's rules: what is charged, when evals happen, when training stops."""
+
+from types import MappingProxyType
+
+import pytest
+
+from compat import prng
+from runner.loop import TrialConfig, train_once
+from tests.fakes import SleepyWorkload, make_submission
+
+
+def run(workload, submission, **config):
+    cfg = TrialConfig(workload_name="sleepy", progress=False, **config)
+    return train_once(workload, submission, None, prng.PRNGKey(0), cfg)
+
+
+def test_eval_time_is_not_charged():
+    workload = SleepyWorkload(eval_period=0.0, eval_sleep=0.2)
+    result = run(workload, make_submission(), max_global_steps=4)
+    assert len(workload.eval_calls) == 4
+    assert result.train_state["accumulated_eval_time"] >= 4 * 0.2
+    assert result.submission_time < 0.2  # four tiny SGD steps; none of the 0.8 s of eval sleep
+
+
+def test_update_time_is_charged():
+    result = run(SleepyWorkload(eval_period=1e9), make_submission(update_sleep=0.05), max_global_steps=4)
+    assert 4 * 0.05 <= result.submission_time < 4 * 0.05 + 0.15
+
+
+def test_prepare_for_eval_is_charged():
+    workload = SleepyWorkload(eval_period=0.0)
+    result = run(workload, make_submission(prepare_sleep=0.05), max_global_steps=3)
+    assert result.submission_time >= 3 * 0.05
+
+
+def test_budget_stops_the_run():
+    workload = SleepyWorkload(budget=0.3, eval_period=1e9)
+    result = run(workload, make_submission(update_sleep=0.05))
+    assert not result.reached_validation
+    assert 0.3 <= result.submission_time < 0.3 + 0.1
+    assert 6 <= result.global_step <= 8
+    assert result.budget_sec == 0.3
+
+
+def test_self_tuning_gets_one_and_a_half_budgets():
+    workload = SleepyWorkload(budget=0.3, eval_period=1e9)
+    external = run(workload, make_submission(update_sleep=0.05))
+    self_tuned = run(
+        SleepyWorkload(budget=0.3, eval_period=1e9), make_submission(update_sleep=0.05), tuning_ruleset="self"
+    )
+    assert self_tuned.budget_sec == pytest.approx(0.45)
+    assert 0.45 <= self_tuned.submission_time < 0.45 + 0.1
+    assert self_tuned.global_step > external.global_step
+
+
+def test_first_eval_follows_step_one_then_the_period():
+    workload = SleepyWorkload(eval_period=1e9)
+    result = run(workload, make_submission(), max_global_steps=5)
+    # step 1: last_eval_time starts at 0; step 5: training complete (max_global_steps) forces the final eval
+    assert [step for step, _ in result.eval_results] == [1, 5]
+
+
+def test_stops_when_both_targets_are_reached_and_records_time_to_target():
+    workload = SleepyWorkload(eval_period=0.0, reach_at_step=3, test_reach_at_step=5)
+    result = run(workload, make_submission(), max_global_steps=100)
+    assert result.global_step == 5
+    assert result.reached_validation and result.reached_test
+    assert result.step_to_target == 3
+    assert result.time_to_target == result.eval_results[2][1]["score"]
+
+
+def test_training_complete_error_ends_with_a_final_eval():
+    workload = SleepyWorkload(eval_period=1e9)
+    result = run(workload, make_submission(complete_at_step=3))
+    assert result.global_step == 4  # the raising step still counts, as in AlgoPerf
+    assert [step for step, _ in result.eval_results] == [1, 4]
+
+
+def test_train_state_is_passed_read_only_only_when_asked_for():
+    seen = []
+    run(
+        SleepyWorkload(eval_period=0.0),
+        make_submission(with_train_state=True, seen_train_states=seen),
+        max_global_steps=3,
+    )
+    assert len(seen) == 3 and all(isinstance(s, MappingProxyType) for s in seen)
+    with pytest.raises(TypeError):
+        seen[0]["training_complete"] = True
+    assert seen[-1]["accumulated_submission_time"] > 0  # a live view of the runner's state
+    # a submission without the parameter is called without it (it would raise TypeError otherwise)
+    run(SleepyWorkload(), make_submission(with_train_state=False), max_global_steps=2)
+
+
+def test_score_column_is_accumulated_submission_time():
+    result = run(SleepyWorkload(eval_period=0.0), make_submission(update_sleep=0.01), max_global_steps=3)
+    scores = [r["score"] for _, r in result.eval_results]
+    assert scores == sorted(scores) and scores[-1] == result.submission_time
