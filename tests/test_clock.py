@@ -95,3 +95,13 @@ def test_score_column_is_accumulated_submission_time():
     result = run(SleepyWorkload(eval_period=0.0), make_submission(update_sleep=0.01), max_global_steps=3)
     scores = [r["score"] for _, r in result.eval_results]
     assert scores == sorted(scores) and scores[-1] == result.submission_time
+
+
+def test_step_keys_are_algoperfs_fold_in_then_split():
+    from runner.loop import KEY_BLOCK, StepKeys
+
+    rng = prng.PRNGKey(3)
+    keys = StepKeys(rng)
+    for step in (0, 1, KEY_BLOCK - 1, KEY_BLOCK, 5, 3 * KEY_BLOCK + 7):  # across and back over block edges
+        expected = prng.split(prng.fold_in(rng, step), 4)
+        assert (keys(step) == expected).all()
