@@ -34,7 +34,7 @@ demo: data
 	$(PY) -m runner --workload=mnist --framework=pytorch \
 	  --submission_path=submissions/nadamw/submission.py \
 	  --tuning_search_space=submissions/nadamw/tuning_search_space.json \
-	  --experiment_dir=$(EXPERIMENT_DIR) --experiment_name=demo --overwrite
+	  --experiment_dir=$(EXPERIMENT_DIR) --experiment_name=demo --overwrite --rng_seed=0
 
 test: data
 	$(PY) -m pytest -q -m "not slow"

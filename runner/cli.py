@@ -95,7 +95,7 @@ _OWN_FLAGS = (
 def _main(argv) -> None:
     if len(argv) > 1:
         _fail(f"unexpected arguments {argv[1:]}; flags are written --name=value")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.WARNING)  # absl's handler would print every INFO line
     try:
         from runner.experiment import run_experiment
 

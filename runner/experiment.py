@@ -1,6 +1,5 @@
 """An experiment: one submission on one workload, over the trials of a search space (or self-tuning)."""
 
-import logging
 import os
 import shutil
 import struct
@@ -11,8 +10,6 @@ from runner.errors import UsageError
 from runner.loading import load_submission
 from runner.loop import TrialConfig, TrialResult, train_once
 from tuning import search_space as ss
-
-log = logging.getLogger("kronbench.runner")
 
 
 @dataclass(frozen=True)
@@ -101,7 +98,7 @@ def run_experiment(cfg: ExperimentConfig, workload) -> list[TrialResult]:
     seed = cfg.trial.rng_seed
     if seed is None:
         seed = struct.unpack("I", os.urandom(4))[0]
-        log.info("no --rng_seed given; drew %d", seed)
+        print(f"no --rng_seed given; drew {seed} (pass --rng_seed={seed} to repeat this run)", flush=True)
     trial_cfg = replace(cfg.trial, rng_seed=seed)
     results = []
     for index, point in trials:

@@ -1,0 +1,71 @@
+"""Calibrate a workload's budget: time to target of a submission's first search-space point over seeds.
+
+Prints one row per seed (steps and submission seconds to the validation target) and the median, with the
+budget (``--budget_factor`` x median) and step_hint (the baseline's steps within that budget) it implies.
+
+    python -m benchmarks.calibrate --workload=mnist [--seeds 0 1 2] [--submission_path=...]
+"""
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+
+import compat  # noqa: E402,F401
+from compat import prng  # noqa: E402
+from runner.loading import load_submission  # noqa: E402
+from runner.loop import TrialConfig, train_once  # noqa: E402
+from tuning import search_space  # noqa: E402
+from workloads.registry import get_workload  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", default="mnist")
+    parser.add_argument("--submission_path", default=os.path.join(ROOT, "submissions", "nadamw", "submission.py"))
+    parser.add_argument("--tuning_search_space", default=None, help="default: beside the submission")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--budget_factor", type=float, default=3.0)
+    args = parser.parse_args()
+    space_path = args.tuning_search_space or os.path.join(
+        os.path.dirname(args.submission_path), "tuning_search_space.json"
+    )
+    point = search_space.load(space_path).points(1)[0]
+    hyperparameters = search_space.make_hyperparameters(point)
+    submission = load_submission(args.submission_path)
+    rows = []
+    for seed in args.seeds:
+        workload = get_workload(args.workload)
+        cfg = TrialConfig(workload_name=args.workload, rng_seed=seed, progress=False)
+        result = train_once(workload, submission, hyperparameters, prng.PRNGKey(seed), cfg)
+        per_step = result.submission_time / result.global_step
+        rows.append((seed, result.step_to_target, result.time_to_target, per_step))
+        hit = (
+            "not reached"
+            if result.step_to_target is None
+            else (f"step {result.step_to_target:6d}  {result.time_to_target:7.2f} s")
+        )
+        print(
+            f"seed {seed}: {hit}   ({per_step * 1e3:.2f} ms/step, budget {result.budget_sec:g} s, "
+            f"step_hint {workload.step_hint})",
+            flush=True,
+        )
+    reached = [r for r in rows if r[1] is not None]
+    if len(reached) < len(rows):
+        print(f"{len(rows) - len(reached)} of {len(rows)} seeds missed the target: raise the budget and rerun")
+        return
+    median_time = statistics.median(r[2] for r in reached)
+    median_steps = statistics.median(r[1] for r in reached)
+    ms_per_step = statistics.median(r[3] for r in reached)
+    budget = args.budget_factor * median_time
+    print(f"median: {median_steps:.0f} steps, {median_time:.2f} s to target; {ms_per_step * 1e3:.2f} ms/step")
+    print(f"implied: budget {budget:.1f} s ({args.budget_factor:g} x median), step_hint {budget / ms_per_step:.0f}")
+
+
+if __name__ == "__main__":
+    main()
