@@ -42,7 +42,7 @@ def _config():
         raise UsageError(f"missing {' and '.join(missing)}; see python -m runner --help")
     if FLAGS.framework != "pytorch":
         raise UsageError("--framework=jax is not supported yet; use --framework=pytorch")
-    flag_values = {k: v for k, v in FLAGS.flag_values_dict().items() if k in _OWN_FLAGS}
+    flag_values = {f.name: f.value for f in FLAGS.get_flags_for_module(__name__)}
     trial = TrialConfig(
         workload_name=FLAGS.workload,
         framework=FLAGS.framework,
@@ -67,29 +67,6 @@ def _config():
         hparam_start_index=FLAGS.hparam_start_index,
         hparam_end_index=FLAGS.hparam_end_index,
     )
-
-
-_OWN_FLAGS = (
-    "submission_path",
-    "workload",
-    "framework",
-    "tuning_ruleset",
-    "tuning_search_space",
-    "num_tuning_trials",
-    "data_dir",
-    "imagenet_v2_data_dir",
-    "experiment_dir",
-    "experiment_name",
-    "rng_seed",
-    "max_global_steps",
-    "overwrite",
-    "resume_last_run",
-    "save_checkpoints",
-    "hparam_start_index",
-    "hparam_end_index",
-    "torch_compile",
-    "progress",
-)
 
 
 def _main(argv) -> None:

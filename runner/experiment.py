@@ -63,7 +63,7 @@ def plan_trials(cfg: ExperimentConfig) -> list[tuple[int, dict | None]]:
             f"hyperparameter indices [{start}, {end}) must satisfy 0 <= start < end <= "
             f"--num_tuning_trials={num}; fix --hparam_start_index/--hparam_end_index"
         )
-    points = space.points(num, seed=cfg.trial.rng_seed or 0)
+    points = space.points(num, seed=cfg.trial.rng_seed or 0)  # run_experiment has resolved the seed
     return [(i, points[i]) for i in range(start, end)]
 
 
@@ -93,17 +93,18 @@ def prepare_trial_dirs(cfg: ExperimentConfig, indices: list[int]) -> dict[int, s
 def run_experiment(cfg: ExperimentConfig, workload) -> list[TrialResult]:
     """Run every planned trial of ``cfg`` on ``workload``; print one summary line per trial."""
     submission = load_submission(cfg.submission_path)
-    trials = plan_trials(cfg)
-    dirs = prepare_trial_dirs(cfg, [i for i, _ in trials])
-    seed = cfg.trial.rng_seed
-    if seed is None:
+    if cfg.trial.rng_seed is None:  # one seed for the search-space points and the trials, recorded in meta data
         seed = struct.unpack("I", os.urandom(4))[0]
         print(f"no --rng_seed given; drew {seed} (pass --rng_seed={seed} to repeat this run)", flush=True)
-    trial_cfg = replace(cfg.trial, rng_seed=seed)
+        cfg = replace(cfg, trial=replace(cfg.trial, rng_seed=seed))
+    trials = plan_trials(cfg)
+    dirs = prepare_trial_dirs(cfg, [i for i, _ in trials])
     results = []
     for index, point in trials:
         hyperparameters = None if point is None else ss.make_hyperparameters(point)
-        result = train_once(workload, submission, hyperparameters, prng.PRNGKey(seed), trial_cfg, trial_dir=dirs[index])
-        print(result.summary(f"{trial_cfg.workload_name} / {submission.name} / trial {index + 1}"), flush=True)
+        result = train_once(
+            workload, submission, hyperparameters, prng.PRNGKey(cfg.trial.rng_seed), cfg.trial, trial_dir=dirs[index]
+        )
+        print(result.summary(f"{cfg.trial.workload_name} / {submission.name} / trial {index + 1}"), flush=True)
         results.append(result)
     return results

@@ -188,17 +188,17 @@ def train_once(
         )
         try:
             optimizer_state, model_params, model_state = update_params(
-                workload=workload,
-                current_param_container=model_params,
-                current_params_types=workload.model_params_types,
-                model_state=model_state,
-                hyperparameters=hyperparameters,
                 batch=batch,
-                loss_type=workload.loss_type,
-                optimizer_state=optimizer_state,
-                eval_results=eval_results,
-                global_step=global_step,
-                rng=update_rng,
+                **_api_kwargs(
+                    workload,
+                    model_params,
+                    model_state,
+                    hyperparameters,
+                    optimizer_state,
+                    eval_results,
+                    global_step,
+                    update_rng,
+                ),
                 **update_kwargs,
             )
         except spec.TrainingCompleteError:
@@ -217,16 +217,16 @@ def train_once(
             if prepare_for_eval is not None:
                 start = get_time()
                 optimizer_state, model_params, model_state = prepare_for_eval(
-                    workload=workload,
-                    current_param_container=model_params,
-                    current_params_types=workload.model_params_types,
-                    model_state=model_state,
-                    hyperparameters=hyperparameters,
-                    loss_type=workload.loss_type,
-                    optimizer_state=optimizer_state,
-                    eval_results=eval_results,
-                    global_step=global_step,
-                    rng=prep_eval_rng,
+                    **_api_kwargs(
+                        workload,
+                        model_params,
+                        model_state,
+                        hyperparameters,
+                        optimizer_state,
+                        eval_results,
+                        global_step,
+                        prep_eval_rng,
+                    )
                 )
                 train_state["accumulated_submission_time"] += get_time() - start
             train_state["is_time_remaining"] = train_state["accumulated_submission_time"] < budget
@@ -302,6 +302,24 @@ def train_once(
         eval_results=eval_results,
         train_state=dict(train_state),
     )
+
+
+def _api_kwargs(
+    workload, model_params, model_state, hyperparameters, optimizer_state, eval_results, global_step, rng
+) -> dict:
+    """The keyword arguments update_params and prepare_for_eval share, under AlgoPerf's names."""
+    return {
+        "workload": workload,
+        "current_param_container": model_params,
+        "current_params_types": workload.model_params_types,
+        "model_state": model_state,
+        "hyperparameters": hyperparameters,
+        "loss_type": workload.loss_type,
+        "optimizer_state": optimizer_state,
+        "eval_results": eval_results,
+        "global_step": global_step,
+        "rng": rng,
+    }
 
 
 def _evaluate(
