@@ -1,0 +1,153 @@
+"""Pure matrix functions for Kronecker preconditioners. Batched over a leading dimension: (B, d, d).
+
+No optimizer state lives here. Every function either returns a result or raises ``MatrixFunctionError``;
+callers decide whether to keep the previous result.
+"""
+
+import torch
+
+
+class MatrixFunctionError(RuntimeError):
+    """A decomposition failed or produced non-finite values, in fp32 and in the fp64 retry."""
+
+
+def _identity_like(a: torch.Tensor) -> torch.Tensor:
+    return torch.eye(a.shape[-1], dtype=a.dtype, device=a.device).expand_as(a)
+
+
+def symmetrize(a: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (a + a.transpose(-1, -2))
+
+
+def eigh(a: torch.Tensor, retry_fp64: bool = True) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """(eigenvalues ascending, eigenvectors, used_fp64) of symmetric ``a``; fp64 retry when fp32 fails.
+
+    Results are returned in ``a``'s dtype.
+    """
+    try:
+        vals, vecs = torch.linalg.eigh(a)
+        if torch.isfinite(vals).all() and torch.isfinite(vecs).all():
+            return vals, vecs, False
+    except RuntimeError:  # torch.linalg.LinAlgError: no convergence
+        pass
+    if not retry_fp64 or a.dtype == torch.float64:
+        raise MatrixFunctionError(f"eigh failed on a {tuple(a.shape)} {a.dtype} batch")
+    try:
+        vals, vecs = torch.linalg.eigh(a.double())
+    except RuntimeError as e:
+        raise MatrixFunctionError(f"eigh failed in fp32 and fp64 on a {tuple(a.shape)} batch: {e}") from None
+    if not (torch.isfinite(vals).all() and torch.isfinite(vecs).all()):
+        raise MatrixFunctionError(f"eigh gave non-finite values in fp32 and fp64 on a {tuple(a.shape)} batch")
+    return vals.to(a.dtype), vecs.to(a.dtype), True
+
+
+def inverse_root_eigh(a: torch.Tensor, root: float, eps: float) -> tuple[torch.Tensor, bool]:
+    """(a + eps I)^(-1/root) by eigendecomposition; returns (result, used_fp64).
+
+    eps is added before the decomposition; if the smallest eigenvalue is still below eps (rounding, or an
+    indefinite input) the whole spectrum is shifted up so that it is eps, as the reference implementation does.
+    """
+    vals, vecs, used_fp64 = eigh(a + eps * _identity_like(a))
+    shift = (eps - vals.min(dim=-1, keepdim=True).values).clamp(min=0)
+    vals = (vals + shift).clamp(min=eps)  # the shift alone can round back below eps (eps << fp32 resolution)
+    return (vecs * vals.pow(-1.0 / root).unsqueeze(-2)) @ vecs.transpose(-1, -2), used_fp64
+
+
+def inverse_root_newton(
+    a: torch.Tensor, root: int, eps: float, max_iterations: int = 100, tolerance: float = 1e-6
+) -> torch.Tensor:
+    """(a + eps I)^(-1/root) by the coupled Newton iteration (integer roots only).
+
+    With z = (1 + root) / (2 ||A||_F): X_0 = z^(1/root) I, M_0 = z A; then T = ((root + 1) I - M) / root,
+    X <- X T, M <- T^root M, until ||M - I||_max < tolerance. X converges to A^(-1/root) as M converges to I.
+    """
+    if int(root) != root or root < 1:
+        raise ValueError(f"coupled Newton needs a positive integer root, got {root}")
+    root = int(root)
+    eye = _identity_like(a)
+    a = a + eps * eye
+    z = (1 + root) / (2 * torch.linalg.matrix_norm(a, keepdim=True))
+    x = z.pow(1.0 / root) * eye
+    m = z * a
+    for _ in range(max_iterations):
+        t = ((root + 1) * eye - m) / root
+        x = x @ t
+        m = torch.linalg.matrix_power(t, root) @ m
+        error = (m - eye).abs().amax()
+        if not torch.isfinite(error):
+            raise MatrixFunctionError("coupled Newton iteration diverged (non-finite values)")
+        if error < tolerance:
+            return symmetrize(x)
+    raise MatrixFunctionError(f"coupled Newton iteration did not reach {tolerance} in {max_iterations} iterations")
+
+
+def positive_root(x: torch.Tensor, root: float) -> torch.Tensor:
+    """x^(1/root) of a symmetric positive semi-definite x; negative rounding noise is clamped to zero."""
+    vals, vecs, _ = eigh(symmetrize(x))
+    return (vecs * vals.clamp(min=0).pow(1.0 / root).unsqueeze(-2)) @ vecs.transpose(-1, -2)
+
+
+def eigenbasis(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(eigenvalues, eigenvectors) with eigenvalues in descending order, as warm starts need."""
+    vals, vecs, _ = eigh(a)
+    return vals.flip(-1), vecs.flip(-1)
+
+
+def basis_criterion(a: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """||B - diag B||_F / ||B||_F with B = Q^T A Q, per matrix (shape (B,)).
+
+    It equals the relative error of approximating A by Q diag(B) Q^T, i.e. of keeping the old basis with
+    refreshed eigenvalues: ||A - Q diag(B) Q^T||_F = ||B - diag B||_F for orthogonal Q.
+    """
+    b = q.transpose(-1, -2) @ a @ q
+    off = b - torch.diag_embed(torch.diagonal(b, dim1=-2, dim2=-1))
+    return torch.linalg.matrix_norm(off) / torch.linalg.matrix_norm(b).clamp(min=torch.finfo(b.dtype).tiny)
+
+
+def qr_refine(a: torch.Tensor, q: torch.Tensor, tau: float, max_iterations: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Warm-started QR iteration: (Qk, Rk) = qr(B); B <- Rk Qk; Q <- Q Qk, until criterion <= tau.
+
+    ``q`` must be ordered by descending eigenvalue. Returns (Q, permutation) where columns are re-sorted by
+    descending diag(B) and ``permutation[..., j]`` is the old column now at j (apply it to the second moment).
+    """
+    b = q.transpose(-1, -2) @ a @ q
+    for _ in range(max_iterations):
+        off = b - torch.diag_embed(torch.diagonal(b, dim1=-2, dim2=-1))
+        if (torch.linalg.matrix_norm(off) <= tau * torch.linalg.matrix_norm(b)).all():
+            break
+        qk, rk = torch.linalg.qr(b)
+        b = rk @ qk
+        q = q @ qk
+    return sort_by_rayleigh(a, q)
+
+
+def power_qr_step(a: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """SOAP's refresh: one power-iteration step Q <- qr(A Q), then re-sorted; returns (Q, permutation)."""
+    q, _ = torch.linalg.qr(a @ q)
+    return sort_by_rayleigh(a, q)
+
+
+def sort_by_rayleigh(a: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Columns of q sorted by descending Rayleigh quotient q_j^T A q_j; returns (Q, permutation)."""
+    rayleigh = torch.einsum("...ij,...ik,...kj->...j", q, a, q)
+    perm = torch.argsort(rayleigh, dim=-1, descending=True)
+    return torch.gather(q, -1, perm.unsqueeze(-2).expand_as(q)), perm
+
+
+def kradagrad_star_update(x: torch.Tensor, a: torch.Tensor, normalizer: float | torch.Tensor) -> torch.Tensor:
+    """KrADagrad*: X - X A X / (d (1 + tr(A X))), with d = ``normalizer`` (the factor size).
+
+    Keeps X positive definite, (X^-1 + A)^-1 <= result <= X in Loewner order, and for rank-1 A with d = 1
+    it is the Sherman-Morrison inverse update.
+    """
+    xa = x @ a
+    trace = torch.diagonal(xa, dim1=-2, dim2=-1).sum(-1)[..., None, None]
+    return symmetrize(x - xa @ x / (normalizer * (1 + trace)))
+
+
+def kradagrad_update(x: torch.Tensor, a: torch.Tensor, damping: float) -> torch.Tensor:
+    """KrADagrad: damping X <- X - damping X^2, then X <- X - X A X / (1 + ||X A||_F)."""
+    if damping:
+        x = x - damping * (x @ x)
+    xa = x @ a
+    return symmetrize(x - xa @ x / (1 + torch.linalg.matrix_norm(xa, keepdim=True)))

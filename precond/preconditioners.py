@@ -1,0 +1,319 @@
+"""The variant hooks. Each variant says what it accumulates, what a refresh computes and how a direction is
+formed, on a stack of same-shaped blocks (B, d_1, ..., d_k) with one (B, d_i, d_i) factor per dimension.
+Blocking, momentum, grafting, weight decay and checkpointing live in ``precond.optimizer``.
+"""
+
+import math
+
+import torch
+
+from precond import matrix_functions as mf
+from precond.config import KronConfig
+from precond.tensor_ops import apply_all, block_norms, gram, mode_product
+
+
+def _eye(shape: tuple[int, ...], d: int, dtype, device, scale: float = 1.0) -> torch.Tensor:
+    return (scale * torch.eye(d, dtype=dtype, device=device)).expand(shape[0], d, d).clone()
+
+
+class Variant:
+    grafted = True  # the engine rescales each block's direction to the grafting method's norm
+    owns_first_moment = False  # True: the variant keeps its own first moment (SOAP's, in the eigenbasis)
+    ready_before_refresh = False  # True: direction() is valid before the first refresh (EShampoo, SOAP)
+
+    def __init__(self, cfg: KronConfig):
+        self.cfg = cfg
+
+    def init_state(self, stack_shape: tuple[int, ...], dtype: torch.dtype, device) -> dict:
+        raise NotImplementedError
+
+    def accumulate(self, state: dict, g: torch.Tensor, step: int) -> None:
+        raise NotImplementedError
+
+    def refresh(self, state: dict, step: int, counters: dict) -> None:
+        """Compute everything first and assign at the end, so a failure leaves the previous state whole."""
+        raise NotImplementedError
+
+    def direction(self, state: dict, g: torch.Tensor, m: torch.Tensor, step: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _ema(self, stat: torch.Tensor, update: torch.Tensor) -> None:
+        b2 = self.cfg.betas[1]
+        if b2 == 1.0:
+            stat.add_(update)
+        else:
+            stat.mul_(b2).add_(update, alpha=1 - b2)
+
+    def _bias_correction(self, step: int) -> float:
+        b2 = self.cfg.betas[1]
+        return 1.0 if b2 == 1.0 else 1 - b2**step
+
+
+class Shampoo(Variant):
+    """P_i = (L_i / bc + eps I)^(-exponent); U = G~ x_1 P_1 ... x_k P_k.
+
+    Shampoo: exponent 1/(2k). Shampoo2: exponent 1/k, factors trace-scaled (L / sqrt(tr L)), optionally with
+    online power-iteration statistics.
+    """
+
+    def __init__(self, cfg: KronConfig):
+        super().__init__(cfg)
+        self.squared = cfg.variant == "shampoo2"
+
+    def init_state(self, stack_shape, dtype, device):
+        dims = stack_shape[1:]
+        return {
+            "factors": [torch.zeros(stack_shape[0], d, d, dtype=dtype, device=device) for d in dims],
+            "roots": [_eye(stack_shape, d, dtype, device) for d in dims],
+        }
+
+    def accumulate(self, state, g, step):
+        g = g.to(state["factors"][0].dtype)
+        if self.squared and self.cfg.online:
+            estimates = [_normalised(f) for f in state["factors"]]
+            for i, f in enumerate(state["factors"]):
+                other = g
+                for j, e in enumerate(estimates):
+                    if j != i:
+                        other = mode_product(other, e, j)
+                self._ema(f, mf.symmetrize(gram(g, i, other)))
+        else:
+            for i, f in enumerate(state["factors"]):
+                self._ema(f, gram(g, i))
+
+    def exponent(self, order: int) -> float:
+        if self.cfg.exponent_override is not None:
+            return self.cfg.exponent_override
+        return 1.0 / order if self.squared else 1.0 / (2 * order)
+
+    def refresh(self, state, step, counters):
+        root = 1.0 / self.exponent(len(state["factors"]))
+        bc = self._bias_correction(step)
+        roots = []
+        for f in state["factors"]:
+            a = f / bc
+            if self.squared and self.cfg.trace_scaling:
+                a = a / _trace(a).clamp(min=torch.finfo(a.dtype).tiny).sqrt()[:, None, None]
+            if self.cfg.root_method == "newton":
+                roots.append(mf.inverse_root_newton(a, round(root), self.cfg.eps))
+            else:
+                p, used_fp64 = mf.inverse_root_eigh(a, root, self.cfg.eps)
+                counters["fp64_retries"] += int(used_fp64)
+                roots.append(p)
+        state["roots"] = roots
+        counters["refreshes"] += len(roots) * len(roots[0])
+
+    def direction(self, state, g, m, step):
+        return apply_all(m.to(state["roots"][0].dtype), state["roots"])
+
+
+class KrADagradStar(Variant):
+    """X_i ~ L_i^-1 updated every step without inversion; P_i = X_i^(1/(2k)); the direction is rescaled to the
+    first-moment estimate's norm per block, as the reference code does."""
+
+    grafted = False
+
+    def init_state(self, stack_shape, dtype, device):
+        dims = stack_shape[1:]
+        return {
+            "inverse_factors": [_eye(stack_shape, d, dtype, device, 1 / self.cfg.eps) for d in dims],
+            "roots": [_eye(stack_shape, d, dtype, device) for d in dims],
+        }
+
+    def _decay(self, x: torch.Tensor) -> float:
+        """The EMA L <- b2 L + (1 - b2) A in inverse form: X <- X / b2, then add (1 - b2) A."""
+        b2 = self.cfg.betas[1]
+        if b2 < 1.0:
+            x.div_(b2)
+            return 1 - b2
+        return 1.0
+
+    def accumulate(self, state, g, step):
+        g = g.to(state["inverse_factors"][0].dtype)
+        for i, x in enumerate(state["inverse_factors"]):
+            weight = self._decay(x)
+            x.copy_(mf.kradagrad_star_update(x, weight * gram(g, i), x.shape[-1]))
+
+    def refresh(self, state, step, counters):
+        xs = state["inverse_factors"]
+        state["roots"] = [mf.positive_root(x, 2 * len(xs)) for x in xs]
+        counters["refreshes"] += len(xs) * len(xs[0])
+
+    def direction(self, state, g, m, step):
+        m = m.to(state["roots"][0].dtype)
+        u = apply_all(m, state["roots"])
+        return u * (block_norms(m) / (block_norms(u) + 1e-16))
+
+
+class KrADagrad(KrADagradStar):
+    """One factor per step (the largest dim, the others on perfect-square steps); G^ = G x_j X_j^(1/2) for the
+    other factors; damping then X - X A X / (1 + ||X A||_F); P_i = X_i^(1/k). Ungrafted by default (the paper);
+    ``grafting=`` applies per-block grafting as the authors' reference code does."""
+
+    grafted = True
+
+    def init_state(self, stack_shape, dtype, device):
+        k = len(stack_shape) - 1
+        state = super().init_state(stack_shape, dtype, device)
+        state["roots"] = [_eye(stack_shape, d, dtype, device, self.cfg.eps ** (-1.0 / k)) for d in stack_shape[1:]]
+        state["half_roots"] = [_eye(stack_shape, d, dtype, device, self.cfg.eps**-0.5) for d in stack_shape[1:]]
+        return state
+
+    def factors_to_update(self, dims: tuple[int, ...], step: int) -> list[int]:
+        largest = max(range(len(dims)), key=lambda i: dims[i])
+        if math.isqrt(step) ** 2 == step:
+            return [i for i in range(len(dims)) if i != largest] or [largest]
+        return [largest]
+
+    def accumulate(self, state, g, step):
+        xs = state["inverse_factors"]
+        g = g.to(xs[0].dtype)
+        damping = self.cfg.eps**2 if self.cfg.damping is None else self.cfg.damping
+        for i in self.factors_to_update(tuple(g.shape[1:]), step):
+            ghat = g
+            for j, h in enumerate(state["half_roots"]):
+                if j != i:
+                    ghat = mode_product(ghat, h, j)
+            weight = self._decay(xs[i])
+            xs[i].copy_(mf.kradagrad_update(xs[i], weight * gram(ghat, i), damping))
+
+    def refresh(self, state, step, counters):
+        xs = state["inverse_factors"]
+        roots = [mf.positive_root(x, len(xs)) for x in xs]
+        half = roots if len(xs) == 2 else [mf.positive_root(x, 2) for x in xs]
+        state["roots"], state["half_roots"] = roots, half
+        counters["refreshes"] += len(xs) * len(xs[0])
+
+    def direction(self, state, g, m, step):
+        return apply_all(m.to(state["roots"][0].dtype), state["roots"])
+
+
+class EShampoo(Variant):
+    """Eigenvalue-corrected Shampoo: D <- b2 D + (1 - b2) (Q^T G Q)^2 in the factors' eigenbasis Q;
+    U = Q [(Q^T G~ Q) / (sqrt(D / bc) + eps)] Q^T. With Q = I (before the first refresh) this is Adam.
+    Refreshes are skipped per block and factor while the basis criterion stays <= refresh_tau."""
+
+    grafted = False
+    ready_before_refresh = True
+
+    def init_state(self, stack_shape, dtype, device):
+        dims = stack_shape[1:]
+        return {
+            "factors": [torch.zeros(stack_shape[0], d, d, dtype=dtype, device=device) for d in dims],
+            "bases": [_eye(stack_shape, d, dtype, device) for d in dims],
+            "second_moment": torch.zeros(stack_shape, dtype=dtype, device=device),
+        }
+
+    def accumulate(self, state, g, step):
+        g = g.to(state["factors"][0].dtype)
+        for i, f in enumerate(state["factors"]):
+            self._ema(f, gram(g, i))
+
+    def refresh(self, state, step, counters):
+        new_bases, d = [], state["second_moment"]
+        for i, (f, q) in enumerate(zip(state["factors"], state["bases"], strict=True)):
+            need = torch.ones(len(q), dtype=torch.bool, device=q.device)
+            if self.cfg.refresh_tau > 0:
+                need = mf.basis_criterion(f, q) > self.cfg.refresh_tau
+            counters["skipped"] += int((~need).sum())
+            counters["refreshes"] += int(need.sum())
+            q = q.clone()
+            if need.any():
+                q_new, perm = self._new_basis(f[need], q[need], step)
+                q[need] = q_new
+                if perm is not None:
+                    d = _permute(d, perm, i, need)
+            new_bases.append(q)
+        state["bases"], state["second_moment"] = new_bases, d
+
+    def _new_basis(self, a, q, step):
+        """(new Q, permutation of the second moment or None)."""
+        if self.cfg.basis_method == "qr":
+            return mf.qr_refine(a, q, self.cfg.refresh_tau, self.cfg.max_qr_iterations)
+        return mf.eigenbasis(a)[1], None
+
+    def direction(self, state, g, m, step):
+        """Also updates the second moment, in the basis current after this step's refresh."""
+        bases = state["bases"]
+        g_rot = apply_all(g.to(bases[0].dtype), bases, transpose=True)
+        state["second_moment"].mul_(self.cfg.betas[1]).addcmul_(g_rot, g_rot, value=1 - self.cfg.betas[1])
+        m_rot = self._rotated_moment(state, g_rot, m, step)
+        denom = (state["second_moment"] / (1 - self.cfg.betas[1] ** step)).sqrt_().add_(self.cfg.eps)
+        return apply_all(m_rot / denom, bases)
+
+    def _rotated_moment(self, state, g_rot, m, step):
+        return apply_all(m.to(g_rot.dtype), state["bases"], transpose=True)
+
+
+class SOAP(EShampoo):
+    """EShampoo with the first moment kept in the eigenbasis (rotated when Q changes) and bases refreshed by one
+    power-iteration + QR step (eigh the first time); the second moment is permuted when the basis re-sorts."""
+
+    owns_first_moment = True
+
+    def init_state(self, stack_shape, dtype, device):
+        state = super().init_state(stack_shape, dtype, device)
+        state["rotated_first_moment"] = torch.zeros(stack_shape, dtype=dtype, device=device)
+        state["refreshed"] = False
+        return state
+
+    def refresh(self, state, step, counters):
+        old = state["bases"]
+        first = not state["refreshed"]
+        new_bases, d = [], state["second_moment"]
+        for i, (f, q) in enumerate(zip(state["factors"], old, strict=True)):
+            if first:
+                q_new = mf.eigenbasis(f)[1]
+            else:
+                q_new, perm = mf.power_qr_step(f, q)
+                d = _permute(d, perm, i, None)
+            new_bases.append(q_new)
+        counters["refreshes"] += len(new_bases) * len(new_bases[0])
+        m = state["rotated_first_moment"]
+        for i, (q_old, q_new) in enumerate(zip(old, new_bases, strict=True)):
+            m = mode_product(m, q_new.transpose(-1, -2) @ q_old, i)
+        state.update(bases=new_bases, second_moment=d, rotated_first_moment=m, refreshed=True)
+
+    def _rotated_moment(self, state, g_rot, m, step):
+        b1 = self.cfg.betas[0]
+        moment = state["rotated_first_moment"].lerp_(g_rot, 1 - b1)
+        estimate = b1 * moment + (1 - b1) * g_rot if self.cfg.nesterov else moment
+        return estimate / (1 - b1**step)
+
+
+VARIANT_CLASSES = {
+    "shampoo": Shampoo,
+    "shampoo2": Shampoo,
+    "kradagrad_star": KrADagradStar,
+    "kradagrad": KrADagrad,
+    "eshampoo": EShampoo,
+    "soap": SOAP,
+}
+
+
+def make_variant(cfg: KronConfig) -> Variant:
+    return VARIANT_CLASSES[cfg.variant](cfg)
+
+
+def _trace(a: torch.Tensor) -> torch.Tensor:
+    return torch.diagonal(a, dim1=-2, dim2=-1).sum(-1)
+
+
+def _normalised(f: torch.Tensor) -> torch.Tensor:
+    """The factor scaled to mean eigenvalue 1 (the identity while the factor is still zero)."""
+    tr = _trace(f)[:, None, None]
+    eye = torch.eye(f.shape[-1], dtype=f.dtype, device=f.device)
+    return torch.where(tr > 0, f * (f.shape[-1] / tr.clamp(min=torch.finfo(f.dtype).tiny)), eye)
+
+
+def _permute(d: torch.Tensor, perm: torch.Tensor, dim: int, rows: torch.Tensor | None) -> torch.Tensor:
+    """Reorder the second moment along tensor dim ``dim`` by ``perm`` (B', d), for the blocks ``rows``."""
+    d = d.clone()
+    sub = d if rows is None else d[rows]
+    moved = sub.movedim(dim + 1, -1)
+    index = perm.reshape(perm.shape[0], *([1] * (moved.dim() - 2)), perm.shape[-1]).expand_as(moved)
+    permuted = torch.gather(moved, -1, index).movedim(-1, dim + 1)
+    if rows is None:
+        return permuted
+    d[rows] = permuted
+    return d
