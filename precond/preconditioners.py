@@ -221,16 +221,16 @@ class EShampoo(Variant):
             if need.any():
                 q_new, perm = self._new_basis(f[need], q[need], step)
                 q[need] = q_new
-                if perm is not None:
-                    d = _permute(d, perm, i, need)
+                d = _permute(d, perm, i, need)
             new_bases.append(q)
         state["bases"], state["second_moment"] = new_bases, d
 
     def _new_basis(self, a, q, step):
-        """(new Q, permutation of the second moment or None)."""
+        """(new Q, the permutation that keeps the second moment aligned with Q's columns)."""
         if self.cfg.basis_method == "qr":
             return mf.qr_refine(a, q, self.cfg.refresh_tau, self.cfg.max_qr_iterations)
-        return mf.eigenbasis(a)[1], None
+        q_new = mf.eigenbasis(a)[1]
+        return q_new, _closest_columns(q_new, q)
 
     def direction(self, state, g, m, step):
         """Also updates the second moment, in the basis current after this step's refresh."""
@@ -264,9 +264,10 @@ class SOAP(EShampoo):
         for i, (f, q) in enumerate(zip(state["factors"], old, strict=True)):
             if first:
                 q_new = mf.eigenbasis(f)[1]
+                perm = _closest_columns(q_new, q)
             else:
                 q_new, perm = mf.power_qr_step(f, q)
-                d = _permute(d, perm, i, None)
+            d = _permute(d, perm, i, None)
             new_bases.append(q_new)
         counters["refreshes"] += len(new_bases) * len(new_bases[0])
         m = state["rotated_first_moment"]
@@ -304,6 +305,11 @@ def _normalised(f: torch.Tensor) -> torch.Tensor:
     tr = _trace(f)[:, None, None]
     eye = torch.eye(f.shape[-1], dtype=f.dtype, device=f.device)
     return torch.where(tr > 0, f * (f.shape[-1] / tr.clamp(min=torch.finfo(f.dtype).tiny)), eye)
+
+
+def _closest_columns(q_new: torch.Tensor, q_old: torch.Tensor) -> torch.Tensor:
+    """For each new column, the old column it is closest to (|cosine|): exact when the basis was only re-sorted."""
+    return (q_new.transpose(-1, -2) @ q_old).abs().argmax(dim=-1)
 
 
 def _permute(d: torch.Tensor, perm: torch.Tensor, dim: int, rows: torch.Tensor | None) -> torch.Tensor:

@@ -312,3 +312,54 @@ def test_factor_dtype_float64():
     assert opt._groups[0].state["roots"][0].dtype == torch.float64
     assert all(p.dtype == torch.float32 for p in model.parameters())
     copy.deepcopy(opt.state_dict())
+
+
+@pytest.mark.parametrize(
+    "cls, kw",
+    [
+        (precond.EShampoo, {"refresh_tau": 0.0}),
+        (precond.EShampoo, {"refresh_tau": 0.0, "basis_method": "qr"}),
+        (precond.SOAP, {}),
+    ],
+)
+def test_second_moment_follows_a_re_sorted_basis(cls, kw):
+    """Gradients diag(1, 2, 3) give diagonal factors: every refresh returns the identity's columns re-sorted
+    (descending) with signs. A re-sorted basis must not change the step, so the run equals the never-refreshed
+    one (identity basis: Adam) only if the second moment (and SOAP's rotated first moment) move with the columns."""
+
+    def trajectory(start):
+        w = torch.nn.Parameter(torch.zeros(3, 3))
+        opt = cls([w], lr=1e-2, nesterov=False, precondition_frequency=2, start_preconditioning_step=start, **kw)
+        out = []
+        for t in range(1, 9):
+            w.grad = torch.diag(torch.tensor([1.0, 2.0, 3.0])) * (1 + 0.1 * t)
+            opt.step()
+            out.append(w.detach().clone())
+        return torch.stack(out), opt
+
+    refreshed, opt = trajectory(start=3)
+    assert opt.counters["refreshes"] > 0
+    never, _ = trajectory(start=OFF)
+    torch.testing.assert_close(refreshed, never, rtol=1e-5, atol=1e-7)
+
+
+def test_online_shampoo2_starts_from_the_identity_then_differs():
+    grads = grad_sequence(make_model(), 3)
+    factors = {}
+    for online in (False, True):
+        model = make_model()
+        opt = precond.Shampoo2(model.parameters(), online=online, start_preconditioning_step=OFF)
+        run(model, opt, grads[:1])
+        first = [f.clone() for f in opt._groups[0].state["factors"]]
+        run(model, opt, grads[1:])
+        factors[online] = (first, opt._groups[0].state["factors"])
+    for a, b in zip(factors[False][0], factors[True][0], strict=True):  # identity estimates: one power step = L, R
+        torch.testing.assert_close(a, b)
+    assert not torch.allclose(factors[False][1][0], factors[True][1][0])
+
+
+def test_kradagrad_updates_the_largest_factor_and_the_others_on_square_steps():
+    variant = precond.KrADagrad([torch.nn.Parameter(torch.zeros(2, 2))]).variant
+    schedule = {t: variant.factors_to_update((8, 6, 4), t) for t in range(1, 11)}
+    assert schedule[1] == schedule[4] == schedule[9] == [1, 2]
+    assert all(schedule[t] == [0] for t in (2, 3, 5, 6, 7, 8, 10))
