@@ -42,8 +42,11 @@ test: data
 test-slow: data  # pytest exits 5 when nothing is marked slow yet
 	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
 
+# HeavyBall is only a point of comparison for the SOAP step time, so it is installed here, not in requirements.txt.
 bench: data
+	$(BIN)/pip install -q heavyball==3.2.1 opt-einsum==3.4.0
 	$(PY) -m benchmarks.runner_overhead
+	$(PY) -m benchmarks.step_time
 
 lint: install
 	$(BIN)/ruff check .

@@ -134,20 +134,31 @@ def sort_by_rayleigh(a: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, to
     return torch.gather(q, -1, perm.unsqueeze(-2).expand_as(q)), perm
 
 
-def kradagrad_star_update(x: torch.Tensor, a: torch.Tensor, normalizer: float | torch.Tensor) -> torch.Tensor:
-    """KrADagrad*: X - X A X / (d (1 + tr(A X))), with d = ``normalizer`` (the factor size).
+def kradagrad_star_update(x: torch.Tensor, u: torch.Tensor, normalizer: float | torch.Tensor) -> torch.Tensor:
+    """KrADagrad*: X - X A X / (d (1 + tr(A X))) with A = u u^T and d = ``normalizer`` (the factor size).
 
     Keeps X positive definite, (X^-1 + A)^-1 <= result <= X in Loewner order, and for rank-1 A with d = 1
-    it is the Sherman-Morrison inverse update.
+    it is the Sherman-Morrison inverse update. ``u`` is (B, d, r); with r < 2d the factored form
+    X A X = (X u)(X u)^T costs O(d^2 r) instead of O(d^3).
     """
-    xa = x @ a
-    trace = torch.diagonal(xa, dim1=-2, dim2=-1).sum(-1)[..., None, None]
-    return symmetrize(x - xa @ x / (normalizer * (1 + trace)))
+    xu = x @ u
+    trace = (u * xu).sum(dim=(-2, -1))[..., None, None]  # tr(A X) = tr(u^T X u)
+    return symmetrize(x - _outer(xu, x, u) / (normalizer * (1 + trace)))
 
 
-def kradagrad_update(x: torch.Tensor, a: torch.Tensor, damping: float) -> torch.Tensor:
-    """KrADagrad: damping X <- X - damping X^2, then X <- X - X A X / (1 + ||X A||_F)."""
+def kradagrad_update(x: torch.Tensor, u: torch.Tensor, damping: float) -> torch.Tensor:
+    """KrADagrad: damping X <- X - damping X^2, then X <- X - X A X / (1 + ||X A||_F) with A = u u^T."""
     if damping:
         x = x - damping * (x @ x)
-    xa = x @ a
-    return symmetrize(x - xa @ x / (1 + torch.linalg.matrix_norm(xa, keepdim=True)))
+    xu = x @ u
+    # ||X u u^T||_F^2 = tr((Xu)^T (Xu) u^T u): r x r products instead of d x d
+    norm = ((xu.transpose(-1, -2) @ xu) * (u.transpose(-1, -2) @ u)).sum(dim=(-2, -1)).clamp(min=0).sqrt()
+    return symmetrize(x - _outer(xu, x, u) / (1 + norm[..., None, None]))
+
+
+def _outer(xu: torch.Tensor, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """X A X for A = u u^T: (Xu)(Xu)^T when the rank r is below 2d, else X (u u^T) X."""
+    d, r = u.shape[-2], u.shape[-1]
+    if r < 2 * d:
+        return xu @ xu.transpose(-1, -2)
+    return x @ (u @ u.transpose(-1, -2)) @ x

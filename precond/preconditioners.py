@@ -9,7 +9,7 @@ import torch
 
 from precond import matrix_functions as mf
 from precond.config import KronConfig
-from precond.tensor_ops import apply_all, block_norms, gram, mode_product
+from precond.tensor_ops import apply_all, block_norms, gram, mode_product, unfold
 
 
 def _eye(shape: tuple[int, ...], d: int, dtype, device, scale: float = 1.0) -> torch.Tensor:
@@ -121,18 +121,19 @@ class KrADagradStar(Variant):
         }
 
     def _decay(self, x: torch.Tensor) -> float:
-        """The EMA L <- b2 L + (1 - b2) A in inverse form: X <- X / b2, then add (1 - b2) A."""
+        """The EMA L <- b2 L + (1 - b2) A in inverse form: X <- X / b2, then add (1 - b2) A = (sqrt(1 - b2) u)(...)^T.
+        Returns the scale for u."""
         b2 = self.cfg.betas[1]
         if b2 < 1.0:
             x.div_(b2)
-            return 1 - b2
+            return math.sqrt(1 - b2)
         return 1.0
 
     def accumulate(self, state, g, step):
         g = g.to(state["inverse_factors"][0].dtype)
         for i, x in enumerate(state["inverse_factors"]):
-            weight = self._decay(x)
-            x.copy_(mf.kradagrad_star_update(x, weight * gram(g, i), x.shape[-1]))
+            scale = self._decay(x)
+            x.copy_(mf.kradagrad_star_update(x, scale * unfold(g, i), x.shape[-1]))
 
     def refresh(self, state, step, counters):
         xs = state["inverse_factors"]
@@ -174,8 +175,8 @@ class KrADagrad(KrADagradStar):
             for j, h in enumerate(state["half_roots"]):
                 if j != i:
                     ghat = mode_product(ghat, h, j)
-            weight = self._decay(xs[i])
-            xs[i].copy_(mf.kradagrad_update(xs[i], weight * gram(ghat, i), damping))
+            scale = self._decay(xs[i])
+            xs[i].copy_(mf.kradagrad_update(xs[i], scale * unfold(ghat, i), damping))
 
     def refresh(self, state, step, counters):
         xs = state["inverse_factors"]

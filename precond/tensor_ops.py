@@ -21,10 +21,15 @@ def apply_all(t: torch.Tensor, mats: list[torch.Tensor], transpose: bool = False
     return t
 
 
+def unfold(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """The mode-``dim`` unfolding T_(dim): shape (B, d_dim, product of the other dims)."""
+    return t.movedim(dim + 1, 1).reshape(t.shape[0], t.shape[dim + 1], -1)
+
+
 def gram(t: torch.Tensor, dim: int, other: torch.Tensor | None = None) -> torch.Tensor:
     """T_(dim) T_(dim)^T (or T_(dim) O_(dim)^T): the contraction over every tensor dimension but ``dim``."""
-    a = t.movedim(dim + 1, 1).reshape(t.shape[0], t.shape[dim + 1], -1)
-    b = a if other is None else other.movedim(dim + 1, 1).reshape(a.shape)
+    a = unfold(t, dim)
+    b = a if other is None else unfold(other, dim)
     return a @ b.transpose(-1, -2)
 
 

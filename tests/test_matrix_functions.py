@@ -136,12 +136,12 @@ class TestKrAD:
     def setup_method(self):
         self.x, _, _ = random_spd(5, 0.5, 5.0)
         gen = torch.Generator().manual_seed(7)
-        g = torch.randn(5, 3, generator=gen, dtype=torch.float64)
-        self.a = g @ g.T  # rank 3
+        self.u = torch.randn(5, 3, generator=gen, dtype=torch.float64)
+        self.a = self.u @ self.u.T  # rank 3
         self.v = torch.randn(5, 1, generator=gen, dtype=torch.float64)
 
     def test_star_update_stays_between_exact_inverse_and_x(self):
-        new = mf.kradagrad_star_update(self.x, self.a, normalizer=5)
+        new = mf.kradagrad_star_update(self.x, self.u, normalizer=5)
         exact = torch.linalg.inv(torch.linalg.inv(self.x) + self.a)
         assert is_psd(new - exact) and is_psd(self.x - new)
         assert torch.linalg.eigvalsh(new).min() > 0
@@ -149,13 +149,25 @@ class TestKrAD:
     def test_star_update_is_sherman_morrison_for_rank_one_with_unit_normaliser(self):
         a = self.v @ self.v.T
         sherman_morrison = self.x - (self.x @ self.v @ self.v.T @ self.x) / (1 + self.v.T @ self.x @ self.v)
-        torch.testing.assert_close(mf.kradagrad_star_update(self.x, a, normalizer=1), sherman_morrison)
+        torch.testing.assert_close(mf.kradagrad_star_update(self.x, self.v, normalizer=1), sherman_morrison)
         torch.testing.assert_close(sherman_morrison, torch.linalg.inv(torch.linalg.inv(self.x) + a))
+
+    def test_factored_and_dense_forms_agree(self):
+        """u with more columns than 2d takes the dense X (u u^T) X path; both equal the formula written out."""
+        gen = torch.Generator().manual_seed(8)
+        wide = torch.randn(5, 12, generator=gen, dtype=torch.float64)
+        for u in (self.u, wide):
+            a = u @ u.T
+            expected = self.x - self.x @ a @ self.x / (5 * (1 + torch.trace(a @ self.x)))
+            torch.testing.assert_close(mf.kradagrad_star_update(self.x, u, 5), expected)
+            xa = self.x @ a
+            expected = self.x - xa @ self.x / (1 + torch.linalg.matrix_norm(xa))
+            torch.testing.assert_close(mf.kradagrad_update(self.x, u, 0.0), expected)
 
     def test_kradagrad_update_stays_positive_definite_and_below_x(self):
         x = self.x
         for scale in (1.0, 1e3, 1e6):
-            new = mf.kradagrad_update(x, scale * self.a, damping=1e-3)
+            new = mf.kradagrad_update(x, scale**0.5 * self.u, damping=1e-3)
             assert torch.linalg.eigvalsh(new).min() > 0 and is_psd(x - new)
 
 

@@ -363,3 +363,43 @@ def test_kradagrad_updates_the_largest_factor_and_the_others_on_square_steps():
     schedule = {t: variant.factors_to_update((8, 6, 4), t) for t in range(1, 11)}
     assert schedule[1] == schedule[4] == schedule[9] == [1, 2]
     assert all(schedule[t] == [0] for t in (2, 3, 5, 6, 7, 8, 10))
+
+
+def test_exponent_override_turns_shampoo_into_untraced_shampoo2():
+    kw = dict(lr=1e-2, grafting=None, eps=1e-6, precondition_frequency=2, start_preconditioning_step=2)
+    assert_same_run(
+        lambda p: precond.Shampoo(p, exponent_override=0.5, **kw),
+        lambda p: precond.Shampoo2(p, trace_scaling=False, **kw),
+    )
+
+
+def test_coupled_newton_roots_match_eigh_roots():
+    kw = dict(lr=1e-2, factor_dtype="float64", precondition_frequency=2, start_preconditioning_step=2, eps=1e-4)
+    assert_same_run(
+        lambda p: precond.Shampoo(p, root_method="newton", **kw),
+        lambda p: precond.Shampoo(p, **kw),
+        rtol=1e-4,
+        atol=1e-6,
+    )
+
+
+def test_parameter_groups_can_opt_out_of_preconditioning():
+    a, b = make_model(), make_model()
+    grads = grad_sequence(a, 6)
+    first, rest = list(a.parameters())[:2], list(a.parameters())[2:]
+    ours = precond.Shampoo(
+        [{"params": first, "precondition": False}, {"params": rest}],
+        lr=1e-2,
+        nesterov=False,
+        precondition_frequency=1,
+        start_preconditioning_step=1,
+    )
+    run(a, ours, grads)
+    reference = torch.optim.AdamW(list(b.parameters())[:2], lr=1e-2, weight_decay=0.0)
+    for step_grads in grads:
+        for p, g in zip(list(b.parameters())[:2], step_grads[:2], strict=True):
+            p.grad = g.clone()
+        reference.step()
+    for x, y in zip(list(a.parameters())[:2], list(b.parameters())[:2], strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6)
+    assert ours.counters["refreshes"] > 0  # the other group was preconditioned

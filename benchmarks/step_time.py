@@ -1,0 +1,143 @@
+"""Amortised step time of every Kronecker variant relative to torch.optim.AdamW, and SOAP vs HeavyBall's SOAP.
+
+Three model shapes (an MLP, a transformer block, a conv net), precondition_frequency 100 and
+max_preconditioner_dim 1024. Each optimizer runs ``--steps`` timed steps (default 100: one refresh) after
+three warm-up steps, on real forward/backward passes over fixed random data. Reported per model: the optimizer
+step's time and the whole training step's time, each divided by AdamW's. One torch thread by default, for
+stable numbers on a shared 2-core machine. HeavyBall runs eagerly (its torch.compile costs minutes per model
+here and, per DESIGN.md, brings no CPU speed-up); ``--heavyball_compile`` turns compilation on.
+
+    python -m benchmarks.step_time [--steps 100] [--models mlp transformer convnet] [--threads 1]
+"""
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+import precond  # noqa: E402
+
+KRON = {
+    "Shampoo": precond.Shampoo,
+    "Shampoo2": precond.Shampoo2,
+    "KrADagradStar": precond.KrADagradStar,
+    "KrADagrad": precond.KrADagrad,
+    "EShampoo": precond.EShampoo,
+    "SOAP": precond.SOAP,
+}
+
+
+def mlp():
+    model = nn.Sequential(
+        nn.Flatten(), nn.Linear(784, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 10)
+    )
+    return model, torch.randn(128, 784), torch.randint(0, 10, (128,))
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, d=256, heads=4, ff=1024, vocab=512):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, d)
+        self.block = nn.TransformerEncoderLayer(d, heads, ff, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(d, vocab)
+
+    def forward(self, x):
+        return self.head(self.block(self.embed(x))).flatten(0, 1)
+
+
+def transformer():
+    x = torch.randint(0, 512, (16, 64))
+    return TransformerBlock(), x, torch.randint(0, 512, (16 * 64,))
+
+
+def convnet():
+    def stage(cin, cout):
+        return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2)]
+
+    model = nn.Sequential(*stage(3, 32), *stage(32, 64), *stage(64, 128), nn.Flatten(), nn.Linear(128 * 16, 10))
+    return model, torch.randn(32, 3, 32, 32), torch.randint(0, 10, (32,))
+
+
+MODELS = {"mlp": mlp, "transformer": transformer, "convnet": convnet}
+
+
+def make_optimizer(name, params, heavyball_compile):
+    common = {"lr": 1e-3, "weight_decay": 0.0}
+    if name == "AdamW":
+        return torch.optim.AdamW(params, **common)
+    if name == "HeavyBall SOAP":
+        import heavyball
+
+        if not heavyball_compile:
+            heavyball.utils.compile_mode = None
+        return heavyball.SOAP(params, precondition_frequency=100, max_precond_dim=1024, **common)
+    return KRON[name](params, precondition_frequency=100, max_preconditioner_dim=1024, **common)
+
+
+def time_steps(model_fn, name, steps, heavyball_compile):
+    """(seconds per optimizer step, seconds per training step), amortised over ``steps`` timed steps."""
+    torch.manual_seed(0)
+    model, x, y = model_fn()
+    opt = make_optimizer(name, model.parameters(), heavyball_compile)
+    loss_fn = nn.CrossEntropyLoss()
+    opt_time = total = 0.0
+    for i in range(steps + 3):
+        start = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        mid = time.perf_counter()
+        opt.step()
+        end = time.perf_counter()
+        if i >= 3:  # warm-up: allocation and first-call costs
+            opt_time += end - mid
+            total += end - start
+    return opt_time / steps, total / steps
+
+
+def heavyball_available() -> bool:
+    try:
+        import heavyball  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--optimizers", nargs="+", default=list(KRON))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--heavyball_compile", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = ["AdamW", *args.optimizers] + (["HeavyBall SOAP"] if heavyball_available() else [])
+    print(
+        f"{args.steps} timed steps, precondition_frequency 100, max_preconditioner_dim 1024, "
+        f"{torch.get_num_threads()} torch thread(s); ratios to AdamW (optimizer step | whole training step)"
+    )
+    if "HeavyBall SOAP" not in names:
+        print("HeavyBall is not installed (pip install heavyball==3.2.1): its column is skipped")
+    for model_name in args.models:
+        times = {name: time_steps(MODELS[model_name], name, args.steps, args.heavyball_compile) for name in names}
+        adam_opt, adam_total = times["AdamW"]
+        print(f"\n{model_name}: AdamW {adam_opt * 1e3:.2f} ms optimizer step, {adam_total * 1e3:.1f} ms training step")
+        for name in names[1:]:
+            opt_t, total_t = times[name]
+            print(f"  {name:15s} {opt_t / adam_opt:8.1f}x | {total_t / adam_total:5.2f}x   ({opt_t * 1e3:8.2f} ms)")
+        if "HeavyBall SOAP" in times and "SOAP" in times:
+            print(
+                f"  SOAP / HeavyBall SOAP: {times['SOAP'][0] / times['HeavyBall SOAP'][0]:.2f}x optimizer step, "
+                f"{times['SOAP'][1] / times['HeavyBall SOAP'][1]:.2f}x training step"
+            )
+
+
+if __name__ == "__main__":
+    main()
