@@ -70,11 +70,24 @@ class KronOptimizer(torch.optim.Optimizer):
         self._step = 0
         self._groups = self._build_groups()
 
+    def add_param_group(self, param_group: dict) -> None:
+        if hasattr(self, "_groups"):
+            raise NotImplementedError(
+                "parameter groups cannot be added after construction: the block plan is fixed; "
+                "pass every group to the constructor"
+            )
+        super().add_param_group(param_group)
+
     def _build_groups(self) -> list[BlockGroup]:
         dtype = getattr(torch, self.config.factor_dtype)
         groups: dict[tuple, BlockGroup] = {}
         for group in self.param_groups:
             for p in group["params"]:
+                if not p.is_contiguous():
+                    raise ValueError(
+                        f"parameter of shape {tuple(p.shape)} is not contiguous; blocks update it through "
+                        f"views, so call .contiguous() (e.g. no channels_last) before building the optimizer"
+                    )
                 plan = blocking.plan(tuple(p.shape), self.config.max_preconditioner_dim, group["precondition"])
                 for block in plan.blocks:
                     key = (block.shape, plan.preconditioned, p.device, p.dtype)

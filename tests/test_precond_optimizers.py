@@ -403,3 +403,12 @@ def test_parameter_groups_can_opt_out_of_preconditioning():
     for x, y in zip(list(a.parameters())[:2], list(b.parameters())[:2], strict=True):
         torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6)
     assert ours.counters["refreshes"] > 0  # the other group was preconditioned
+
+
+def test_non_contiguous_parameters_and_late_groups_are_refused():
+    conv = torch.nn.Conv2d(4, 8, 3).to(memory_format=torch.channels_last)
+    with pytest.raises(ValueError, match="not contiguous"):
+        precond.Shampoo(conv.parameters())
+    opt = precond.Shampoo(make_model().parameters())
+    with pytest.raises(NotImplementedError, match="constructor"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2, 2))]})
