@@ -12,6 +12,8 @@ from collections import defaultdict
 
 import torch
 
+from precond.optimizer import evaluate_closure
+
 
 class NAdamW(torch.optim.Optimizer):
     def __init__(
@@ -32,10 +34,7 @@ class NAdamW(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate_closure(closure)
         for group in self.param_groups:
             buckets: dict[int, list[torch.Tensor]] = defaultdict(list)
             for p in group["params"]:

@@ -108,10 +108,7 @@ class KronOptimizer(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate_closure(closure)
         self._step += 1
         t, cfg, variant = self._step, self.config, self.variant
         b1, b2 = cfg.betas
@@ -182,6 +179,14 @@ class KronOptimizer(torch.optim.Optimizer):
         self._step, self.counters = kron["step"], dict(kron["counters"])
         for bg, saved in zip(self._groups, kron["groups"], strict=True):
             bg.load_state_dict(saved)
+
+
+def evaluate_closure(closure):
+    """torch.optim's closure protocol: re-evaluate the loss with gradients enabled."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
 
 
 def _copy_into(current, saved):

@@ -12,6 +12,7 @@ interval: they are runner bookkeeping, and derived one at a time between torch s
 because of where its code sits.
 """
 
+import functools
 import logging
 import os
 from dataclasses import dataclass, field
@@ -165,6 +166,7 @@ def train_once(
     prepare_for_eval = submission.fn("prepare_for_eval")
     update_kwargs = {"train_state": MappingProxyType(train_state)} if submission.update_takes_train_state else {}
     first_hit = _first_hit(eval_results, workload)
+    api_kwargs = functools.partial(_api_kwargs, workload, hyperparameters, eval_results)
     step_keys = StepKeys(rng)
     keys = step_keys(global_step)
 
@@ -189,16 +191,7 @@ def train_once(
         try:
             optimizer_state, model_params, model_state = update_params(
                 batch=batch,
-                **_api_kwargs(
-                    workload,
-                    model_params,
-                    model_state,
-                    hyperparameters,
-                    optimizer_state,
-                    eval_results,
-                    global_step,
-                    update_rng,
-                ),
+                **api_kwargs(model_params, model_state, optimizer_state, global_step, update_rng),
                 **update_kwargs,
             )
         except spec.TrainingCompleteError:
@@ -217,16 +210,7 @@ def train_once(
             if prepare_for_eval is not None:
                 start = get_time()
                 optimizer_state, model_params, model_state = prepare_for_eval(
-                    **_api_kwargs(
-                        workload,
-                        model_params,
-                        model_state,
-                        hyperparameters,
-                        optimizer_state,
-                        eval_results,
-                        global_step,
-                        prep_eval_rng,
-                    )
+                    **api_kwargs(model_params, model_state, optimizer_state, global_step, prep_eval_rng)
                 )
                 train_state["accumulated_submission_time"] += get_time() - start
             train_state["is_time_remaining"] = train_state["accumulated_submission_time"] < budget
@@ -305,7 +289,7 @@ def train_once(
 
 
 def _api_kwargs(
-    workload, model_params, model_state, hyperparameters, optimizer_state, eval_results, global_step, rng
+    workload, hyperparameters, eval_results, model_params, model_state, optimizer_state, global_step, rng
 ) -> dict:
     """The keyword arguments update_params and prepare_for_eval share, under AlgoPerf's names."""
     return {

@@ -83,3 +83,16 @@ def test_rejects_bad_arguments():
     for kw in (dict(lr=-1.0), dict(betas=(1.0, 0.9)), dict(eps=-1.0), dict(weight_decay=-0.1)):
         with pytest.raises(ValueError, match="NAdamW"):
             NAdamW(p, **kw)
+
+
+def test_step_returns_the_closures_loss():
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = NAdamW([p], lr=0.1)
+
+    def closure():
+        opt.zero_grad()
+        loss = (p**2).sum()
+        loss.backward()
+        return loss
+
+    assert opt.step(closure).item() == 3.0 and (p < 1).all()
