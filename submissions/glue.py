@@ -1,5 +1,7 @@
-"""What every kronbench submission shares: hyperparameters with defaults, the warmup + cosine schedule,
-and one training step (forward, loss with label smoothing, backward, optional clipping, optimizer step).
+"""What every kronbench submission shares: hyperparameters with defaults, the warmup + cosine schedule, one
+training step (forward, loss with label smoothing, backward, optional clipping, optimizer step), parameter
+routing (huge tables to Adam, norms and biases unpreconditioned), and the AlgoPerf functions themselves, built
+from an optimizer factory so that a submission states only its optimizer and defaults.
 
 Submissions import only the AlgoPerf API, ``precond``, this module and modules in their own folder.
 """
@@ -11,6 +13,7 @@ from typing import Any
 import torch
 import torch.distributed.nn as dist_nn
 
+import precond
 from algoperf import spec
 from algoperf.pytorch_utils import pytorch_setup
 
@@ -117,3 +120,121 @@ def batch_size(workload_name: str) -> int:
     if workload_name not in BATCH_SIZES:
         raise ValueError(f"no batch size for workload {workload_name!r}")
     return BATCH_SIZES[workload_name]
+
+
+# The AlgoPerf v0.5 winner sent parameters with a dimension of a million or more (embedding tables) to Adam.
+ADAM_DIM_THRESHOLD = 1_000_000
+UNPRECONDITIONED_TYPES = {"BIAS", "BATCH_NORM_SCALE", "BATCH_NORM_BIAS", "LAYER_NORM_SCALE", "LAYER_NORM_BIAS"}
+
+# AlgoPerf's NAdamW baseline, first point of its v0.5 external-tuning list: the self-tuning default of every
+# submission whose learning rate is Adam's (grafted to Adam, or Adam in an eigenbasis).
+BASELINE_DEFAULTS = TrainingHParams(
+    learning_rate=0.001308209823469072,
+    one_minus_beta1=0.02686663061,
+    beta2=0.9981232922116359,
+    weight_decay=0.16375311233774334,
+    warmup_factor=0.1,
+    label_smoothing=0.1,
+    dropout_rate=0.0,
+)
+
+
+class OptimizerSet:
+    """Several torch optimizers stepped as one (a Kronecker optimizer plus Adam for huge tables)."""
+
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer]):
+        self.optimizers = optimizers
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return [g for opt in self.optimizers.values() for g in opt.param_groups]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for opt in self.optimizers.values():
+            opt.step()
+
+    def state_dict(self) -> dict:
+        return {name: opt.state_dict() for name, opt in self.optimizers.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state[name])
+
+
+def route_parameters(model, param_types) -> tuple[list[dict], list[torch.nn.Parameter]]:
+    """(Kronecker parameter groups, parameters for Adam). Norm and bias types are not preconditioned."""
+    kron, unpreconditioned, adam = [], [], []
+    for name, p in model.named_parameters():
+        type_name = getattr(param_types.get(name), "name", None) if param_types else None
+        if max(p.shape, default=0) >= ADAM_DIM_THRESHOLD:
+            adam.append(p)
+        elif type_name in UNPRECONDITIONED_TYPES:
+            unpreconditioned.append(p)
+        else:
+            kron.append(p)
+    groups = [{"params": kron}] + ([{"params": unpreconditioned, "precondition": False}] if unpreconditioned else [])
+    return [g for g in groups if g["params"]], adam
+
+
+def kronecker(optimizer_cls, **options):
+    """An optimizer factory: ``optimizer_cls`` with ``options`` (any of them overridden by a hyperparameter of the
+    same name in the search-space point) on the routed parameters, NAdamW on huge tables."""
+    config_fields = {f.name for f in fields(precond.KronConfig)}
+
+    def build(model, param_types, hp: TrainingHParams, hyperparameters) -> torch.optim.Optimizer:
+        overrides = {k: getattr(hyperparameters, k) for k in config_fields if hasattr(hyperparameters, k)}
+        kw = {"betas": hp.betas, **options, **overrides}
+        groups, adam_params = route_parameters(model, param_types)
+        optimizers = {"kron": optimizer_cls(groups, lr=hp.learning_rate, weight_decay=hp.weight_decay, **kw)}
+        if adam_params:
+            optimizers["adam"] = precond.NAdamW(
+                adam_params, lr=hp.learning_rate, betas=hp.betas, weight_decay=hp.weight_decay
+            )
+        return OptimizerSet(optimizers)
+
+    return build
+
+
+def make_submission(build_optimizer, defaults: TrainingHParams):
+    """(get_batch_size, init_optimizer_state, update_params, data_selection) for ``build_optimizer``:
+    a callable (model, param_types, resolved hparams, raw hyperparameters or None) -> optimizer."""
+
+    def get_batch_size(workload_name):
+        return batch_size(workload_name)
+
+    def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
+        del model_state, rng
+        hp = TrainingHParams.resolve(hyperparameters, defaults)
+        optimizer = build_optimizer(model_params, workload.model_params_types, hp, hyperparameters)
+        return {"optimizer": optimizer, "hparams": hp}
+
+    def update_params(
+        workload,
+        current_param_container,
+        current_params_types,
+        model_state,
+        hyperparameters,
+        batch,
+        loss_type,
+        optimizer_state,
+        eval_results,
+        global_step,
+        rng,
+        train_state=None,
+    ):
+        del current_params_types, hyperparameters, loss_type, eval_results, train_state
+        hp, optimizer = optimizer_state["hparams"], optimizer_state["optimizer"]
+        set_lr(optimizer, scheduled_lr(hp, global_step, workload.step_hint))
+        _, new_model_state = train_step(workload, current_param_container, model_state, batch, rng, optimizer, hp)
+        return optimizer_state, current_param_container, new_model_state
+
+    def data_selection(
+        workload, input_queue, optimizer_state, current_param_container, model_state, hyperparameters, global_step, rng
+    ):
+        return next_batch(input_queue)
+
+    return get_batch_size, init_optimizer_state, update_params, data_selection

@@ -1,0 +1,15 @@
+"""Eigenvalue-corrected ("purified") Shampoo (Eschenhagen et al. 2025): Adam in the Kronecker factors' eigenbasis,
+no grafting (Adam's learning rate transfers, so the NAdamW baseline's points are reused), and the adaptive
+refresh of the paper: every 50 steps a block factor's basis is recomputed only if its criterion exceeds 0.1."""
+
+from precond import EShampoo
+from submissions import glue
+
+SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
+OPTIONS = dict(
+    precondition_frequency=50, start_preconditioning_step=50, refresh_tau=0.1, max_preconditioner_dim=1024, eps=1e-8
+)
+
+get_batch_size, init_optimizer_state, update_params, data_selection = glue.make_submission(
+    glue.kronecker(EShampoo, **OPTIONS), SELF_TUNING_DEFAULTS
+)

@@ -1,0 +1,14 @@
+"""Shampoo^2 (Morwani et al. 2024): L^(-1/2) G R^(-1/2) on trace-scaled factors, grafted to Adam per block, so the
+NAdamW baseline's hyperparameters transfer; otherwise the Shampoo submission's recipe. eps 1e-4 (see precond)."""
+
+from precond import Shampoo2
+from submissions import glue
+
+SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
+OPTIONS = dict(
+    precondition_frequency=100, start_preconditioning_step=100, max_preconditioner_dim=1024, eps=1e-4, grafting="adam"
+)
+
+get_batch_size, init_optimizer_state, update_params, data_selection = glue.make_submission(
+    glue.kronecker(Shampoo2, **OPTIONS), SELF_TUNING_DEFAULTS
+)

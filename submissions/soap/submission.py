@@ -1,0 +1,12 @@
+"""SOAP (Vyas et al. 2024): Adam in the eigenbasis with the first moment kept there, bases refreshed every 10 steps
+by one power-iteration + QR step. No grafting: the NAdamW baseline's points are reused."""
+
+from precond import SOAP
+from submissions import glue
+
+SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
+OPTIONS = dict(precondition_frequency=10, start_preconditioning_step=10, max_preconditioner_dim=1024, eps=1e-8)
+
+get_batch_size, init_optimizer_state, update_params, data_selection = glue.make_submission(
+    glue.kronecker(SOAP, **OPTIONS), SELF_TUNING_DEFAULTS
+)
