@@ -31,6 +31,12 @@ def main() -> None:
     parser.add_argument("--tuning_search_space", default=None, help="default: beside the submission")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--budget_factor", type=float, default=3.0)
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="override the workload's max_allowed_runtime_sec (to time runs that exceed it)",
+    )
     args = parser.parse_args()
     space_path = args.tuning_search_space or os.path.join(
         os.path.dirname(args.submission_path), "tuning_search_space.json"
@@ -41,6 +47,8 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         workload = get_workload(args.workload)
+        if args.budget is not None:
+            workload.max_allowed_runtime_sec = args.budget
         cfg = TrialConfig(workload_name=args.workload, rng_seed=seed, progress=False)
         result = train_once(workload, submission, hyperparameters, prng.PRNGKey(seed), cfg)
         per_step = result.submission_time / result.global_step

@@ -190,9 +190,10 @@ def kronecker(optimizer_cls, **options):
         kw = {"betas": hp.betas, **options, **overrides}
         groups, adam_params = route_parameters(model, param_types)
         optimizers = {"kron": optimizer_cls(groups, lr=hp.learning_rate, weight_decay=hp.weight_decay, **kw)}
-        if adam_params:
+        if adam_params:  # Adam needs an EMA: a beta2 of 1 (factor sums, KrAD) becomes the baseline's 0.999
+            betas = (hp.betas[0], hp.beta2 if hp.beta2 < 1 else 0.999)
             optimizers["adam"] = precond.NAdamW(
-                adam_params, lr=hp.learning_rate, betas=hp.betas, weight_decay=hp.weight_decay
+                adam_params, lr=hp.learning_rate, betas=betas, weight_decay=hp.weight_decay
             )
         return OptimizerSet(optimizers)
 

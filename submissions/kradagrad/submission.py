@@ -8,7 +8,12 @@ from submissions import glue
 
 SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
 OPTIONS = dict(
-    precondition_frequency=100, start_preconditioning_step=100, max_preconditioner_dim=1024, eps=1e-4, grafting="adam"
+    precondition_frequency=100,
+    start_preconditioning_step=100,
+    max_preconditioner_dim=1024,
+    eps=1e-4,
+    grafting="adam",
+    damping=0.0,
 )
 
 get_batch_size, init_optimizer_state, update_params, data_selection = glue.make_submission(

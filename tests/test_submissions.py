@@ -1,0 +1,141 @@
+"""Every submission: the AlgoPerf API and its import rules, search spaces, parameter routing, a few steps on
+every workload with every parameter kind, and (slow) the MNIST target."""
+
+import ast
+import os
+
+import pytest
+import torch
+
+from compat import prng
+from runner.loading import REQUIRED, load_submission
+from runner.loop import TrialConfig, train_once
+from submissions import glue
+from tests.cli_helpers import ROOT
+from tests.coverage_workload import CoverageWorkload
+from tuning import search_space
+from workloads.registry import WORKLOADS, get_workload
+
+NAMES = ["nadamw", "shampoo", "shampoo2", "kradagrad", "kradagrad_star", "eshampoo", "soap"]
+ALLOWED_IMPORTS = ("algoperf", "precond", "submissions.glue", "torch", "math")
+
+
+def path(name, filename="submission.py"):
+    return os.path.join(ROOT, "submissions", name, filename)
+
+
+def first_point(name, **overrides):
+    point = search_space.load(path(name, "tuning_search_space.json")).points(1)[0]
+    return search_space.make_hyperparameters({**point, **overrides})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_api_imports_and_search_space(name):
+    module = load_submission(path(name)).module
+    assert all(callable(getattr(module, fn)) for fn in REQUIRED)
+    assert glue.TrainingHParams.resolve(None, module.SELF_TUNING_DEFAULTS) == module.SELF_TUNING_DEFAULTS
+    search_space.load(path(name, "tuning_search_space.json")).points(5)  # five valid points
+    tree = ast.parse(open(path(name)).read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            full = node.module + "." + node.names[0].name if node.module == "submissions" else node.module
+            assert full.startswith(ALLOWED_IMPORTS), f"{name} imports {full}"
+        elif isinstance(node, ast.Import):
+            assert all(a.name.startswith(ALLOWED_IMPORTS) for a in node.names)
+
+
+def test_shampoo_and_eshampoo_reuse_the_baseline_points():
+    baseline = search_space.load(path("nadamw", "tuning_search_space.json")).points(5)
+    for name in ("shampoo", "eshampoo"):
+        assert search_space.load(path(name, "tuning_search_space.json")).points(5) == baseline
+
+
+def test_huge_tables_go_to_adam_and_norms_are_not_preconditioned():
+    workload = CoverageWorkload()
+    model, _ = workload.init_model_fn(prng.PRNGKey(0))
+    module = load_submission(path("shampoo")).module
+    optimizer = module.init_optimizer_state(workload, model, None, first_point("shampoo"), None)["optimizer"]
+    adam = optimizer.optimizers["adam"]
+    assert [p.shape for g in adam.param_groups for p in g["params"]] == [torch.Size([1_000_000, 2])]
+    kron = optimizer.optimizers["kron"]
+    unpreconditioned = [g for g in kron.param_groups if not g["precondition"]]
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert {names[id(p)] for p in unpreconditioned[0]["params"]} == {
+        "conv.bias",
+        "batch_norm.weight",
+        "batch_norm.bias",
+        "wide.bias",
+        "layer_norm.weight",
+        "layer_norm.bias",
+        "out.bias",
+    }
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("workload_name", [*WORKLOADS, "coverage"])
+def test_a_few_steps_on_every_workload_are_finite(name, workload_name):
+    """Preconditioning forced on from step 2 (hyperparameters override KronConfig fields of the same name)."""
+    workload = CoverageWorkload(eval_period=1e9) if workload_name == "coverage" else get_workload(workload_name)
+    submission = load_submission(path(name))
+    hp = first_point(name, precondition_frequency=2, start_preconditioning_step=2)
+    losses = []
+    original_loss_fn = workload.loss_fn
+
+    def recording_loss_fn(*args, **kwargs):
+        out = original_loss_fn(*args, **kwargs)
+        losses.append(out["summed"].item())
+        return out
+
+    workload.loss_fn = recording_loss_fn
+    cfg = TrialConfig(
+        workload_name="mnist" if workload_name == "mnist" else workload_name, max_global_steps=5, progress=False
+    )
+    result = train_once(workload, submission, hp, prng.PRNGKey(0), cfg)
+    assert result.global_step == 5 and len(losses) >= 5
+    assert all(torch.isfinite(torch.tensor(losses)))
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "nadamw"])
+def test_preconditioning_really_happens(name):
+    workload = CoverageWorkload()
+    model, _ = workload.init_model_fn(prng.PRNGKey(0))
+    module = load_submission(path(name)).module
+    hp = first_point(name, precondition_frequency=2, start_preconditioning_step=2)
+    state = module.init_optimizer_state(workload, model, None, hp, None)
+    queue = workload._build_input_queue(prng.PRNGKey(0), "train", "", 8)
+    for step in range(4):
+        state, model, _ = module.update_params(
+            workload, model, None, None, hp, next(queue), None, state, [], step, None
+        )
+    assert state["optimizer"].optimizers["kron"].counters["refreshes"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_first_point_reaches_the_mnist_target(name):
+    """On three times the external budget: on this CPU only nadamw, shampoo and shampoo2 fit the 18 s budget
+    itself (README, "Submissions on MNIST"); this checks that every submission gets there."""
+    workload = get_workload("mnist")
+    workload.max_allowed_runtime_sec = 3 * workload.max_allowed_runtime_sec
+    result = train_once(
+        workload,
+        load_submission(path(name)),
+        first_point(name),
+        prng.PRNGKey(0),
+        TrialConfig(workload_name="mnist", rng_seed=0, progress=False),
+    )
+    assert result.reached_validation, result.summary(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_self_tuning_defaults_reach_the_mnist_target(name):
+    """The real self-tuning budget (1.5 x 18 s)."""
+    result = train_once(
+        get_workload("mnist"),
+        load_submission(path(name)),
+        None,
+        prng.PRNGKey(0),
+        TrialConfig(workload_name="mnist", tuning_ruleset="self", rng_seed=0, progress=False),
+    )
+    assert result.reached_validation, result.summary(name)
