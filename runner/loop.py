@@ -167,6 +167,7 @@ def train_once(
     update_kwargs = {"train_state": MappingProxyType(train_state)} if submission.update_takes_train_state else {}
     first_hit = _first_hit(eval_results, workload)
     api_kwargs = functools.partial(_api_kwargs, workload, hyperparameters, eval_results)
+    first_step = global_step
     step_keys = StepKeys(rng)
     keys = step_keys(global_step)
 
@@ -253,7 +254,7 @@ def train_once(
         train_state["last_step_end_time"] = get_time()
 
     progress.close()
-    if logger is not None:
+    if logger is not None and global_step > first_step:  # a resumed, already finished trial adds nothing
         logger.append_scalar_metrics(
             {"score": train_state["accumulated_submission_time"]}, global_step, preemption_count
         )
@@ -268,6 +269,7 @@ def train_once(
                 global_step=global_step,
                 preemption_count=preemption_count,
             )
+    if logger is not None:
         logger.close()
         workload.attach_metrics_logger(None)
     last = eval_results[-1][1].get(f"validation/{metric}") if eval_results else None

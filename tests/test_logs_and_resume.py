@@ -117,6 +117,8 @@ def test_resume_flag_through_the_cli_skips_a_finished_trial(tmp_path):
     assert "ran 5 steps" in again.stdout  # nothing new ran: the checkpoint says training is complete
     rows = read_csv(tmp_path / "r" / "mnist_pytorch" / "trial_1" / "eval_measurements.csv")
     assert [int(r["global_step"]) for r in rows] == [1, 5]
+    final = read_csv(tmp_path / "r" / "mnist_pytorch" / "trial_1" / "measurements.csv")
+    assert len(final) == 1  # the final score is not logged twice
 
 
 def test_submission_loader_imports_package_submissions_by_dotted_name():
