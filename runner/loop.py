@@ -168,6 +168,21 @@ def train_once(
     first_hit = _first_hit(eval_results, workload)
     api_kwargs = functools.partial(_api_kwargs, workload, hyperparameters, eval_results)
     first_step = global_step
+
+    def save_checkpoint() -> None:
+        """The trial as it is now (the closure reads the loop's current values)."""
+        if trial_dir is not None and config.save_checkpoints:
+            checkpoint.save(
+                trial_dir,
+                model_params=model_params,
+                model_state=model_state,
+                optimizer_state=optimizer_state,
+                train_state=train_state,
+                eval_results=eval_results,
+                global_step=global_step,
+                preemption_count=preemption_count,
+            )
+
     step_keys = StepKeys(rng)
     keys = step_keys(global_step)
 
@@ -235,20 +250,11 @@ def train_once(
                     progress.evaluated(
                         global_step, train_state["accumulated_submission_time"], result.get(f"validation/{metric}")
                     )
-                    if logger is not None:
-                        _log_and_checkpoint(
-                            logger,
-                            result,
-                            trial_dir,
-                            config,
-                            model_params,
-                            model_state,
-                            optimizer_state,
-                            train_state,
-                            eval_results,
-                            global_step,
-                            preemption_count,
-                        )
+                    if logger is not None:  # logging time is tracked, not charged
+                        start = get_time()
+                        logger.append_scalar_metrics(result, global_step, preemption_count, is_eval=True)
+                        save_checkpoint()
+                        train_state["accumulated_logging_time"] += get_time() - start
         progress.update(global_step, train_state["accumulated_submission_time"])
         keys = step_keys(global_step)
         train_state["last_step_end_time"] = get_time()
@@ -258,17 +264,7 @@ def train_once(
         logger.append_scalar_metrics(
             {"score": train_state["accumulated_submission_time"]}, global_step, preemption_count
         )
-        if config.save_checkpoints:
-            checkpoint.save(
-                trial_dir,
-                model_params=model_params,
-                model_state=model_state,
-                optimizer_state=optimizer_state,
-                train_state=train_state,
-                eval_results=eval_results,
-                global_step=global_step,
-                preemption_count=preemption_count,
-            )
+        save_checkpoint()
     if logger is not None:
         logger.close()
         workload.attach_metrics_logger(None)
@@ -338,35 +334,6 @@ def _evaluate(
     result["accumulated_eval_time"] = train_state["accumulated_eval_time"]
     result["accumulated_logging_time"] = train_state["accumulated_logging_time"]
     return result
-
-
-def _log_and_checkpoint(
-    logger,
-    result,
-    trial_dir,
-    config,
-    model_params,
-    model_state,
-    optimizer_state,
-    train_state,
-    eval_results,
-    global_step,
-    preemption_count,
-) -> None:
-    start = get_time()
-    logger.append_scalar_metrics(result, global_step, preemption_count, is_eval=True)
-    if config.save_checkpoints:
-        checkpoint.save(
-            trial_dir,
-            model_params=model_params,
-            model_state=model_state,
-            optimizer_state=optimizer_state,
-            train_state=train_state,
-            eval_results=eval_results,
-            global_step=global_step,
-            preemption_count=preemption_count,
-        )
-    train_state["accumulated_logging_time"] += get_time() - start
 
 
 def _first_hit(eval_results, workload) -> tuple[int, float] | None:
