@@ -1,4 +1,4 @@
-"""Input pipelines over in-memory tensors: shuffled repeating train batches and fixed eval batches.
+"""Batch indices over in-memory datasets: shuffled repeating train batches and fixed evaluation batches.
 
 Datasets of this suite fit in memory, so a batch is an index_select on tensors already on the device:
 no worker processes, nothing to go stale, and the same order for the same data_rng.
@@ -14,22 +14,19 @@ def seed_from_rng(rng) -> int:
     return int(rng[0]) * 2**31 + int(rng[1])
 
 
-def train_batches(arrays: dict[str, torch.Tensor], batch_size: int, seed: int) -> Iterator[dict]:
-    """Endless batches from a fresh permutation each epoch; the ragged tail of an epoch is dropped."""
-    n = len(next(iter(arrays.values())))
+def train_indices(n: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
+    """Endless batches of indices from a fresh permutation each epoch; an epoch's ragged tail is dropped."""
     if batch_size > n:
         raise ValueError(f"batch size {batch_size} exceeds the {n} training examples")
-    device = next(iter(arrays.values())).device
     gen = torch.Generator().manual_seed(seed)
     while True:
-        perm = torch.randperm(n, generator=gen).to(device)
+        perm = torch.randperm(n, generator=gen)
         for start in range(0, n - batch_size + 1, batch_size):
-            idx = perm[start : start + batch_size]
-            yield {k: v.index_select(0, idx) for k, v in arrays.items()}
+            yield perm[start : start + batch_size]
 
 
-def eval_batches(arrays: dict[str, torch.Tensor], batch_size: int, num_examples: int) -> Iterator[dict]:
-    """The first ``num_examples`` rows in order, in batches; the last batch may be short."""
-    for start in range(0, num_examples, batch_size):
-        stop = min(start + batch_size, num_examples)
-        yield {k: v[start:stop] for k, v in arrays.items()}
+def eval_indices(n: int, batch_size: int, num_examples: int) -> Iterator[torch.Tensor]:
+    """The first ``min(num_examples, n)`` indices in order, in batches; the last batch may be short."""
+    stop = min(num_examples, n)
+    for start in range(0, stop, batch_size):
+        yield torch.arange(start, min(start + batch_size, stop))

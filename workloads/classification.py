@@ -1,10 +1,10 @@
-"""Shared pieces of softmax-classification workloads: loss, evaluation and the accuracy target."""
+"""Softmax classification workloads: loss, accuracy evaluation and the accuracy target."""
 
 import torch
 import torch.nn.functional as F
 
 from algoperf import spec
-from workloads import arrays
+from workloads.base import InMemoryWorkload
 
 
 def softmax_cross_entropy(label_batch, logits_batch, mask_batch=None, label_smoothing: float = 0.0) -> dict:
@@ -14,12 +14,12 @@ def softmax_cross_entropy(label_batch, logits_batch, mask_batch=None, label_smoo
         per_example = per_example * mask_batch
         n_valid = mask_batch.sum()
     else:
-        n_valid = torch.tensor(len(per_example), device=per_example.device)
+        n_valid = torch.tensor(per_example.numel(), device=per_example.device)
     return {"summed": per_example.sum(), "n_valid_examples": n_valid, "per_example": per_example}
 
 
-class ClassificationWorkload(spec.Workload):
-    """Accuracy-targeted classification over in-memory splits; subclasses provide data and model."""
+class ClassificationWorkload(InMemoryWorkload):
+    """Accuracy-targeted classification; subclasses provide data, model and constants."""
 
     @property
     def target_metric_name(self) -> str:
@@ -38,30 +38,15 @@ class ClassificationWorkload(spec.Workload):
     def loss_fn(self, label_batch, logits_batch, mask_batch=None, label_smoothing: float = 0.0) -> dict:
         return softmax_cross_entropy(label_batch, logits_batch, mask_batch, label_smoothing)
 
-    def split_arrays(self, split: str, data_dir: str) -> dict[str, torch.Tensor]:
-        """Tensors for 'train', 'eval_train', 'validation' or 'test' with keys 'inputs' and 'targets'."""
-        raise NotImplementedError
-
-    def _build_input_queue(
-        self, data_rng, split, data_dir, global_batch_size, cache=None, repeat_final_dataset=None, num_batches=None
-    ):
-        del cache, repeat_final_dataset, num_batches
-        data = self.split_arrays(split, data_dir)
-        if split == "train":
-            return arrays.train_batches(data, global_batch_size, arrays.seed_from_rng(data_rng))
-        return arrays.eval_batches(data, global_batch_size, len(data["targets"]))
-
-    @torch.no_grad()
-    def _eval_model_on_split(
-        self, split, num_examples, global_batch_size, params, model_state, rng, data_dir, global_step=0
-    ) -> dict[str, float]:
-        del global_step
-        data = self.split_arrays(split, data_dir)
+    def summarize(self, outputs, num_examples: int) -> dict[str, float]:
         correct, loss = 0.0, 0.0
-        for batch in arrays.eval_batches(data, global_batch_size, num_examples):
-            logits, _ = self.model_fn(
-                params, batch, model_state, spec.ForwardPassMode.EVAL, rng, update_batch_norm=False, dropout_rate=0.0
-            )
+        for batch, logits in outputs:
             correct += (logits.argmax(dim=-1) == batch["targets"]).sum().item()
             loss += self.loss_fn(batch["targets"], logits)["summed"].item()
         return {"accuracy": correct / num_examples, "loss": loss / num_examples}
+
+
+def normalized_images(pixels, labels, mean: float, std: float, side: int) -> dict[str, torch.Tensor]:
+    """uint8 pixels (N, side*side) to standardized float (N, 1, side, side) with int64 labels."""
+    x = torch.from_numpy(pixels).to(torch.float32).div_(256.0).sub_(mean).div_(std)
+    return {"inputs": x.reshape(-1, 1, side, side), "targets": torch.from_numpy(labels).long()}

@@ -13,12 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from algoperf import param_utils, spec
-from algoperf.pytorch_utils import pytorch_setup
-from workloads.classification import ClassificationWorkload
+from workloads.base import SPLITS
+from workloads.classification import ClassificationWorkload, normalized_images
 from workloads.mnist import data
-
-_, _, DEVICE, _ = pytorch_setup()
 
 
 class MLP(nn.Module):
@@ -54,48 +51,14 @@ class MnistWorkload(ClassificationWorkload):
     eval_period_time_sec = 1
     step_hint = 7750
 
-    def __init__(self):
-        super().__init__()
-        self._splits: dict[str, torch.Tensor] | None = None
+    output_param_prefixes = ("net.layer2.",)
 
-    def split_arrays(self, split: str, data_dir: str) -> dict[str, torch.Tensor]:
-        if self._splits is None:
-            raw = data.load(data_dir)
-            self._splits = {}
-            for name in ("train", "validation", "test"):
-                x = torch.from_numpy(raw[f"{name}_x"]).to(DEVICE, torch.float32).div_(256.0)
-                x = x.sub_(self.train_mean).div_(self.train_stddev).reshape(-1, 1, 28, 28)
-                self._splits[name] = {"inputs": x, "targets": torch.from_numpy(raw[f"{name}_y"]).to(DEVICE)}
-        if split == "eval_train":
-            train = self._splits["train"]
-            return {k: v[: self.num_eval_train_examples] for k, v in train.items()}
-        return self._splits[split]
+    def load_splits(self, data_dir: str) -> dict[str, dict]:
+        raw = data.load(data_dir)
+        return {
+            name: normalized_images(raw[f"{name}_x"], raw[f"{name}_y"], self.train_mean, self.train_stddev, 28)
+            for name in SPLITS
+        }
 
-    def init_model_fn(self, rng) -> spec.ModelInitState:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(rng[0]))
-            model = MLP()
-        self._param_shapes = param_utils.pytorch_param_shapes(model)
-        self._param_types = param_utils.pytorch_param_types(self._param_shapes)
-        return model.to(DEVICE), None
-
-    def is_output_params(self, param_key: str) -> bool:
-        return param_key in ("net.layer2.weight", "net.layer2.bias")
-
-    def model_fn(
-        self,
-        params,
-        augmented_and_preprocessed_input_batch,
-        model_state,
-        mode,
-        rng,
-        update_batch_norm,
-        dropout_rate=0.0,
-    ):
-        del rng, update_batch_norm
-        model = params
-        train = mode == spec.ForwardPassMode.TRAIN
-        model.train(train)
-        with torch.set_grad_enabled(train and torch.is_grad_enabled()):
-            logits = model(augmented_and_preprocessed_input_batch["inputs"], dropout_rate=dropout_rate or 0.0)
-        return logits, model_state
+    def build_model(self) -> torch.nn.Module:
+        return MLP()
