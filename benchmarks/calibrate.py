@@ -37,6 +37,9 @@ def main() -> None:
         default=None,
         help="override the workload's max_allowed_runtime_sec (to time runs that exceed it)",
     )
+    parser.add_argument("--step_hint", type=int, default=None, help="override the workload's step_hint")
+    parser.add_argument("--target", type=float, default=None, help="override the validation target")
+    parser.add_argument("--trace", action="store_true", help="print every evaluation's validation metric")
     args = parser.parse_args()
     space_path = args.tuning_search_space or os.path.join(
         os.path.dirname(args.submission_path), "tuning_search_space.json"
@@ -47,11 +50,20 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         workload = get_workload(args.workload)
-        if args.budget is not None:
-            workload.max_allowed_runtime_sec = args.budget
+        for attr, value in (
+            ("max_allowed_runtime_sec", args.budget),
+            ("step_hint", args.step_hint),
+            ("validation_target_value", args.target),
+        ):
+            if value is not None:
+                setattr(workload, attr, value)
         cfg = TrialConfig(workload_name=args.workload, rng_seed=seed, progress=False)
         result = train_once(workload, submission, hyperparameters, prng.PRNGKey(seed), cfg)
         per_step = result.submission_time / result.global_step
+        if args.trace:
+            key = f"validation/{workload.target_metric_name}"
+            for step, r in result.eval_results:
+                print(f"  step {step:6d}  {r['score']:7.2f} s  {key} {r[key]:.4f}", flush=True)
         rows.append((seed, result.step_to_target, result.time_to_target, per_step))
         hit = (
             "not reached"

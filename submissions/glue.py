@@ -112,6 +112,12 @@ BATCH_SIZES = {
     "ogbg": 512,
     "wmt": 128,
     "mnist": 128,
+    "fashion_resnet": 128,
+    "fashion_vit": 128,
+    "stdlib_lm": 32,
+    "flights_dlrm": 1024,
+    "qm9_gnn": 128,
+    "mri_unet": 16,
 }
 
 
@@ -124,7 +130,14 @@ def batch_size(workload_name: str) -> int:
 
 # The AlgoPerf v0.5 winner sent parameters with a dimension of a million or more (embedding tables) to Adam.
 ADAM_DIM_THRESHOLD = 1_000_000
-UNPRECONDITIONED_TYPES = {"BIAS", "BATCH_NORM_SCALE", "BATCH_NORM_BIAS", "LAYER_NORM_SCALE", "LAYER_NORM_BIAS"}
+UNPRECONDITIONED_TYPES = {
+    "BIAS",
+    "ATTENTION_BIAS",
+    "BATCH_NORM_SCALE",
+    "BATCH_NORM_BIAS",
+    "LAYER_NORM_SCALE",
+    "LAYER_NORM_BIAS",
+}
 
 # AlgoPerf's NAdamW baseline, first point of its v0.5 external-tuning list: the self-tuning default of every
 # submission whose learning rate is Adam's (grafted to Adam, or Adam in an eigenbasis).

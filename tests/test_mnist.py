@@ -9,7 +9,7 @@ import torch
 from algoperf import spec
 from compat import prng
 from submissions.nadamw import submission as nadamw
-from workloads import arrays
+from workloads import arrays, sources
 from workloads.mnist import data
 from workloads.registry import WorkloadError, get_workload
 
@@ -35,7 +35,7 @@ def test_loader_prefers_data_dir_and_explains_how_to_get_data(tmp_path, monkeypa
     (tmp_path / "mnist").mkdir()
     (tmp_path / "mnist" / data.FILENAME).symlink_to(data.find())
     assert data.find(str(tmp_path)) == str(tmp_path / "mnist" / data.FILENAME)
-    monkeypatch.setattr(data.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(sources, "package_dir", lambda name: None)
     monkeypatch.setattr(data, "SYSTEM_PATHS", ())
     with pytest.raises(WorkloadError, match="make data"):
         data.find(str(tmp_path / "empty"))

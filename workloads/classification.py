@@ -1,21 +1,10 @@
 """Softmax classification workloads: loss, accuracy evaluation and the accuracy target."""
 
 import torch
-import torch.nn.functional as F
 
 from algoperf import spec
 from workloads.base import InMemoryWorkload
-
-
-def softmax_cross_entropy(label_batch, logits_batch, mask_batch=None, label_smoothing: float = 0.0) -> dict:
-    """AlgoPerf's loss_fn contract: summed (masked) loss, number of valid examples, per-example losses."""
-    per_example = F.cross_entropy(logits_batch, label_batch, reduction="none", label_smoothing=label_smoothing)
-    if mask_batch is not None:
-        per_example = per_example * mask_batch
-        n_valid = mask_batch.sum()
-    else:
-        n_valid = torch.tensor(per_example.numel(), device=per_example.device)
-    return {"summed": per_example.sum(), "n_valid_examples": n_valid, "per_example": per_example}
+from workloads.losses import softmax_cross_entropy
 
 
 class ClassificationWorkload(InMemoryWorkload):
@@ -46,7 +35,7 @@ class ClassificationWorkload(InMemoryWorkload):
         return {"accuracy": correct / num_examples, "loss": loss / num_examples}
 
 
-def normalized_images(pixels, labels, mean: float, std: float, side: int) -> dict[str, torch.Tensor]:
-    """uint8 pixels (N, side*side) to standardized float (N, 1, side, side) with int64 labels."""
-    x = torch.from_numpy(pixels).to(torch.float32).div_(256.0).sub_(mean).div_(std)
+def normalized_images(pixels, labels, mean: float, std: float, side: int, scale: float) -> dict[str, torch.Tensor]:
+    """uint8 pixels (N, side*side) divided by ``scale``, standardized, as (N, 1, side, side); int64 labels."""
+    x = torch.from_numpy(pixels).to(torch.float32).div_(scale).sub_(mean).div_(std)
     return {"inputs": x.reshape(-1, 1, side, side), "targets": torch.from_numpy(labels).long()}

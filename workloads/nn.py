@@ -8,7 +8,9 @@ import torch
 from torch import nn
 
 from algoperf import spec
+from workloads.transformer import AttentionOut, QKVProjection
 
+_ATTENTION = {QKVProjection: spec.ParameterType.ATTENTION_QKV, AttentionOut: spec.ParameterType.ATTENTION_OUT}
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _NORMS = (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d, nn.RMSNorm)
 
@@ -26,8 +28,8 @@ def param_types(model: nn.Module) -> dict[str, spec.ParameterType]:
                 kind = pt.LAYER_NORM_BIAS if is_bias else pt.LAYER_NORM_SCALE
             elif isinstance(module, (nn.Embedding, nn.EmbeddingBag)) or leaf in ("pos_embedding", "cls_token"):
                 kind = pt.EMBEDDING
-            elif isinstance(module, nn.MultiheadAttention):
-                kind = pt.ATTENTION_BIAS if "bias" in leaf else pt.ATTENTION_QKV
+            elif isinstance(module, (QKVProjection, AttentionOut)):
+                kind = pt.ATTENTION_BIAS if is_bias else _ATTENTION[type(module)]
             elif is_bias:
                 kind = pt.BIAS
             elif isinstance(module, nn.modules.conv._ConvNd):

@@ -1,4 +1,9 @@
-"""Workload names to classes. Imports are lazy so that listing names costs nothing."""
+"""Workload names to instances: kronbench's CPU suite first, then, when the real ``algoperf`` package is
+installed, its official workloads (``criteo1tb``, ``fastmri``, ``imagenet_resnet``, ...) by their official names.
+
+Imports are lazy so that listing names costs nothing. ``mnist`` is kronbench's (the same model as AlgoPerf's
+development workload, on data that exists offline).
+"""
 
 import importlib
 
@@ -9,11 +14,44 @@ class WorkloadError(Exception):
 
 WORKLOADS = {
     "mnist": "workloads.mnist.workload:MnistWorkload",
+    "fashion_resnet": "workloads.fashion_resnet.workload:FashionResNetWorkload",
+    "fashion_vit": "workloads.fashion_vit.workload:FashionViTWorkload",
+    "stdlib_lm": "workloads.stdlib_lm.workload:StdlibLMWorkload",
+    "flights_dlrm": "workloads.flights_dlrm.workload:FlightsDLRMWorkload",
+    "qm9_gnn": "workloads.qm9_gnn.workload:QM9GNNWorkload",
+    "mri_unet": "workloads.mri_unet.workload:MriUNetWorkload",
 }
+CPU_SUITE = tuple(name for name in WORKLOADS if name != "mnist")
 
 
-def get_workload(name: str):
-    if name not in WORKLOADS:
-        raise WorkloadError(f"unknown workload {name!r}; known workloads: {', '.join(sorted(WORKLOADS))}")
-    module_name, class_name = WORKLOADS[name].split(":")
-    return getattr(importlib.import_module(module_name), class_name)()
+def official_workloads() -> dict[str, dict]:
+    """The real algoperf registry (name -> {'workload_path', 'workload_class_name'}), or {} without it."""
+    try:
+        module = importlib.import_module("algoperf.workloads.workloads")
+    except ImportError:
+        return {}
+    return dict(getattr(module, "WORKLOADS", {}))
+
+
+def get_workload(name: str, framework: str = "pytorch"):
+    if name in WORKLOADS:
+        module_name, class_name = WORKLOADS[name].split(":")
+        return getattr(importlib.import_module(module_name), class_name)()
+    official = official_workloads()
+    if name in official:
+        return _import_official(official[name], framework)
+    known = sorted(WORKLOADS) + sorted(official)
+    hint = "" if official else " (official AlgoPerf workloads need the algoperf package installed)"
+    raise WorkloadError(f"unknown workload {name!r}; known workloads: {', '.join(known)}{hint}")
+
+
+def _import_official(entry: dict, framework: str):
+    """AlgoPerf's layout: ``algoperf/workloads/<path>_<framework>/workload.py`` holds the class."""
+    module_name = "algoperf.workloads." + entry["workload_path"].replace("/", ".") + f"_{framework}.workload"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise WorkloadError(
+            f"official workload module {module_name} failed to import ({e}); check the algoperf install"
+        ) from e
+    return getattr(module, entry["workload_class_name"])()

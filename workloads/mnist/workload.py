@@ -56,7 +56,7 @@ class MnistWorkload(ClassificationWorkload):
     def load_splits(self, data_dir: str) -> dict[str, dict]:
         raw = data.load(data_dir)
         return {
-            name: normalized_images(raw[f"{name}_x"], raw[f"{name}_y"], self.train_mean, self.train_stddev, 28)
+            name: normalized_images(raw[f"{name}_x"], raw[f"{name}_y"], self.train_mean, self.train_stddev, 28, 256.0)
             for name in SPLITS
         }
 

@@ -1,0 +1,40 @@
+"""``fashion_resnet``: the imagenet_resnet family on this CPU, a ResNet-8 with batch norm on Fashion-MNIST.
+
+Calibration (README "Workload calibration"): see the constants below and ``python -m benchmarks.calibrate``.
+"""
+
+from workloads.base import SPLITS
+from workloads.classification import ClassificationWorkload, normalized_images
+from workloads.fashion_mnist import data
+from workloads.fashion_resnet.model import ResNet
+
+
+class FashionMnistWorkload(ClassificationWorkload):
+    """Fashion-MNIST data and constants; subclasses choose the model, target and budget."""
+
+    num_train_examples = data.NUM_TRAIN
+    num_eval_train_examples = 2_000  # evaluation costs wall time, not budget: fixed subsets keep it short
+    num_validation_examples = 5_000
+    num_test_examples = 5_000
+    eval_batch_size = 2_000
+    train_mean = data.MEAN
+    train_stddev = data.STD
+
+    def load_splits(self, data_dir: str) -> dict[str, dict]:
+        raw = data.load(data_dir)
+        return {
+            name: normalized_images(raw[f"{name}_x"], raw[f"{name}_y"], self.train_mean, self.train_stddev, 28, 255.0)
+            for name in SPLITS
+        }
+
+
+class FashionResNetWorkload(FashionMnistWorkload):
+    validation_target_value = 0.90
+    test_target_value = 0.89
+    max_allowed_runtime_sec = 120
+    eval_period_time_sec = 6
+    step_hint = 2000
+    output_param_prefixes = ("classifier.",)
+
+    def build_model(self):
+        return ResNet(width=16)

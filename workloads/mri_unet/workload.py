@@ -1,0 +1,62 @@
+"""``mri_unet``: the fastmri family on this CPU, a U-Net (16 channels, depth 3) reconstructing 64x64 axial T1
+slices from 4x undersampled k-space; the target is validation SSIM.
+
+Calibration (README "Workload calibration"): see the constants below and ``python -m benchmarks.calibrate``.
+"""
+
+import torch
+
+from algoperf import spec
+from workloads.base import SPLITS, InMemoryWorkload
+from workloads.losses import mean_absolute_error
+from workloads.metrics import ssim
+from workloads.mri_unet import data
+from workloads.mri_unet.model import UNet
+
+
+class MriUNetWorkload(InMemoryWorkload):
+    validation_target_value = 0.7
+    test_target_value = 0.7
+    num_train_examples = 219
+    num_eval_train_examples = 66
+    num_validation_examples = 66
+    num_test_examples = 60
+    eval_batch_size = 66
+    train_mean = 0.0
+    train_stddev = 1.0
+    max_allowed_runtime_sec = 120
+    eval_period_time_sec = 6
+    step_hint = 1000
+    output_param_prefixes = ("out.",)
+
+    @property
+    def target_metric_name(self) -> str:
+        return "ssim"
+
+    @property
+    def loss_type(self) -> spec.LossType:
+        return spec.LossType.MEAN_ABSOLUTE_ERROR
+
+    def has_reached_validation_target(self, eval_result: dict) -> bool:
+        return eval_result["validation/ssim"] > self.validation_target_value
+
+    def has_reached_test_target(self, eval_result: dict) -> bool:
+        return eval_result["test/ssim"] > self.test_target_value
+
+    def load_splits(self, data_dir: str) -> dict[str, dict]:
+        raw = data.load(data_dir)
+        keys = ("inputs", "targets", "volume_max")
+        return {name: {k: torch.from_numpy(raw[f"{name}_{k}"]) for k in keys} for name in SPLITS}
+
+    def build_model(self):
+        return UNet()
+
+    def loss_fn(self, label_batch, logits_batch, mask_batch=None, label_smoothing: float = 0.0) -> dict:
+        return mean_absolute_error(label_batch, logits_batch, mask_batch, label_smoothing)
+
+    def summarize(self, outputs, num_examples: int) -> dict[str, float]:
+        total_ssim, loss = 0.0, 0.0
+        for batch, images in outputs:
+            total_ssim += ssim(images, batch["targets"], batch["volume_max"]).sum().item()
+            loss += self.loss_fn(batch["targets"], images)["summed"].item()
+        return {"ssim": total_ssim / num_examples, "loss": loss / num_examples}

@@ -1,0 +1,101 @@
+"""``qm9_gnn``: the ogbg family on this CPU, a message-passing network classifying QM9 molecules on 12 binary
+property tasks; the target is validation mean average precision.
+
+Calibration (README "Workload calibration"): see the constants below and ``python -m benchmarks.calibrate``.
+"""
+
+import torch
+
+from algoperf import spec
+from workloads.base import SPLITS, InMemoryWorkload
+from workloads.losses import reduce_masked, sigmoid_cross_entropy
+from workloads.metrics import mean_average_precision
+from workloads.qm9_gnn import data
+from workloads.qm9_gnn.model import GraphNetwork
+
+GRAPH_KEYS = ("atoms", "atom_offsets", "senders", "receivers", "distances", "bond_offsets")
+
+
+def segment_positions(starts: torch.Tensor, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For segments [starts[i], starts[i] + counts[i]): the concatenated positions and each one's segment."""
+    segment = torch.repeat_interleave(torch.arange(len(counts), device=counts.device), counts)
+    first = torch.cumsum(counts, 0) - counts
+    return starts[segment] + torch.arange(len(segment), device=counts.device) - first[segment], segment
+
+
+class QM9GNNWorkload(InMemoryWorkload):
+    validation_target_value = 0.9
+    test_target_value = 0.9
+    num_train_examples = 104_636
+    num_eval_train_examples = 5_000
+    num_validation_examples = 5_000
+    num_test_examples = 5_000
+    eval_batch_size = 1_000
+    train_mean = 0.0
+    train_stddev = 1.0
+    max_allowed_runtime_sec = 120
+    eval_period_time_sec = 6
+    step_hint = 3000
+    output_param_prefixes = ("head.2.",)
+
+    @property
+    def target_metric_name(self) -> str:
+        return "mean_average_precision"
+
+    @property
+    def loss_type(self) -> spec.LossType:
+        return spec.LossType.SIGMOID_CROSS_ENTROPY
+
+    def has_reached_validation_target(self, eval_result: dict) -> bool:
+        return eval_result["validation/mean_average_precision"] > self.validation_target_value
+
+    def has_reached_test_target(self, eval_result: dict) -> bool:
+        return eval_result["test/mean_average_precision"] > self.test_target_value
+
+    def load_splits(self, data_dir: str) -> dict[str, dict]:
+        raw = data.load(data_dir)
+        out = {}
+        for name in SPLITS:
+            split = {k: torch.from_numpy(raw[f"{name}_{k}"]).long() for k in GRAPH_KEYS if k != "distances"}
+            split["distances"] = torch.from_numpy(raw[f"{name}_distances"])
+            split["targets"] = torch.from_numpy(raw[f"{name}_labels"]).float()
+            out[name] = split
+        return out
+
+    def take(self, split: dict, n: int) -> dict:
+        return {**split, "targets": split["targets"][:n]}  # graphs are looked up by index, so only targets shrink
+
+    def make_batch(self, split: dict, index: torch.Tensor) -> dict:
+        """Graphs ``index`` merged into one disjoint graph with batch-wide atom indices."""
+        atom_starts, bond_starts = split["atom_offsets"][index], split["bond_offsets"][index]
+        atom_counts = split["atom_offsets"][index + 1] - atom_starts
+        bond_counts = split["bond_offsets"][index + 1] - bond_starts
+        atoms, graph_of_atom = segment_positions(atom_starts, atom_counts)
+        bonds, graph_of_bond = segment_positions(bond_starts, bond_counts)
+        first_atom = (torch.cumsum(atom_counts, 0) - atom_counts)[graph_of_bond]
+        inputs = {
+            "atoms": split["atoms"][atoms],
+            "senders": split["senders"][bonds] + first_atom,
+            "receivers": split["receivers"][bonds] + first_atom,
+            "distances": split["distances"][bonds],
+            "graph_of_atom": graph_of_atom,
+            "atoms_per_graph": atom_counts,
+        }
+        return {"inputs": inputs, "targets": split["targets"][index]}
+
+    def build_model(self):
+        return GraphNetwork(num_elements=len(data.ELEMENTS), num_tasks=len(data.PROPERTIES))
+
+    def loss_fn(self, label_batch, logits_batch, mask_batch=None, label_smoothing: float = 0.0) -> dict:
+        """Per-example loss is the mean over tasks, so 'n_valid_examples' counts molecules."""
+        per_task = sigmoid_cross_entropy(label_batch, logits_batch, None, label_smoothing)["per_example"]
+        return reduce_masked(per_task.mean(dim=1), mask_batch)
+
+    def summarize(self, outputs, num_examples: int) -> dict[str, float]:
+        logits, labels, loss = [], [], 0.0
+        for batch, out in outputs:
+            logits.append(out)
+            labels.append(batch["targets"])
+            loss += self.loss_fn(batch["targets"], out)["summed"].item()
+        scores, targets = torch.cat(logits), torch.cat(labels)
+        return {"mean_average_precision": mean_average_precision(scores, targets), "loss": loss / num_examples}
