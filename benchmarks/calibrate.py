@@ -63,7 +63,8 @@ def main() -> None:
         if args.trace:
             key = f"validation/{workload.target_metric_name}"
             for step, r in result.eval_results:
-                print(f"  step {step:6d}  {r['score']:7.2f} s  {key} {r[key]:.4f}", flush=True)
+                test = r[key.replace("validation/", "test/")]
+                print(f"  step {step:6d}  {r['score']:7.2f} s  {key} {r[key]:.4f}  (test {test:.4f})", flush=True)
         rows.append((seed, result.step_to_target, result.time_to_target, per_step))
         hit = (
             "not reached"

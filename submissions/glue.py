@@ -115,9 +115,9 @@ BATCH_SIZES = {
     "fashion_resnet": 128,
     "fashion_vit": 128,
     "stdlib_lm": 32,
-    "flights_dlrm": 1024,
+    "flights_dlrm": 512,
     "qm9_gnn": 128,
-    "mri_unet": 16,
+    "mri_unet": 8,
 }
 
 

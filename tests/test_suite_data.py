@@ -111,3 +111,17 @@ def test_mri_real_slices():
     assert 0 < raw["train_targets"].max() <= 1.0
     err = np.abs(raw["train_inputs"] - raw["train_targets"]).mean()
     assert 0.01 < err < 0.2  # undersampling degrades the images but keeps them recognisable
+
+
+def test_mri_target_demands_more_than_zero_filling():
+    from workloads.metrics import ssim
+    from workloads.mri_unet.workload import MriUNetWorkload
+
+    raw = mri.load()
+    for split, target in (
+        ("validation", MriUNetWorkload.validation_target_value),
+        ("test", MriUNetWorkload.test_target_value),
+    ):
+        x, y = torch.from_numpy(raw[f"{split}_inputs"]), torch.from_numpy(raw[f"{split}_targets"])
+        baseline = ssim(x, y, torch.from_numpy(raw[f"{split}_volume_max"])).mean().item()
+        assert 0.55 < baseline < target - 0.015, (split, baseline)

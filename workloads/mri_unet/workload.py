@@ -15,8 +15,8 @@ from workloads.mri_unet.model import UNet
 
 
 class MriUNetWorkload(InMemoryWorkload):
-    validation_target_value = 0.7
-    test_target_value = 0.7
+    validation_target_value = 0.68
+    test_target_value = 0.66
     num_train_examples = 219
     num_eval_train_examples = 66
     num_validation_examples = 66
@@ -24,9 +24,9 @@ class MriUNetWorkload(InMemoryWorkload):
     eval_batch_size = 66
     train_mean = 0.0
     train_stddev = 1.0
-    max_allowed_runtime_sec = 120
-    eval_period_time_sec = 6
-    step_hint = 1000
+    max_allowed_runtime_sec = 105
+    eval_period_time_sec = 5
+    step_hint = 1200
     output_param_prefixes = ("out.",)
 
     @property

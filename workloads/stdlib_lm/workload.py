@@ -16,17 +16,17 @@ SEQ_LEN = 64
 
 
 class StdlibLMWorkload(InMemoryWorkload):
-    validation_target_value = 1.6
-    test_target_value = 1.6
+    validation_target_value = 2.2
+    test_target_value = 2.25
     num_eval_train_examples = 1_000
     num_validation_examples = 1_000
     num_test_examples = 1_000
     eval_batch_size = 250
     train_mean = 0.0
     train_stddev = 1.0
-    max_allowed_runtime_sec = 120
-    eval_period_time_sec = 6
-    step_hint = 1000
+    max_allowed_runtime_sec = 105
+    eval_period_time_sec = 5
+    step_hint = 1750
     output_param_prefixes = ("head.",)
 
     @property
