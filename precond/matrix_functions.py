@@ -151,9 +151,12 @@ def kradagrad_update(x: torch.Tensor, u: torch.Tensor, damping: float) -> torch.
     if damping:
         x = x - damping * (x @ x)
     xu = x @ u
-    # ||X u u^T||_F^2 = tr((Xu)^T (Xu) u^T u): r x r products instead of d x d
-    norm = ((xu.transpose(-1, -2) @ xu) * (u.transpose(-1, -2) @ u)).sum(dim=(-2, -1)).clamp(min=0).sqrt()
-    return symmetrize(x - _outer(xu, x, u) / (1 + norm[..., None, None]))
+    d, r = u.shape[-2], u.shape[-1]
+    if r <= d:  # ||X u u^T||_F^2 = tr((Xu)^T (Xu) u^T u): r x r products
+        norm_sq = ((xu.transpose(-1, -2) @ xu) * (u.transpose(-1, -2) @ u)).sum(dim=(-2, -1))
+    else:  # d x d: a 3x3 conv kernel's factor sees r = c_out * c_in columns, and r x r would not fit in memory
+        norm_sq = (xu @ u.transpose(-1, -2)).square().sum(dim=(-2, -1))
+    return symmetrize(x - _outer(xu, x, u) / (1 + norm_sq.clamp(min=0).sqrt()[..., None, None]))
 
 
 def _outer(xu: torch.Tensor, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:

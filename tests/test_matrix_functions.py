@@ -153,7 +153,7 @@ class TestKrAD:
         torch.testing.assert_close(sherman_morrison, torch.linalg.inv(torch.linalg.inv(self.x) + a))
 
     def test_factored_and_dense_forms_agree(self):
-        """u with more columns than 2d takes the dense X (u u^T) X path; both equal the formula written out."""
+        """u with more columns than d (2d) takes the d x d norm (dense X (u u^T) X) path; all equal the formula."""
         gen = torch.Generator().manual_seed(8)
         wide = torch.randn(5, 12, generator=gen, dtype=torch.float64)
         for u in (self.u, wide):

@@ -17,6 +17,7 @@ from workloads.nn import param_types, seeded_model, set_batch_norm_update
 
 DEVICE = pytorch_setup()[2]
 SPLITS = ("train", "validation", "test")
+_LOADED: dict[tuple, dict[str, dict]] = {}
 
 
 class InMemoryWorkload(spec.Workload):
@@ -43,7 +44,11 @@ class InMemoryWorkload(spec.Workload):
     # --- data -----------------------------------------------------------------------------------------------
     def split_arrays(self, split: str, data_dir: str) -> dict:
         if self._splits is None:
-            self._splits = {k: self.to_device(v) for k, v in self.load_splits(data_dir).items()}
+            # Splits are read-only, so every instance in the process shares one copy (trials, tests, sweeps).
+            key = (type(self).load_splits, data_dir, str(DEVICE))
+            if key not in _LOADED:
+                _LOADED[key] = {k: self.to_device(v) for k, v in self.load_splits(data_dir).items()}
+            self._splits = _LOADED[key]
         if split == "eval_train":
             return self.take(self._splits["train"], self.num_eval_train_examples)
         return self._splits[split]

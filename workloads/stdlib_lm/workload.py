@@ -51,9 +51,12 @@ class StdlibLMWorkload(InMemoryWorkload):
         raw = data.load(SEQ_LEN, data_dir)
         out = {}
         for name in SPLITS:
-            w = torch.from_numpy(raw[name]).long()
+            w = torch.from_numpy(raw[name])  # uint8 in memory, int64 per batch
             out[name] = {"inputs": w[:, :-1], "targets": w[:, 1:]}
         return out
+
+    def make_batch(self, split: dict, index: torch.Tensor) -> dict:
+        return {k: v.index_select(0, index).long() for k, v in split.items()}
 
     def build_model(self):
         return CausalLM(seq_len=SEQ_LEN)
