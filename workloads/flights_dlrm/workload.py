@@ -1,7 +1,9 @@
 """``flights_dlrm``: the criteo1tb family on this CPU, a DLRM predicting at departure whether a New York flight
 of 2013 arrives more than 15 minutes late; the target is validation log-loss.
 
-Calibration (README "Workload calibration"): see the constants below and ``python -m benchmarks.calibrate``.
+Calibration (README "Workload calibration", ``python -m benchmarks.calibrate``):
+NAdamW's first search-space point reaches 0.27 in a median of 352 steps / 20.2 s of submission time over
+seeds 0-2 (62 ms/step at batch 512); the loss plateaus near 0.267, so times vary (15-45 s); budget 75 s.
 """
 
 import torch

@@ -1,7 +1,9 @@
 """``qm9_gnn``: the ogbg family on this CPU, a message-passing network classifying QM9 molecules on 12 binary
 property tasks; the target is validation mean average precision.
 
-Calibration (README "Workload calibration"): see the constants below and ``python -m benchmarks.calibrate``.
+Calibration (README "Workload calibration", ``python -m benchmarks.calibrate``):
+NAdamW's first search-space point reaches 0.84 in a median of 727 steps / 30.2 s of submission time over
+seeds 0-2 (42 ms/step at batch 128); budget 3x that (90 s), step_hint the baseline's steps within it.
 """
 
 import torch

@@ -1,7 +1,9 @@
 """``stdlib_lm``: the LM family on this CPU, a byte-level causal Transformer (width 128, depth 2, 64-byte
 context) on the Python standard library's source; the target is validation cross-entropy in nats per byte.
 
-Calibration (README "Workload calibration"): see the constants below and ``python -m benchmarks.calibrate``.
+Calibration (README "Workload calibration", ``python -m benchmarks.calibrate``):
+NAdamW's first search-space point reaches 2.2 nats/byte in a median of 588 steps / 35.3 s of submission time
+over seeds 0-2 (60 ms/step at batch 32); budget 3x that (105 s), step_hint the baseline's steps within it.
 """
 
 import torch
