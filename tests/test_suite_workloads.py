@@ -148,3 +148,16 @@ def test_summarize_on_a_tiny_split_with_known_outputs(name):
     elif name == "mri_unet":
         out = workload.summarize([(batch, y)], 16)
         assert out["ssim"] == pytest.approx(1.0) and out["loss"] == 0.0
+
+
+def test_update_batch_norm_false_freezes_running_statistics():
+    """AlgoPerf's contract: a TRAIN-mode forward with update_batch_norm=False leaves running stats alone."""
+    workload = get_workload("fashion_resnet")
+    model, state = workload.init_model_fn(prng.PRNGKey(0))
+    batch = tiny_split(workload)
+    stats = lambda: [b.clone() for n, b in model.named_buffers() if "running" in n]  # noqa: E731
+    before = stats()
+    workload.model_fn(model, batch, state, spec.ForwardPassMode.TRAIN, None, update_batch_norm=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, stats(), strict=True))
+    workload.model_fn(model, batch, state, spec.ForwardPassMode.TRAIN, None, update_batch_norm=True)
+    assert not any(torch.equal(a, b) for a, b in zip(before, stats(), strict=True))

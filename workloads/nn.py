@@ -1,4 +1,5 @@
-"""Model plumbing shared by the suite: parameter types from module classes, and AlgoPerf's batch-norm switch.
+"""Model plumbing shared by the suite: parameter types from module classes, AlgoPerf's batch-norm switch,
+seeded construction and an MLP builder.
 
 Types come from the module that owns a parameter rather than from its name, so they are right whichever
 ``algoperf.param_utils`` (the official one or the stand-in) is installed.
@@ -57,3 +58,13 @@ def seeded_model(rng, build) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(rng[0]))
         return build()
+
+
+def mlp(widths: tuple[int, ...], last_activation: bool) -> nn.Sequential:
+    """Linear layers through ``widths`` with ReLU between them (and after the last if ``last_activation``)."""
+    layers = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        layers.append(nn.Linear(a, b))
+        if last_activation or i < len(widths) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)

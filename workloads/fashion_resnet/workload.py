@@ -1,8 +1,8 @@
 """``fashion_resnet``: the imagenet_resnet family on this CPU, a ResNet-8 with batch norm on Fashion-MNIST.
 
 Calibration (README "Workload calibration", ``python -m benchmarks.calibrate``):
-NAdamW's first search-space point reaches 0.85 in a median of 423 steps / 40.7 s of submission time over
-seeds 0-2 (96 ms/step at batch 128); budget 3x that (125 s), step_hint the baseline's steps within it.
+NAdamW's first search-space point reaches 0.85 in a median of 446 steps / 40.5 s of submission time over
+seeds 0-2 (89 ms/step at batch 128); budget 3x that (125 s), step_hint the baseline's steps within it.
 """
 
 from workloads.base import SPLITS

@@ -6,14 +6,7 @@ their best validation loss within 6 s here and then overfit, too fast to time.""
 import torch
 from torch import nn
 
-
-def mlp(widths: tuple[int, ...], last_activation: bool) -> nn.Sequential:
-    layers = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-        layers.append(nn.Linear(a, b))
-        if last_activation or i < len(widths) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+from workloads.nn import mlp
 
 
 class DLRM(nn.Module):

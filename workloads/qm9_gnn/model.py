@@ -4,7 +4,7 @@ connections and LayerNorm, mean pooling over each molecule, and a linear head to
 import torch
 from torch import nn
 
-from workloads.flights_dlrm.model import mlp
+from workloads.nn import mlp
 
 
 def gaussian_basis(distances: torch.Tensor, centers: torch.Tensor, width: float) -> torch.Tensor:
