@@ -98,6 +98,9 @@ def run_experiment(cfg: ExperimentConfig, workload) -> list[TrialResult]:
         print(f"no --rng_seed given; drew {seed} (pass --rng_seed={seed} to repeat this run)", flush=True)
         cfg = replace(cfg, trial=replace(cfg.trial, rng_seed=seed))
     trials = plan_trials(cfg)
+    check_data = getattr(workload, "check_data", None)
+    if check_data is not None:  # missing data stops the run here, before any directory is written
+        check_data(cfg.trial.data_dir)
     dirs = prepare_trial_dirs(cfg, [i for i, _ in trials])
     results = []
     for index, point in trials:

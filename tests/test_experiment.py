@@ -48,3 +48,18 @@ def test_experiment_dir_needs_a_name(tmp_path):
     with pytest.raises(UsageError, match="--experiment_name"):
         prepare_trial_dirs(config(experiment_dir=str(tmp_path)), [0])
     assert prepare_trial_dirs(config(), [0, 1]) == {0: None, 1: None}  # no experiment_dir: no logs
+
+
+def test_missing_data_stops_before_any_directory_is_written(tmp_path):
+    from runner.experiment import run_experiment
+    from workloads.mnist.workload import MnistWorkload
+    from workloads.registry import WorkloadError
+
+    class NoData(MnistWorkload):
+        def load_splits(self, data_dir):
+            raise WorkloadError(f"MNIST not found in --data_dir={data_dir!r}; run `make data`")
+
+    cfg = config(experiment_dir=str(tmp_path), experiment_name="e")
+    with pytest.raises(WorkloadError, match="make data"):
+        run_experiment(cfg, NoData())
+    assert list(tmp_path.iterdir()) == []

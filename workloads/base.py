@@ -53,6 +53,10 @@ class InMemoryWorkload(spec.Workload):
             return self.take(self._splits["train"], self.num_eval_train_examples)
         return self._splits[split]
 
+    def check_data(self, data_dir: str) -> None:
+        """Load the splits now (a missing dataset raises WorkloadError before a run writes anything)."""
+        self.split_arrays("train", data_dir)
+
     @staticmethod
     def to_device(split: dict) -> dict:
         return {k: v.to(DEVICE) for k, v in split.items()}
