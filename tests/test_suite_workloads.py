@@ -9,6 +9,7 @@ import torch
 from algoperf import spec
 from compat import prng
 from submissions.nadamw import submission as nadamw
+from tests.cli_helpers import NADAMW_SPACE
 from tuning import search_space
 from workloads.registry import CPU_SUITE, get_workload
 
@@ -78,7 +79,7 @@ def test_one_nadamw_step_lowers_the_batch_loss(loaded):
     name, workload, model, state, batch = loaded
     hp = search_space.make_hyperparameters(
         {
-            **search_space.load(nadamw.__file__.replace("submission.py", "tuning_search_space.json")).points(1)[0],
+            **search_space.load(NADAMW_SPACE).points(1)[0],
             "learning_rate": 1e-3,
             "warmup_factor": 0.0,
         }
@@ -161,3 +162,14 @@ def test_update_batch_norm_false_freezes_running_statistics():
     assert all(torch.equal(a, b) for a, b in zip(before, stats(), strict=True))
     workload.model_fn(model, batch, state, spec.ForwardPassMode.TRAIN, None, update_batch_norm=True)
     assert not any(torch.equal(a, b) for a, b in zip(before, stats(), strict=True))
+
+
+@pytest.mark.parametrize("name", CPU_SUITE)
+def test_targets_are_met_from_the_right_side(name):
+    workload = get_workload(name)
+    metric, target = workload.target_metric_name, workload.validation_target_value
+    better = 1 if metric in ("accuracy", "mean_average_precision", "ssim") else -1
+    at = {f"validation/{metric}": target, f"test/{metric}": workload.test_target_value}
+    beyond = {k: v + better * 1e-3 for k, v in at.items()}
+    assert not workload.has_reached_validation_target(at) and not workload.has_reached_test_target(at)
+    assert workload.has_reached_validation_target(beyond) and workload.has_reached_test_target(beyond)

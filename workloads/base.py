@@ -24,6 +24,8 @@ class InMemoryWorkload(spec.Workload):
     """Splits are dicts of tensors with equal first dimension ('inputs', 'targets', optional 'weights')."""
 
     output_param_prefixes: tuple[str, ...] = ()
+    # Subclasses also set target_metric_name and loss_type as class attributes; losses are targets from below.
+    lower_is_better = False
 
     def __init__(self):
         super().__init__()
@@ -40,6 +42,17 @@ class InMemoryWorkload(spec.Workload):
     def summarize(self, outputs: Iterable[tuple[dict, torch.Tensor]], num_examples: int) -> dict[str, float]:
         """Metrics from (batch, model output) pairs covering the first ``num_examples`` examples of a split."""
         raise NotImplementedError
+
+    # --- targets --------------------------------------------------------------------------------------------
+    def _reached(self, eval_result: dict, split: str, target: float) -> bool:
+        value = eval_result[f"{split}/{self.target_metric_name}"]
+        return value < target if self.lower_is_better else value > target
+
+    def has_reached_validation_target(self, eval_result: dict) -> bool:
+        return self._reached(eval_result, "validation", self.validation_target_value)
+
+    def has_reached_test_target(self, eval_result: dict) -> bool:
+        return self._reached(eval_result, "test", self.test_target_value)
 
     # --- data -----------------------------------------------------------------------------------------------
     def split_arrays(self, split: str, data_dir: str) -> dict:

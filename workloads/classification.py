@@ -10,19 +10,8 @@ from workloads.losses import softmax_cross_entropy
 class ClassificationWorkload(InMemoryWorkload):
     """Accuracy-targeted classification; subclasses provide data, model and constants."""
 
-    @property
-    def target_metric_name(self) -> str:
-        return "accuracy"
-
-    @property
-    def loss_type(self) -> spec.LossType:
-        return spec.LossType.SOFTMAX_CROSS_ENTROPY
-
-    def has_reached_validation_target(self, eval_result: dict) -> bool:
-        return eval_result["validation/accuracy"] > self.validation_target_value
-
-    def has_reached_test_target(self, eval_result: dict) -> bool:
-        return eval_result["test/accuracy"] > self.test_target_value
+    target_metric_name = "accuracy"
+    loss_type = spec.LossType.SOFTMAX_CROSS_ENTROPY
 
     def loss_fn(self, label_batch, logits_batch, mask_batch=None, label_smoothing: float = 0.0) -> dict:
         return softmax_cross_entropy(label_batch, logits_batch, mask_batch, label_smoothing)

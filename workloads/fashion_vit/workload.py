@@ -5,7 +5,7 @@ NAdamW's first search-space point reaches 0.80 in a median of 374 steps / 46.1 s
 seeds 0-2 (123 ms/step at batch 128); budget ~3x that (130 s), step_hint the baseline's steps within it.
 """
 
-from workloads.fashion_resnet.workload import FashionMnistWorkload
+from workloads.fashion_mnist.workload import FashionMnistWorkload
 from workloads.fashion_vit.model import ViT
 
 

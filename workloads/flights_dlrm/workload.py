@@ -30,19 +30,9 @@ class FlightsDLRMWorkload(InMemoryWorkload):
     step_hint = 1200
     output_param_prefixes = ("top.8.",)
 
-    @property
-    def target_metric_name(self) -> str:
-        return "loss"
-
-    @property
-    def loss_type(self) -> spec.LossType:
-        return spec.LossType.SIGMOID_CROSS_ENTROPY
-
-    def has_reached_validation_target(self, eval_result: dict) -> bool:
-        return eval_result["validation/loss"] < self.validation_target_value
-
-    def has_reached_test_target(self, eval_result: dict) -> bool:
-        return eval_result["test/loss"] < self.test_target_value
+    target_metric_name = "loss"
+    loss_type = spec.LossType.SIGMOID_CROSS_ENTROPY
+    lower_is_better = True
 
     def load_splits(self, data_dir: str) -> dict[str, dict]:
         raw = data.load(data_dir)

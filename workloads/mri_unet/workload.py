@@ -32,19 +32,8 @@ class MriUNetWorkload(InMemoryWorkload):
     step_hint = 1200
     output_param_prefixes = ("out.",)
 
-    @property
-    def target_metric_name(self) -> str:
-        return "ssim"
-
-    @property
-    def loss_type(self) -> spec.LossType:
-        return spec.LossType.MEAN_ABSOLUTE_ERROR
-
-    def has_reached_validation_target(self, eval_result: dict) -> bool:
-        return eval_result["validation/ssim"] > self.validation_target_value
-
-    def has_reached_test_target(self, eval_result: dict) -> bool:
-        return eval_result["test/ssim"] > self.test_target_value
+    target_metric_name = "ssim"
+    loss_type = spec.LossType.MEAN_ABSOLUTE_ERROR
 
     def load_splits(self, data_dir: str) -> dict[str, dict]:
         raw = data.load(data_dir)

@@ -40,19 +40,8 @@ class QM9GNNWorkload(InMemoryWorkload):
     step_hint = 2120
     output_param_prefixes = ("head.2.",)
 
-    @property
-    def target_metric_name(self) -> str:
-        return "mean_average_precision"
-
-    @property
-    def loss_type(self) -> spec.LossType:
-        return spec.LossType.SIGMOID_CROSS_ENTROPY
-
-    def has_reached_validation_target(self, eval_result: dict) -> bool:
-        return eval_result["validation/mean_average_precision"] > self.validation_target_value
-
-    def has_reached_test_target(self, eval_result: dict) -> bool:
-        return eval_result["test/mean_average_precision"] > self.test_target_value
+    target_metric_name = "mean_average_precision"
+    loss_type = spec.LossType.SIGMOID_CROSS_ENTROPY
 
     def load_splits(self, data_dir: str) -> dict[str, dict]:
         raw = data.load(data_dir)

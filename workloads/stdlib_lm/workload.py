@@ -31,23 +31,13 @@ class StdlibLMWorkload(InMemoryWorkload):
     step_hint = 1750
     output_param_prefixes = ("head.",)
 
-    @property
-    def target_metric_name(self) -> str:
-        return "loss"
-
-    @property
-    def loss_type(self) -> spec.LossType:
-        return spec.LossType.SOFTMAX_CROSS_ENTROPY
+    target_metric_name = "loss"
+    loss_type = spec.LossType.SOFTMAX_CROSS_ENTROPY
+    lower_is_better = True
 
     @property
     def num_train_examples(self) -> int:
         return self.num_examples_in(self.split_arrays("train", ""))
-
-    def has_reached_validation_target(self, eval_result: dict) -> bool:
-        return eval_result["validation/loss"] < self.validation_target_value
-
-    def has_reached_test_target(self, eval_result: dict) -> bool:
-        return eval_result["test/loss"] < self.test_target_value
 
     def load_splits(self, data_dir: str) -> dict[str, dict]:
         raw = data.load(SEQ_LEN, data_dir)
