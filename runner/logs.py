@@ -1,6 +1,7 @@
 """Trial logs in AlgoPerf's layout: JSON metadata, measurement CSVs and TensorBoard event files."""
 
 import csv
+import io
 import json
 import os
 import platform
@@ -50,30 +51,50 @@ def _git_commit() -> str | None:
 
 
 class _CsvTable:
-    """Rows appended to a CSV; rewritten only when a new column appears. Existing rows are kept on resume."""
+    """Rows appended to a CSV. On open, rows logged after ``keep_through_step`` (the checkpoint a resumed trial
+    continues from) and a line torn by a kill mid-write are dropped, so a resumed trial never counts an eval twice.
+    Whole-file rewrites (a new column, dropped rows) go through a temporary file and a rename."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, keep_through_step: int):
         self.path = path
         self.rows: list[dict[str, Any]] = []
         self.columns: list[str] = []
-        if os.path.isfile(path):
-            with open(path, newline="") as f:
-                reader = csv.DictReader(f)
-                self.columns = list(reader.fieldnames or [])
-                self.rows = list(reader)
+        if not os.path.isfile(path):
+            return
+        with open(path, newline="") as f:
+            text = f.read()
+        complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]  # drop a torn last line
+        reader = csv.DictReader(io.StringIO(complete))
+        self.columns = list(reader.fieldnames or [])
+        rows = list(reader)
+        self.rows = [r for r in rows if (_step(r) or 0) <= keep_through_step]
+        if complete != text or len(self.rows) != len(rows):
+            self._rewrite()
 
     def append(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
         new = [k for k in row if k not in self.columns]
         if new or not os.path.isfile(self.path):
             self.columns += new
-            with open(self.path, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=self.columns)
-                writer.writeheader()
-                writer.writerows(self.rows)
+            self._rewrite()
         else:
             with open(self.path, "a", newline="") as f:
                 csv.DictWriter(f, fieldnames=self.columns).writerow(row)
+
+    def _rewrite(self) -> None:
+        tmp = self.path + ".tmp"
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        os.replace(tmp, self.path)
+
+
+def _step(row: dict[str, Any]) -> int | None:
+    try:
+        return int(row.get("global_step") or "")
+    except ValueError:
+        return None
 
 
 class MetricsLogger:
@@ -82,15 +103,20 @@ class MetricsLogger:
     Attached to the workload (``workload.metrics_logger``) so submissions can log their own train metrics.
     """
 
-    def __init__(self, trial_dir: str):
+    def __init__(self, trial_dir: str, resume_step: int = 0):
+        """``resume_step``: the global step of the checkpoint this run continues from (0 for a fresh start); rows
+        and TensorBoard events a previous run logged after it are discarded."""
         from torch.utils.tensorboard import SummaryWriter  # slow import; only when logging
 
         self.trial_dir = trial_dir
         self._tables = {
-            False: _CsvTable(os.path.join(trial_dir, MEASUREMENTS)),
-            True: _CsvTable(os.path.join(trial_dir, EVAL_MEASUREMENTS)),
+            False: _CsvTable(os.path.join(trial_dir, MEASUREMENTS), resume_step),
+            True: _CsvTable(os.path.join(trial_dir, EVAL_MEASUREMENTS), resume_step),
         }
-        self._tb = SummaryWriter(log_dir=trial_dir)
+        self._tb = SummaryWriter(log_dir=trial_dir, purge_step=resume_step + 1)
+
+    def has_row(self, global_step: int, is_eval: bool = False) -> bool:
+        return any(_step(r) == global_step for r in self._tables[is_eval].rows)
 
     def append_scalar_metrics(
         self, metrics: dict[str, Any], global_step: int, preemption_count: int | None = None, is_eval: bool = False

@@ -149,7 +149,7 @@ def train_once(
         write_json(os.path.join(trial_dir, f"flags_{preemption_count}.json"), config.flags)
         if hyperparameters is not None:
             write_json(os.path.join(trial_dir, "hparams.json"), hyperparameters._asdict())
-        logger = MetricsLogger(trial_dir)
+        logger = MetricsLogger(trial_dir, resume_step=global_step)
         workload.attach_metrics_logger(logger)
 
     budget = workload.max_allowed_runtime_sec * config.budget_factor
@@ -167,7 +167,6 @@ def train_once(
     update_kwargs = {"train_state": MappingProxyType(train_state)} if submission.update_takes_train_state else {}
     first_hit = _first_hit(eval_results, workload)
     api_kwargs = functools.partial(_api_kwargs, workload, hyperparameters, eval_results)
-    first_step = global_step
 
     def save_checkpoint() -> None:
         """The trial as it is now (the closure reads the loop's current values)."""
@@ -260,7 +259,7 @@ def train_once(
         train_state["last_step_end_time"] = get_time()
 
     progress.close()
-    if logger is not None and global_step > first_step:  # a resumed, already finished trial adds nothing
+    if logger is not None and not logger.has_row(global_step):  # once, even if a kill came just before it
         logger.append_scalar_metrics(
             {"score": train_state["accumulated_submission_time"]}, global_step, preemption_count
         )

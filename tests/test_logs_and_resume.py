@@ -100,6 +100,42 @@ def test_resume_after_preemption_continues_from_the_checkpoint(tmp_path):
     assert float(rows[7]["score"]) > float(rows[6]["score"])
 
 
+def test_resume_drops_rows_logged_after_the_checkpoint_and_a_torn_line(tmp_path):
+    """A kill between logging an eval and saving its checkpoint, or in the middle of writing a row."""
+    cfg = TrialConfig(workload_name="sleepy", max_global_steps=10, rng_seed=0, progress=False)
+    trial = tmp_path / "trial_1"
+    trial.mkdir()
+    with pytest.raises(KeyboardInterrupt):  # the last checkpoint is from the eval at step 5
+        train_once(SleepyWorkload(), make_submission(crash_at_step=5), None, prng.PRNGKey(0), cfg, str(trial))
+    csv_path = trial / "eval_measurements.csv"
+    lines = csv_path.read_text().splitlines(keepends=True)
+    assert [int(r["global_step"]) for r in read_csv(csv_path)] == [1, 2, 3, 4, 5]
+    late = lines[-1].replace("5,", "6,", 1)  # an eval row the checkpoint never saw
+    csv_path.write_text("".join(lines) + late + late[: len(late) // 2])  # ... and a row torn mid-write
+    train_once(SleepyWorkload(), make_submission(), None, prng.PRNGKey(0), cfg, str(trial))
+    rows = read_csv(csv_path)
+    assert [int(r["global_step"]) for r in rows] == list(range(1, 11))
+    assert [r["preemption_count"] for r in rows] == ["0"] * 5 + ["1"] * 5
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(trial))
+    acc.Reload()
+    assert [s.step for s in acc.Scalars("validation/accuracy")] == list(range(1, 11))  # purged, not doubled
+
+
+def test_a_trial_killed_before_its_first_checkpoint_restarts_cleanly(tmp_path):
+    cfg = TrialConfig(workload_name="sleepy", max_global_steps=4, rng_seed=0, progress=False, save_checkpoints=False)
+    trial = tmp_path / "trial_1"
+    trial.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        train_once(SleepyWorkload(), make_submission(crash_at_step=3), None, prng.PRNGKey(0), cfg, str(trial))
+    assert len(read_csv(trial / "eval_measurements.csv")) == 3 and not (trial / "checkpoint.pt").exists()
+    train_once(SleepyWorkload(), make_submission(), None, prng.PRNGKey(0), cfg, str(trial))
+    rows = read_csv(trial / "eval_measurements.csv")
+    assert [int(r["global_step"]) for r in rows] == [1, 2, 3, 4] and {r["preemption_count"] for r in rows} == {"0"}
+
+
 def test_resume_flag_through_the_cli_skips_a_finished_trial(tmp_path):
     args = [
         "--workload=mnist",
