@@ -8,9 +8,9 @@ NADAMW_SPACE = os.path.join(ROOT, "submissions", "nadamw", "tuning_search_space.
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """``python -m runner`` in a subprocess, from the repository root."""
+def run_cli(*args: str, env: dict | None = None, timeout: int = 300, module: str = "runner"):
+    """``python -m <module>`` (the runner by default) in a subprocess, from the repository root."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "runner", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env
+        [sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env
     )

@@ -1,1 +1,1 @@
-"""Tuning: search spaces, seeded quasi-random sampling, and (later) campaigns and executors."""
+"""Tuning: search spaces, seeded quasi-random sampling, campaign planning, manifests and executors."""

@@ -33,6 +33,11 @@ def official_workloads() -> dict[str, dict]:
     return dict(getattr(module, "WORKLOADS", {}))
 
 
+def known_workloads() -> list[str]:
+    """The suite's names and, when algoperf is installed, the official ones."""
+    return sorted(set(WORKLOADS) | set(official_workloads()))
+
+
 def get_workload(name: str, framework: str = "pytorch"):
     if name in WORKLOADS:
         module_name, class_name = WORKLOADS[name].split(":")
@@ -40,7 +45,7 @@ def get_workload(name: str, framework: str = "pytorch"):
     official = official_workloads()
     if name in official:
         return _import_official(official[name], framework)
-    known = sorted(WORKLOADS) + sorted(official)
+    known = known_workloads()
     hint = "" if official else " (official AlgoPerf workloads need the algoperf package installed)"
     raise WorkloadError(f"unknown workload {name!r}; known workloads: {', '.join(known)}{hint}")
 

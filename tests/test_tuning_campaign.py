@@ -1,0 +1,282 @@
+"""Campaigns end to end: the local executor (worker subprocesses), a local Ray cluster, resuming after SIGKILL,
+retrying failures, and refusing what would mix two campaigns."""
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.cli_helpers import ROOT, run_cli
+from tests.test_tuning_plan import halton_submission
+from tuning.executors import _last_error_line, cpu_sets
+from tuning.plan import CampaignConfig, plan
+
+TRIAL_FILES = {"hparams.json", "flags_0.json", "meta_data_0.json", "measurements.csv", "eval_measurements.csv"}
+
+
+def campaign_args(tmp_path, submissions, name, *extra):
+    return [
+        f"--submissions={submissions}",
+        "--workloads=mnist,mri_unet",
+        "--num_studies=2",
+        "--num_tuning_trials=2",
+        f"--experiment_dir={tmp_path}",
+        f"--experiment_name={name}",
+        "--max_global_steps=3",
+        "--workers=2",
+        *extra,
+    ]
+
+
+def manifest(root):
+    with open(os.path.join(root, "manifest.json")) as f:
+        return json.load(f)
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def local_campaign(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("campaign")
+    folder = halton_submission(tmp)
+    args = campaign_args(tmp, f"{folder},shampoo", "local", "--rng_seed=3")
+    proc = run_cli(*args, module="tuning")
+    assert proc.returncode == 0, proc.stderr
+    return tmp, folder, args, proc
+
+
+def test_local_campaign_runs_every_trial_once_in_algoperfs_layout(local_campaign):
+    tmp, folder, _, proc = local_campaign
+    root = tmp / "local"
+    assert "16/16 trials finished (16 in this run)" in proc.stdout
+    cfg = CampaignConfig(
+        submissions=(folder, "shampoo"),
+        workloads=("mnist", "mri_unet"),
+        experiment_dir=str(tmp),
+        experiment_name="local",
+        rng_seed=3,
+        num_studies=2,
+        num_tuning_trials=2,
+        max_global_steps=3,
+    )
+    specs = plan(cfg)
+    entries = manifest(root)["trials"]
+    assert set(entries) == {s.id for s in specs}
+    for spec in specs:
+        entry = entries[spec.id]
+        assert entry["status"] == "done" and entry["attempts"] == 1
+        trial = root / spec.id
+        assert TRIAL_FILES - {"hparams.json"} <= set(os.listdir(trial)) and (trial / "trial_result.json").exists()
+        assert json.loads((trial / "meta_data_0.json").read_text())["rng_seed"] == spec.seed
+        assert json.loads((trial / "hparams.json").read_text()) == pytest.approx(spec.hyperparameters)
+        evals = rows(trial / "eval_measurements.csv")
+        assert [int(r["global_step"]) for r in evals] == [1, 3]
+        assert float(evals[-1]["validation/" + entry["result"]["metric"]]) == entry["result"]["last_validation"]
+
+
+def test_rerunning_a_finished_campaign_runs_nothing(local_campaign):
+    tmp, _, args, _ = local_campaign
+    root = tmp / "local"
+    before = {p: os.stat(os.path.join(d, p)).st_mtime_ns for d, _, files in os.walk(root / "shampoo") for p in files}
+    args = [a for a in args if not a.startswith("--rng_seed")]  # the campaign's own seed is reused
+    proc = run_cli(*args, module="tuning")
+    assert proc.returncode == 0, proc.stderr
+    assert "with its --rng_seed=3" in proc.stdout and "16/16 trials finished (0 in this run)" in proc.stdout
+    after = {p: os.stat(os.path.join(d, p)).st_mtime_ns for d, _, files in os.walk(root / "shampoo") for p in files}
+    assert after == before
+
+
+def test_ray_campaign_on_a_local_cluster_matches_the_local_executor(local_campaign, tmp_path):
+    tmp, folder, _, _ = local_campaign
+    args = campaign_args(tmp, f"{folder},shampoo", "ray", "--rng_seed=3", "--executor=ray", "--cpus_per_trial=1")
+    proc = run_cli(*args, module="tuning")
+    assert proc.returncode == 0, proc.stderr
+    assert "16/16 trials finished (16 in this run)" in proc.stdout
+    local, ray = manifest(tmp / "local")["trials"], manifest(tmp / "ray")["trials"]
+    assert set(local) == set(ray)
+    for trial_id, entry in ray.items():  # same seeds, points and thread count: the same numbers
+        assert entry["status"] == "done" and entry["attempts"] == 1
+        assert entry["hyperparameters"] == local[trial_id]["hyperparameters"]
+        assert entry["result"]["last_validation"] == pytest.approx(local[trial_id]["result"]["last_validation"])
+
+
+def test_sigkill_at_a_random_point_then_rerun_finishes_every_trial_exactly_once(tmp_path):
+    seed = random.randrange(10**6)
+    rng = random.Random(seed)
+    args = [
+        "--submissions=nadamw,shampoo",
+        "--workloads=mnist",
+        "--num_studies=2",
+        "--num_tuning_trials=2",
+        f"--experiment_dir={tmp_path}",
+        "--experiment_name=k",
+        "--max_global_steps=300",
+        "--workers=2",
+        "--rng_seed=0",
+    ]
+    root = tmp_path / "k"
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "tuning", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while not (root / "manifest.json").exists() or not _count(root, "running"):
+        assert coordinator.poll() is None and time.monotonic() < deadline, "the campaign never started a trial"
+        time.sleep(0.05)
+    time.sleep(rng.uniform(0.0, 8.0))
+    coordinator.send_signal(signal.SIGKILL)
+    coordinator.communicate()
+    assert _workers_of(coordinator.pid, wait=5.0) == [], f"workers outlived their coordinator (seed {seed})"
+
+    finished_before = {t: _snapshot(root / t) for t, e in manifest(root)["trials"].items() if e["status"] == "done"}
+    committed = {t for t in manifest(root)["trials"] if (root / t / "trial_result.json").exists()}
+    again = run_cli(*args, module="tuning")
+    assert again.returncode == 0, f"seed {seed}: {again.stderr}"
+    final = manifest(root)["trials"]
+    assert len(final) == 8 and all(e["status"] == "done" for e in final.values()), f"seed {seed}"
+    for trial_id, entry in final.items():
+        trial = root / trial_id
+        steps = [int(r["global_step"]) for r in rows(trial / "eval_measurements.csv")]
+        assert steps == sorted(set(steps)) and steps[-1] == entry["result"]["global_step"], f"seed {seed}"
+        scores = [r for r in rows(trial / "measurements.csv") if r.get("score")]
+        assert len(scores) == 1, f"seed {seed}: {trial_id} logged its final score {len(scores)} times"
+        if trial_id in finished_before:  # not run again: same files, same bytes, one attempt
+            assert _snapshot(trial) == finished_before[trial_id], f"seed {seed}: {trial_id} ran again"
+            assert entry["attempts"] == 1
+        elif trial_id in committed:  # committed just before the kill, recorded by the re-run without running it
+            assert entry.get("recovered") and "meta_data_1.json" not in os.listdir(trial)
+    resumed = [t for t in final if "meta_data_1.json" in os.listdir(root / t)]
+    for trial_id in resumed:  # continued from its checkpoint: rows of the first attempt, then of the second
+        counts = [int(r["preemption_count"]) for r in rows(root / trial_id / "eval_measurements.csv")]
+        assert counts == sorted(counts) and set(counts) <= {0, 1}, f"seed {seed}: {trial_id}"
+    print(f"kill seed {seed}: {len(finished_before)} finished, {len(committed)} committed, {len(resumed)} resumed")
+
+
+def test_a_failing_trial_is_recorded_and_retried_by_the_next_run(tmp_path):
+    folder = tmp_path / "flaky"
+    folder.mkdir()
+    (folder / "submission.py").write_text(
+        "from submissions.nadamw.submission import *  # noqa: F401,F403\n"
+        "from submissions.nadamw import submission as _base\n\n"
+        "def update_params(*args, global_step, **kw):\n"
+        "    if global_step == 1:\n"
+        "        raise FloatingPointError('loss is nan at step 1')\n"
+        "    return _base.update_params(*args, global_step=global_step, **kw)\n"
+    )
+    (folder / "tuning_search_space.json").write_text(json.dumps([{"learning_rate": 1e-3}]))
+    args = [
+        f"--submissions={folder}",
+        "--workloads=mnist",
+        f"--experiment_dir={tmp_path}",
+        "--experiment_name=f",
+        "--max_global_steps=3",
+        "--rng_seed=0",
+        "--tuning_ruleset=self",
+    ]
+    proc = run_cli(*args, module="tuning")
+    assert proc.returncode == 1
+    assert "0/1 trials finished (0 in this run); 1 failed, first flaky/study_0/mnist_pytorch/trial_1: " in proc.stdout
+    assert "FloatingPointError: loss is nan at step 1" in proc.stdout
+    assert manifest(tmp_path / "f")["trials"]["flaky/study_0/mnist_pytorch/trial_1"]["status"] == "failed"
+    (folder / "submission.py").write_text("from submissions.nadamw.submission import *  # noqa: F401,F403\n")
+    proc = run_cli(*args, module="tuning")
+    assert proc.returncode == 0, proc.stderr
+    entry = manifest(tmp_path / "f")["trials"]["flaky/study_0/mnist_pytorch/trial_1"]
+    assert entry["status"] == "done" and entry["attempts"] == 2 and "error" not in entry
+
+
+def test_a_different_campaign_under_the_same_name_is_refused(local_campaign):
+    tmp, folder, args, _ = local_campaign
+    changed = [a.replace("--num_studies=2", "--num_studies=3") for a in args]
+    proc = run_cli(*changed, module="tuning")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp / 'local'} holds a different campaign (num_studies was 2, now 3); "
+        "repeat its flags to continue it or pick a new --experiment_name"
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--workloads=mnist"], "missing --submissions"),
+        (["--submissions=nadamw", "--workloads=cifar99"], "unknown workload 'cifar99'"),
+        (["--submissions=nadamw", "--workloads=mnist", "--workers=0"], "--workers=0 must be at least 1"),
+    ],
+)
+def test_bad_flags_get_one_line_and_write_nothing(tmp_path, args, message):
+    proc = run_cli(*args, f"--experiment_dir={tmp_path}", "--experiment_name=x", "--rng_seed=0", module="tuning")
+    assert proc.returncode == 2 and message in proc.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "x" / "manifest.json").exists()
+
+
+def test_a_second_coordinator_is_kept_out(tmp_path):
+    from tuning.campaign import LOCK
+    from tuning.locks import exclusive
+
+    root = tmp_path / "busy"
+    root.mkdir()
+    with exclusive(str(root / LOCK)):
+        proc = run_cli(
+            "--submissions=nadamw",
+            "--workloads=mnist",
+            f"--experiment_dir={tmp_path}",
+            "--experiment_name=busy",
+            "--rng_seed=0",
+            module="tuning",
+        )
+    assert proc.returncode == 2
+    assert f"campaign {root} is already running (pid {os.getpid()} on" in proc.stderr
+
+
+def test_cores_are_split_between_workers_only_when_they_fit():
+    assert cpu_sets(2, 1, 2) == [[0], [1]]
+    assert cpu_sets(2, 2, 8) == [[0, 1], [2, 3]]
+    assert cpu_sets(3, 1, 2) is None
+
+
+def test_the_last_attempts_error_line_is_reported(tmp_path):
+    log = tmp_path / "t.log"
+    log.write_text(
+        "=== attempt started 1\nerror: old problem\n=== attempt started 2\nTraceback\n  File x\nValueError: new\n"
+    )
+    assert _last_error_line(str(log)) == "ValueError: new"
+    log.write_text("=== attempt started 1\nerror: data missing; install it\n")
+    assert _last_error_line(str(log)) == "error: data missing; install it"
+
+
+def _count(root, status):
+    try:
+        return sum(e["status"] == status for e in manifest(root)["trials"].values())
+    except (json.JSONDecodeError, FileNotFoundError):
+        return 0
+
+
+def _workers_of(parent_pid, wait):
+    """Live processes started by ``parent_pid``'s executor (they carry its pid in their environment)."""
+    mark = f"KRONBENCH_PARENT_PID={parent_pid}".encode()
+    deadline = time.monotonic() + wait
+    while True:
+        alive = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if mark in f.read().split(b"\0"):
+                        alive.append(int(pid))
+            except OSError:
+                continue
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
+def _snapshot(trial):
+    return {name: (trial / name).read_bytes() for name in sorted(os.listdir(trial)) if name != ".trial.lock"}

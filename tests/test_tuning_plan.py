@@ -1,0 +1,129 @@
+"""Campaign planning: layout, per-study seeds, reproducible points, and the errors a bad campaign gets."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from runner.errors import UsageError
+from tuning import search_space as ss
+from tuning.plan import CampaignConfig, plan, resolve_submissions, study_seed
+from workloads.registry import CPU_SUITE
+
+HALTON_SPACE = {
+    "learning_rate": {"min": 1e-4, "max": 1e-2, "scaling": "log"},
+    "one_minus_beta1": {"min": 0.02, "max": 0.2, "scaling": "log"},
+    "beta2": {"feasible_points": [0.99, 0.999]},
+    "weight_decay": {"min": 0.0, "max": 0.2, "scaling": "linear"},
+    "warmup_factor": {"feasible_points": [0.05]},
+}
+
+
+def halton_submission(root, name="nadamw_halton"):
+    """A user's submission folder: NAdamW's update rule with a quasi-random search space."""
+    folder = root / name
+    folder.mkdir()
+    (folder / "submission.py").write_text("from submissions.nadamw.submission import *  # noqa: F401,F403\n")
+    (folder / "tuning_search_space.json").write_text(json.dumps(HALTON_SPACE))
+    return str(folder)
+
+
+def config(tmp_path, **kw):
+    base = dict(
+        submissions=("nadamw", "shampoo"),
+        workloads=("mnist", "mri_unet"),
+        experiment_dir=str(tmp_path),
+        experiment_name="c",
+        rng_seed=7,
+        num_studies=2,
+        num_tuning_trials=2,
+    )
+    return CampaignConfig(**{**base, **kw})
+
+
+def test_layout_is_algoperfs_one_folder_per_submission(tmp_path):
+    specs = plan(config(tmp_path))
+    assert len(specs) == 2 * 2 * 2 * 2 and len({s.id for s in specs}) == 16
+    first = specs[0]
+    assert first.id == "nadamw/study_0/mnist_pytorch/trial_1"
+    assert first.trial_dir == os.path.join(str(tmp_path), "c", "nadamw", "study_0", "mnist_pytorch", "trial_1")
+    # study-major order: the first half covers every submission and workload of study 0
+    assert {(s.submission, s.workload) for s in specs[:8]} == {
+        (a, b) for a in ("nadamw", "shampoo") for b in ("mnist", "mri_unet")
+    } and {s.study for s in specs[:8]} == {0}
+    assert {s.trial for s in specs} == {1, 2}
+
+
+def test_study_seeds_derive_from_the_campaign_seed(tmp_path):
+    specs = plan(config(tmp_path))
+    by_study = {s.study: s.seed for s in specs}
+    assert by_study == {k: study_seed(7, k) for k in (0, 1)}
+    assert by_study[0] != by_study[1] and all(0 <= v < 2**31 for v in by_study.values())
+    expected = int(np.random.SeedSequence([7, 1]).generate_state(1)[0] >> 1)
+    assert study_seed(7, 1) == expected
+    assert {s.seed for s in specs if s.study == 0} == {by_study[0]}  # shared by submissions, workloads, trials
+
+
+def test_same_seed_same_points_and_studies_sample_independently(tmp_path):
+    folder = halton_submission(tmp_path)
+    cfg = config(tmp_path, submissions=(folder,), num_tuning_trials=3)
+    a, b = plan(cfg), plan(cfg)
+    assert [s.hyperparameters for s in a] == [s.hyperparameters for s in b]
+    study0 = [s.hyperparameters for s in a if s.study == 0 and s.workload == "mnist"]
+    study1 = [s.hyperparameters for s in a if s.study == 1 and s.workload == "mnist"]
+    space = ss.parse(HALTON_SPACE)
+    assert study0 == space.points(3, seed=study_seed(7, 0)) and study1 == space.points(3, seed=study_seed(7, 1))
+    assert study0 != study1
+    # workloads of one study share its points, as AlgoPerf's search spaces are workload-agnostic
+    assert study0 == [s.hyperparameters for s in a if s.study == 0 and s.workload == "mri_unet"]
+    other = plan(config(tmp_path, submissions=(folder,), num_tuning_trials=3, rng_seed=8))
+    assert [s.hyperparameters for s in other] != [s.hyperparameters for s in a]
+
+
+def test_list_spaces_are_used_in_file_order_and_self_tuning_has_no_points(tmp_path):
+    with open(os.path.join(os.path.dirname(__file__), "..", "submissions", "nadamw", "tuning_search_space.json")) as f:
+        listed = json.load(f)
+    specs = plan(config(tmp_path, submissions=("nadamw",), workloads=("mnist",)))
+    assert [s.hyperparameters for s in specs] == listed[:2] * 2
+    selfs = plan(config(tmp_path, tuning_ruleset="self", num_tuning_trials=1))
+    assert len(selfs) == 2 * 2 * 2 and all(s.hyperparameters is None and s.trial == 1 for s in selfs)
+
+
+def test_suite_expands_and_identity_names_what_runs(tmp_path):
+    cfg = config(tmp_path, workloads=("suite",), experiment_dir=str(tmp_path / "elsewhere"))
+    assert {s.workload for s in plan(cfg)} == set(CPU_SUITE)
+    ident = cfg.identity()
+    assert ident["workloads"] == list(CPU_SUITE) and ident["submissions"] == ["nadamw", "shampoo"]
+    assert "experiment_dir" not in ident and ident["rng_seed"] == 7
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(submissions=("nope",)), "unknown submission 'nope'; use one of eshampoo, kradagrad"),
+        (dict(workloads=("imagenet",)), "unknown workload 'imagenet'"),
+        (dict(workloads=("mnist", "mnist")), "listed twice"),
+        (dict(num_studies=0), "--num_studies=0 must be at least 1"),
+        (dict(num_tuning_trials=0), "--num_tuning_trials=0 must be at least 1"),
+        (dict(tuning_ruleset="self", num_tuning_trials=5), "runs one trial per study"),
+        (dict(tuning_ruleset="bayes"), "unknown --tuning_ruleset='bayes'"),
+        (dict(experiment_name="a/b"), "must be a plain folder name"),
+        (dict(rng_seed=-1), "must lie in"),
+        (dict(num_tuning_trials=6), "6 trials requested but the list holds 5"),
+    ],
+)
+def test_bad_campaigns_say_what_to_fix(tmp_path, overrides, message):
+    with pytest.raises((UsageError, ss.SearchSpaceError), match=message):
+        plan(config(tmp_path, **overrides))
+
+
+def test_submission_without_search_space_needs_self_tuning(tmp_path):
+    folder = tmp_path / "bare"
+    folder.mkdir()
+    (folder / "submission.py").write_text("")
+    with pytest.raises(UsageError, match="has no tuning_search_space.json; add one or use --tuning_ruleset=self"):
+        plan(config(tmp_path, submissions=(str(folder),)))
+    assert resolve_submissions((str(folder),)) == [("bare", str(folder / "submission.py"))]
+    with pytest.raises(UsageError, match="two submissions are named 'nadamw'"):
+        resolve_submissions(("nadamw", os.path.join(os.path.dirname(__file__), "..", "submissions", "nadamw")))

@@ -1,0 +1,11 @@
+"""``python -m tuning``. Thread settings first: they must precede the import of torch."""
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import compat  # noqa: E402,F401
+from tuning.cli import main  # noqa: E402
+
+main()

@@ -1,0 +1,133 @@
+"""``python -m tuning``: a campaign of submissions x workloads x studies x trials (AlgoPerf's flag names)."""
+
+import logging
+import os
+import struct
+import sys
+
+from absl import app, flags
+
+from runner.errors import UsageError
+from tuning.search_space import SearchSpaceError
+from workloads.registry import WorkloadError
+
+flags.DEFINE_list("submissions", None, "Submission names under submissions/ or folders holding submission.py.")
+flags.DEFINE_list("workloads", None, "Workload names; 'suite' stands for the CPU suite.")
+flags.DEFINE_integer("num_studies", 1, "Studies per submission and workload (AlgoPerf scores with 3).")
+flags.DEFINE_integer("num_tuning_trials", 1, "Hyperparameter points per study (external ruleset; AlgoPerf: 5).")
+flags.DEFINE_enum("tuning_ruleset", "external", ["external", "self"], "AlgoPerf tuning ruleset.")
+flags.DEFINE_string("experiment_dir", None, "Root directory of experiment logs.")
+flags.DEFINE_string("experiment_name", None, "Campaign name (a folder under --experiment_dir).")
+flags.DEFINE_enum("executor", "local", ["local", "ray"], "local: worker subprocesses; ray: Ray tasks.")
+flags.DEFINE_integer("workers", 1, "Trials run at once (local: subprocesses; ray: tasks in flight).")
+flags.DEFINE_integer("threads", None, "Threads per local worker (default: cores / workers).")
+flags.DEFINE_string("ray_address", None, "Address of an existing Ray cluster; unset starts a local one.")
+flags.DEFINE_float("cpus_per_trial", 1.0, "Ray: CPUs each trial task asks for.")
+flags.DEFINE_float("gpus_per_trial", 0.0, "Ray: GPUs each trial task asks for.")
+flags.DEFINE_integer("max_global_steps", None, "Stop every trial after this many update steps.")
+flags.DEFINE_integer("rng_seed", None, "Campaign seed; studies derive theirs from it. Unset: drawn, or reused.")
+flags.DEFINE_string("data_dir", "", "Dataset directory; workloads also look in installed packages.")
+flags.DEFINE_enum("framework", "pytorch", ["pytorch", "jax"], "Framework of the submissions.")
+flags.DEFINE_enum("progress", "auto", ["auto", "on", "off"], "Campaign progress bar (auto: only on a terminal).")
+
+FLAGS = flags.FLAGS
+
+
+def _seed(root: str) -> int:
+    """--rng_seed, else the seed of the campaign being continued, else a fresh one (printed, to repeat it)."""
+    from tuning import manifest
+
+    if FLAGS.rng_seed is not None:
+        return FLAGS.rng_seed
+    data = manifest.load(root)
+    if data is not None:
+        seed = data["identity"]["rng_seed"]
+        print(f"continuing {root} with its --rng_seed={seed}", flush=True)
+        return seed
+    seed = struct.unpack("I", os.urandom(4))[0]
+    print(f"no --rng_seed given; drew {seed} (pass --rng_seed={seed} to repeat this campaign)", flush=True)
+    return seed
+
+
+def _config():
+    from tuning.plan import CampaignConfig
+
+    for name in ("submissions", "workloads", "experiment_dir", "experiment_name"):
+        if not getattr(FLAGS, name):
+            raise UsageError(f"missing --{name}; see python -m tuning --help")
+    root = os.path.join(os.path.abspath(os.path.expanduser(FLAGS.experiment_dir)), FLAGS.experiment_name)
+    return CampaignConfig(
+        submissions=tuple(FLAGS.submissions),
+        workloads=tuple(FLAGS.workloads),
+        experiment_dir=FLAGS.experiment_dir,
+        experiment_name=FLAGS.experiment_name,
+        rng_seed=_seed(root),
+        num_studies=FLAGS.num_studies,
+        num_tuning_trials=FLAGS.num_tuning_trials,
+        tuning_ruleset=FLAGS.tuning_ruleset,
+        max_global_steps=FLAGS.max_global_steps,
+        framework=FLAGS.framework,
+        data_dir=FLAGS.data_dir,
+    )
+
+
+def _executor(cfg):
+    from tuning.campaign import log_dir
+    from tuning.executors import LocalExecutor, RayExecutor
+
+    if FLAGS.workers < 1:
+        raise UsageError(f"--workers={FLAGS.workers} must be at least 1")
+    if FLAGS.executor == "ray":
+        if FLAGS.cpus_per_trial <= 0 or FLAGS.gpus_per_trial < 0:
+            raise UsageError("--cpus_per_trial must be > 0 and --gpus_per_trial >= 0")
+        return RayExecutor(FLAGS.ray_address, FLAGS.cpus_per_trial, FLAGS.gpus_per_trial, FLAGS.workers, log_dir(cfg))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = FLAGS.threads or max(1, cores // FLAGS.workers)
+    if threads < 1:
+        raise UsageError(f"--threads={FLAGS.threads} must be at least 1")
+    return LocalExecutor(FLAGS.workers, threads, log_dir(cfg))
+
+
+def _preflight(data_dir: str):
+    """Load each workload's data in the coordinator once: a missing dataset stops the campaign before any trial,
+    and the data caches are built once rather than by every worker at the same time."""
+    from workloads.registry import get_workload
+
+    def check(name: str) -> None:
+        workload = get_workload(name, FLAGS.framework)
+        if hasattr(workload, "check_data"):
+            workload.check_data(data_dir)
+
+    return check
+
+
+def _main(argv) -> None:
+    if len(argv) > 1:
+        _fail(f"unexpected arguments {argv[1:]}; flags are written --name=value")
+    logging.getLogger().setLevel(logging.WARNING)
+    try:
+        from tuning.campaign import run_campaign
+
+        cfg = _config()
+        executor = _executor(cfg)
+        remote = FLAGS.executor == "ray" and FLAGS.ray_address  # the data lives on the cluster's nodes
+        summary = run_campaign(
+            cfg,
+            executor,
+            progress={"auto": None, "on": True, "off": False}[FLAGS.progress],
+            preflight=None if remote else _preflight(cfg.data_dir),
+        )
+    except (UsageError, SearchSpaceError, WorkloadError) as e:
+        _fail(str(e))
+    print(summary.line(), flush=True)
+    if summary.failures:
+        sys.exit(1)
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main() -> None:
+    app.run(_main)

@@ -1,0 +1,106 @@
+"""The campaign manifest, ``<root>/manifest.json``: what the campaign is and where each trial stands.
+
+The coordinator is its only writer (``<root>/.campaign.lock`` keeps a second one out) and rewrites it atomically
+after every change. A trial's own ``trial_result.json`` is the commit point; the manifest mirrors it, and on
+opening takes in results committed by attempts whose coordinator died before recording them. Statuses:
+pending, running (an attempt was started; if the campaign died, it resumes from its checkpoint), done, failed
+(retried by the next run).
+"""
+
+import json
+import os
+import time
+
+from runner.errors import UsageError
+from tuning.plan import TrialSpec
+from tuning.trial import read_result
+
+FILE = "manifest.json"
+VERSION = 1
+
+
+class Manifest:
+    def __init__(self, path: str, data: dict):
+        self.path, self.data = path, data
+
+    @classmethod
+    def open(cls, root: str, identity: dict, specs: list[TrialSpec]) -> "Manifest":
+        """Create the manifest of a new campaign, or load an existing one after checking it is the same campaign."""
+        path = os.path.join(root, FILE)
+        data = load(root)
+        if data is None:
+            data = {"version": VERSION, "created": _now(), "identity": identity, "trials": {}}
+        elif data.get("identity") != identity:
+            raise UsageError(
+                f"{root} holds a different campaign ({_difference(data.get('identity') or {}, identity)}); "
+                f"repeat its flags to continue it or pick a new --experiment_name"
+            )
+        for spec in specs:
+            entry = data["trials"].setdefault(spec.id, {"status": "pending", "attempts": 0})
+            entry.update(
+                submission=spec.submission,
+                workload=spec.workload,
+                study=spec.study,
+                trial=spec.trial,
+                seed=spec.seed,
+                hyperparameters=spec.hyperparameters,
+            )
+            if entry["status"] != "done":
+                committed = read_result(spec.trial_dir)
+                if committed is not None:
+                    entry.update(status="done", result=committed, recovered=True)
+        manifest = cls(path, data)
+        manifest.save()
+        return manifest
+
+    def is_done(self, trial_id: str) -> bool:
+        return self.data["trials"][trial_id]["status"] == "done"
+
+    def count(self, status: str) -> int:
+        return sum(t["status"] == status for t in self.data["trials"].values())
+
+    def started(self, trial_id: str) -> None:
+        entry = self.data["trials"][trial_id]
+        entry.update(status="running", attempts=entry["attempts"] + 1, started=_now())
+        entry.pop("error", None)
+        self.save()
+
+    def finished(self, trial_id: str, result: dict) -> None:
+        self.data["trials"][trial_id].update(status="done", result=result, finished=_now())
+        self.save()
+
+    def failed(self, trial_id: str, error: str) -> None:
+        self.data["trials"][trial_id].update(status="failed", error=error, finished=_now())
+        self.save()
+
+    def save(self) -> None:
+        self.data["updated"] = _now()
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.data, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+
+def load(root: str) -> dict | None:
+    path = os.path.join(root, FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{path} is not valid JSON ({e}); restore it or pick a new --experiment_name") from None
+    if data.get("version") != VERSION:
+        raise UsageError(f"{path} has manifest version {data.get('version')}, expected {VERSION}; use a new name")
+    return data
+
+
+def _difference(old: dict, new: dict) -> str:
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return "; ".join(f"{k} was {old.get(k)!r}, now {new.get(k)!r}" for k in keys)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")

@@ -1,0 +1,94 @@
+"""One campaign trial, in whatever process an executor gives it: lock, train (continuing from a checkpoint if an
+earlier attempt was cut off), commit.
+
+The commit is ``trial_result.json``, written atomically as the attempt's last act; a trial is finished exactly
+when that file exists, so a kill at any moment leaves it either finished or resumable, never half counted. The
+lock (``flock`` on ``.trial.lock``, released by the kernel when its holder dies) keeps two processes from ever
+running one trial at once, e.g. a worker that outlived a killed coordinator and the re-run that follows.
+"""
+
+import json
+import os
+
+from tuning.locks import LockBusy, exclusive
+from tuning.plan import TrialSpec
+
+RESULT = "trial_result.json"
+LOCK = ".trial.lock"
+
+
+class TrialBusyError(RuntimeError):
+    """Another live process holds the trial's lock."""
+
+
+def read_result(trial_dir: str) -> dict | None:
+    try:
+        with open(os.path.join(trial_dir, RESULT)) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def run_trial(spec: TrialSpec) -> dict:
+    """Train ``spec`` to completion and return its committed result (at once if an earlier attempt committed it)."""
+    os.makedirs(spec.trial_dir, exist_ok=True)
+    try:
+        with exclusive(os.path.join(spec.trial_dir, LOCK)):
+            return _run_locked(spec)
+    except LockBusy as e:
+        raise TrialBusyError(
+            f"trial {spec.id} is being run by another process ({e.holder}); wait for it or stop it, then re-run"
+        ) from None
+
+
+def _run_locked(spec: TrialSpec) -> dict:
+    # torch comes in only here, in the process that trains; the coordinator needs just read_result
+    from compat import prng
+    from runner.loading import load_submission
+    from runner.loop import TrialConfig, train_once
+    from tuning import search_space as ss
+    from workloads.registry import get_workload
+
+    committed = read_result(spec.trial_dir)
+    if committed is not None:
+        return committed
+    config = TrialConfig(
+        workload_name=spec.workload,
+        framework=spec.framework,
+        data_dir=spec.data_dir,
+        tuning_ruleset=spec.tuning_ruleset,
+        max_global_steps=spec.max_global_steps,
+        save_checkpoints=True,  # resuming needs them
+        rng_seed=spec.seed,
+        progress=False,
+        flags=spec.to_dict(),
+    )
+    hyperparameters = None if spec.hyperparameters is None else ss.make_hyperparameters(spec.hyperparameters)
+    result = train_once(
+        get_workload(spec.workload, spec.framework),
+        load_submission(spec.submission_path),
+        hyperparameters,
+        prng.PRNGKey(spec.seed),
+        config,
+        trial_dir=spec.trial_dir,
+    )
+    summary = {
+        "id": spec.id,
+        "reached_validation": result.reached_validation,
+        "reached_test": result.reached_test,
+        "time_to_target": result.time_to_target,
+        "step_to_target": result.step_to_target,
+        "global_step": result.global_step,
+        "submission_time": result.submission_time,
+        "metric": result.metric,
+        "target": result.target,
+        "last_validation": result.last_validation,
+        "summary": result.summary(spec.id),
+    }
+    tmp = os.path.join(spec.trial_dir, RESULT + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(summary, f, indent=2, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, os.path.join(spec.trial_dir, RESULT))
+    return summary
