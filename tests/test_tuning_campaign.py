@@ -280,3 +280,82 @@ def _workers_of(parent_pid, wait):
 
 def _snapshot(trial):
     return {name: (trial / name).read_bytes() for name in sorted(os.listdir(trial)) if name != ".trial.lock"}
+
+
+def test_ray_executor_on_an_existing_cluster_and_its_resource_check(tmp_path):
+    """``ray start --head --block`` stands in for a cluster; terminating it stops the processes it started."""
+    import re
+    import secrets
+
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))  # Ray >= 2.59 wants a token
+    head = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "ray"), "start", "--head", "--block", "--port=0",
+         "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        address = None
+        for line in head.stdout:
+            match = re.search(r"ray start --address='([^']+)'", line)
+            if match:
+                address = match.group(1)
+                break
+        assert address, "ray start printed no address"
+        args = [
+            "--submissions=nadamw",
+            "--workloads=mnist",
+            "--num_tuning_trials=2",
+            f"--experiment_dir={tmp_path}",
+            "--max_global_steps=3",
+            "--rng_seed=1",
+            "--executor=ray",
+            f"--ray_address={address}",
+        ]
+        proc = run_cli(*args, "--experiment_name=ok", "--workers=2", module="tuning", env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert "2/2 trials finished (2 in this run)" in proc.stdout
+        proc = run_cli(*args, "--experiment_name=gpu", "--gpus_per_trial=1", module="tuning", env=env)
+        assert proc.returncode == 2
+        assert proc.stderr.strip().splitlines()[-1] == (
+            f"error: the Ray cluster at {address} has 0 GPUs but --gpus_per_trial=1; lower it or add nodes"
+        )
+        assert manifest(tmp_path / "gpu")["trials"]["nadamw/study_0/mnist_pytorch/trial_1"]["attempts"] == 0
+    finally:
+        head.terminate()
+        head.wait(timeout=60)
+    # the stopped cluster is still named in /tmp/ray/ray_current_cluster; a local campaign must not try to join it
+    proc = run_cli(*args[:-1], "--experiment_name=after", module="tuning", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_missing_data_stops_the_campaign_before_anything_is_written(tmp_path):
+    from tuning.campaign import run_campaign
+    from workloads.registry import WorkloadError
+
+    def preflight(name):
+        raise WorkloadError(f"{name} data not found; run `make data`")
+
+    cfg = CampaignConfig(
+        submissions=("nadamw",), workloads=("mnist",), experiment_dir=str(tmp_path), experiment_name="d", rng_seed=0
+    )
+    with pytest.raises(WorkloadError, match="mnist data not found; run `make data`"):
+        run_campaign(cfg, executor=None, preflight=preflight)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_changed_search_space_cannot_rewrite_a_trial_that_ran(tmp_path):
+    from dataclasses import replace
+
+    from runner.errors import UsageError
+    from tuning.manifest import Manifest
+
+    cfg = CampaignConfig(
+        submissions=("nadamw",), workloads=("mnist",), experiment_dir=str(tmp_path), experiment_name="m", rng_seed=0
+    )
+    specs = plan(cfg)
+    os.makedirs(cfg.root)
+    Manifest.open(cfg.root, cfg.identity(), specs).started(specs[0].id)
+    Manifest.open(cfg.root, cfg.identity(), specs)  # the same plan opens again
+    edited = [replace(specs[0], hyperparameters={**specs[0].hyperparameters, "learning_rate": 0.5})]
+    with pytest.raises(UsageError, match=r"trial nadamw/study_0/mnist_pytorch/trial_1 in .* ran with .* but is now"):
+        Manifest.open(cfg.root, cfg.identity(), edited)

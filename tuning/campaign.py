@@ -36,26 +36,26 @@ class CampaignSummary:
 def run_campaign(cfg: CampaignConfig, executor, progress: bool | None = None, preflight=None) -> CampaignSummary:
     """Run every unfinished trial of ``cfg`` with ``executor``; safe to repeat after a crash or a kill.
 
-    ``preflight(workload_name)`` (e.g. loading its data) runs once per workload with unfinished trials, before any
-    trial starts, so a missing dataset stops the campaign with one line instead of failing every trial.
+    ``preflight(workload_name)`` (e.g. loading its data) runs once per workload before anything is written, so a
+    missing dataset stops the campaign with one line instead of failing every trial.
     """
     specs = plan(cfg)
+    if preflight is not None:
+        for workload in dict.fromkeys(s.workload for s in specs):
+            preflight(workload)
     os.makedirs(cfg.root, exist_ok=True)
     try:
         with exclusive(os.path.join(cfg.root, LOCK)):
-            return _run_locked(cfg, specs, executor, progress, preflight)
+            return _run_locked(cfg, specs, executor, progress)
     except LockBusy as e:
         raise UsageError(
             f"campaign {cfg.root} is already running ({e.holder}); wait for it or stop it, then re-run"
         ) from None
 
 
-def _run_locked(cfg, specs: list[TrialSpec], executor, progress, preflight) -> CampaignSummary:
+def _run_locked(cfg, specs: list[TrialSpec], executor, progress) -> CampaignSummary:
     manifest = Manifest.open(cfg.root, cfg.identity(), specs)
     todo = [s for s in specs if not manifest.is_done(s.id)]
-    if preflight is not None:
-        for workload in dict.fromkeys(s.workload for s in todo):
-            preflight(workload)
     bar = tqdm(
         total=len(specs),
         initial=len(specs) - len(todo),

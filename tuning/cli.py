@@ -81,10 +81,10 @@ def _executor(cfg):
         if FLAGS.cpus_per_trial <= 0 or FLAGS.gpus_per_trial < 0:
             raise UsageError("--cpus_per_trial must be > 0 and --gpus_per_trial >= 0")
         return RayExecutor(FLAGS.ray_address, FLAGS.cpus_per_trial, FLAGS.gpus_per_trial, FLAGS.workers, log_dir(cfg))
+    if FLAGS.threads is not None and FLAGS.threads < 1:
+        raise UsageError(f"--threads={FLAGS.threads} must be at least 1")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     threads = FLAGS.threads or max(1, cores // FLAGS.workers)
-    if threads < 1:
-        raise UsageError(f"--threads={FLAGS.threads} must be at least 1")
     return LocalExecutor(FLAGS.workers, threads, log_dir(cfg))
 
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from runner.errors import UsageError
 from tuning.plan import REPO_ROOT, TrialSpec
 
 log = logging.getLogger("kronbench.tuning")
@@ -114,17 +115,21 @@ class RayExecutor:
         import ray
 
         env = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "1"}
-        ray.init(
-            address=self.address,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-            runtime_env={"env_vars": env},
-        )
-        # max_calls=1: a fresh worker process per trial, isolated as the local executor's trials are
-        task = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0, max_calls=1)(_ray_trial)
+        try:
+            ray.init(
+                address=self.address or "local",  # "local": a new cluster, never one a `ray start` left behind
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                runtime_env={"env_vars": env},
+            )
+        except ConnectionError as e:
+            raise UsageError(f"cannot reach the Ray cluster at {self.address} ({e}); check --ray_address") from None
         pending, in_flight = list(specs)[::-1], {}
         try:
+            _check_resources(ray.cluster_resources(), self.cpus, self.gpus, self.address)
+            # max_calls=1: a fresh worker process per trial, isolated as the local executor's trials are
+            task = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0, max_calls=1)(_ray_trial)
             while pending or in_flight:
                 while pending and len(in_flight) < self.max_in_flight:
                     spec = pending.pop()
@@ -146,12 +151,20 @@ class RayExecutor:
             ray.shutdown()
 
 
+def _check_resources(resources: dict, cpus: float, gpus: float, address: str | None) -> None:
+    """Ray waits forever for a task no node can hold; say so up front instead."""
+    where = f"the Ray cluster at {address}" if address else "the local Ray cluster"
+    for name, need, flag in (("CPU", cpus, "cpus_per_trial"), ("GPU", gpus, "gpus_per_trial")):
+        have = resources.get(name, 0.0)
+        if need > have:
+            raise UsageError(f"{where} has {have:g} {name}s but --{flag}={need:g}; lower it or add nodes")
+
+
 def _ray_trial(spec_dict: dict, threads: int) -> tuple[dict | None, str | None]:
     """Runs inside a Ray worker; user errors come back as one line, anything else as the task's exception."""
     import torch
 
     import compat  # noqa: F401
-    from runner.errors import UsageError
     from tuning.plan import TrialSpec as Spec
     from tuning.search_space import SearchSpaceError
     from tuning.trial import TrialBusyError, run_trial

@@ -36,15 +36,15 @@ class Manifest:
                 f"repeat its flags to continue it or pick a new --experiment_name"
             )
         for spec in specs:
-            entry = data["trials"].setdefault(spec.id, {"status": "pending", "attempts": 0})
-            entry.update(
-                submission=spec.submission,
-                workload=spec.workload,
-                study=spec.study,
-                trial=spec.trial,
-                seed=spec.seed,
-                hyperparameters=spec.hyperparameters,
-            )
+            planned = {"seed": spec.seed, "hyperparameters": spec.hyperparameters}
+            entry = data["trials"].setdefault(spec.id, {"status": "pending", "attempts": 0, **planned})
+            if entry["attempts"] and {k: entry.get(k) for k in planned} != planned:
+                raise UsageError(
+                    f"trial {spec.id} in {root} ran with {entry.get('hyperparameters')} (seed {entry.get('seed')}) "
+                    f"but is now planned with {spec.hyperparameters} (seed {spec.seed}); restore the search space "
+                    f"or pick a new --experiment_name"
+                )
+            entry.update(planned, submission=spec.submission, workload=spec.workload, study=spec.study)
             if entry["status"] != "done":
                 committed = read_result(spec.trial_dir)
                 if committed is not None:
