@@ -1,14 +1,11 @@
 """``python -m runner``: AlgoPerf's submission runner flags, kronbench's runner."""
 
 import json
-import logging
-import sys
 
 from absl import app, flags
 
-from runner.errors import UsageError
-from tuning.search_space import SearchSpaceError
-from workloads.registry import WorkloadError, get_workload
+from runner.errors import PROGRESS, UsageError, cli_main
+from workloads.registry import get_workload
 
 flags.DEFINE_string("submission_path", None, "Path to the submission's submission.py.")
 flags.DEFINE_string("workload", None, "Workload name (see workloads.registry).")
@@ -52,7 +49,7 @@ def _config():
         max_global_steps=FLAGS.max_global_steps,
         save_checkpoints=FLAGS.save_checkpoints,
         rng_seed=FLAGS.rng_seed,
-        progress={"auto": None, "on": True, "off": False}[FLAGS.progress],
+        progress=PROGRESS[FLAGS.progress],
         flags=json.loads(json.dumps(flag_values, default=str)),
     )
     return ExperimentConfig(
@@ -69,24 +66,12 @@ def _config():
     )
 
 
-def _main(argv) -> None:
-    if len(argv) > 1:
-        _fail(f"unexpected arguments {argv[1:]}; flags are written --name=value")
-    logging.getLogger().setLevel(logging.WARNING)  # absl's handler would print every INFO line
-    try:
-        from runner.experiment import run_experiment
+def _run() -> None:
+    from runner.experiment import run_experiment
 
-        cfg = _config()
-        workload = get_workload(FLAGS.workload)
-        run_experiment(cfg, workload)
-    except (UsageError, SearchSpaceError, WorkloadError) as e:
-        _fail(str(e))
-
-
-def _fail(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
+    cfg = _config()
+    run_experiment(cfg, get_workload(FLAGS.workload))
 
 
 def main() -> None:
-    app.run(_main)
+    app.run(cli_main(_run))

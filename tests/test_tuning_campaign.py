@@ -13,9 +13,9 @@ import time
 import pytest
 
 from tests.cli_helpers import ROOT, run_cli
-from tests.test_tuning_plan import halton_submission
+from tests.test_tuning_plan import config, halton_submission
 from tuning.executors import _last_error_line, cpu_sets
-from tuning.plan import CampaignConfig, plan
+from tuning.plan import plan
 
 TRIAL_FILES = {"hparams.json", "flags_0.json", "meta_data_0.json", "measurements.csv", "eval_measurements.csv"}
 
@@ -58,17 +58,7 @@ def test_local_campaign_runs_every_trial_once_in_algoperfs_layout(local_campaign
     tmp, folder, _, proc = local_campaign
     root = tmp / "local"
     assert "16/16 trials finished (16 in this run)" in proc.stdout
-    cfg = CampaignConfig(
-        submissions=(folder, "shampoo"),
-        workloads=("mnist", "mri_unet"),
-        experiment_dir=str(tmp),
-        experiment_name="local",
-        rng_seed=3,
-        num_studies=2,
-        num_tuning_trials=2,
-        max_global_steps=3,
-    )
-    specs = plan(cfg)
+    specs = plan(config(tmp, submissions=(folder, "shampoo"), experiment_name="local", rng_seed=3, max_global_steps=3))
     entries = manifest(root)["trials"]
     assert set(entries) == {s.id for s in specs}
     for spec in specs:
@@ -335,9 +325,7 @@ def test_missing_data_stops_the_campaign_before_anything_is_written(tmp_path):
     def preflight(name):
         raise WorkloadError(f"{name} data not found; run `make data`")
 
-    cfg = CampaignConfig(
-        submissions=("nadamw",), workloads=("mnist",), experiment_dir=str(tmp_path), experiment_name="d", rng_seed=0
-    )
+    cfg = config(tmp_path, submissions=("nadamw",), workloads=("mnist",))
     with pytest.raises(WorkloadError, match="mnist data not found; run `make data`"):
         run_campaign(cfg, executor=None, preflight=preflight)
     assert list(tmp_path.iterdir()) == []
@@ -349,9 +337,7 @@ def test_a_changed_search_space_cannot_rewrite_a_trial_that_ran(tmp_path):
     from runner.errors import UsageError
     from tuning.manifest import Manifest
 
-    cfg = CampaignConfig(
-        submissions=("nadamw",), workloads=("mnist",), experiment_dir=str(tmp_path), experiment_name="m", rng_seed=0
-    )
+    cfg = config(tmp_path, submissions=("nadamw",), workloads=("mnist",), num_studies=1, num_tuning_trials=1)
     specs = plan(cfg)
     os.makedirs(cfg.root)
     Manifest.open(cfg.root, cfg.identity(), specs).started(specs[0].id)

@@ -1,15 +1,11 @@
 """``python -m tuning``: a campaign of submissions x workloads x studies x trials (AlgoPerf's flag names)."""
 
-import logging
 import os
 import struct
-import sys
 
 from absl import app, flags
 
-from runner.errors import UsageError
-from tuning.search_space import SearchSpaceError
-from workloads.registry import WorkloadError
+from runner.errors import PROGRESS, UsageError, cli_main
 
 flags.DEFINE_list("submissions", None, "Submission names under submissions/ or folders holding submission.py.")
 flags.DEFINE_list("workloads", None, "Workload names; 'suite' stands for the CPU suite.")
@@ -101,33 +97,20 @@ def _preflight(data_dir: str):
     return check
 
 
-def _main(argv) -> None:
-    if len(argv) > 1:
-        _fail(f"unexpected arguments {argv[1:]}; flags are written --name=value")
-    logging.getLogger().setLevel(logging.WARNING)
-    try:
-        from tuning.campaign import run_campaign
+def _run() -> int:
+    from tuning.campaign import run_campaign
 
-        cfg = _config()
-        executor = _executor(cfg)
-        remote = FLAGS.executor == "ray" and FLAGS.ray_address  # the data lives on the cluster's nodes
-        summary = run_campaign(
-            cfg,
-            executor,
-            progress={"auto": None, "on": True, "off": False}[FLAGS.progress],
-            preflight=None if remote else _preflight(cfg.data_dir),
-        )
-    except (UsageError, SearchSpaceError, WorkloadError) as e:
-        _fail(str(e))
+    cfg = _config()
+    remote = FLAGS.executor == "ray" and FLAGS.ray_address  # the data lives on the cluster's nodes
+    summary = run_campaign(
+        cfg,
+        _executor(cfg),
+        progress=PROGRESS[FLAGS.progress],
+        preflight=None if remote else _preflight(cfg.data_dir),
+    )
     print(summary.line(), flush=True)
-    if summary.failures:
-        sys.exit(1)
-
-
-def _fail(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
+    return 1 if summary.failures else 0
 
 
 def main() -> None:
-    app.run(_main)
+    app.run(cli_main(_run))

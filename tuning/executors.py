@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from runner.errors import UsageError
+from runner.errors import UsageError, user_errors
 from tuning.plan import REPO_ROOT, TrialSpec
 
 log = logging.getLogger("kronbench.tuning")
@@ -165,15 +165,12 @@ def _ray_trial(spec_dict: dict, threads: int) -> tuple[dict | None, str | None]:
     import torch
 
     import compat  # noqa: F401
-    from tuning.plan import TrialSpec as Spec
-    from tuning.search_space import SearchSpaceError
     from tuning.trial import TrialBusyError, run_trial
-    from workloads.registry import WorkloadError
 
     torch.set_num_threads(threads)
     try:
-        return run_trial(Spec.from_dict(spec_dict)), None
-    except (UsageError, SearchSpaceError, WorkloadError, TrialBusyError) as e:
+        return run_trial(TrialSpec.from_dict(spec_dict)), None
+    except (*user_errors(), TrialBusyError) as e:
         return None, f"error: {e}"
 
 

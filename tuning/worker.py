@@ -36,16 +36,14 @@ def main() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import compat  # noqa: F401  (algoperf resolves to the stand-in when the package is absent)
-    from runner.errors import UsageError
+    from runner.errors import user_errors
     from tuning.plan import TrialSpec
-    from tuning.search_space import SearchSpaceError
     from tuning.trial import TrialBusyError, run_trial
-    from workloads.registry import WorkloadError
 
     spec = TrialSpec.from_dict(json.load(sys.stdin))
     try:
         result = run_trial(spec)
-    except (UsageError, SearchSpaceError, WorkloadError, TrialBusyError) as e:
+    except (*user_errors(), TrialBusyError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     print(result["summary"], flush=True)
