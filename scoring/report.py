@@ -1,0 +1,138 @@
+"""Write a Comparison: CSV tables, plots and ``report.md`` tying them together."""
+
+import csv
+import math
+import os
+
+from scoring import plots, scores
+from scoring.compare import Comparison
+
+RULE_TEXT = {
+    "time": "the trial with the earliest submission time to target (kronbench's default)",
+    "eval_index": "the trial whose first hit comes at the earliest eval index (the official scorer's rule)",
+}
+
+
+def write_all(c: Comparison, output_dir: str, rule: str, self_tuning: bool, source: str) -> dict[str, str]:
+    """Every output file; returns name -> path."""
+    os.makedirs(output_dir, exist_ok=True)
+    out = {name: os.path.join(output_dir, name) for name in ("time_to_targets.csv", "trials.csv", "scores.csv")}
+    _write_csv(
+        out["time_to_targets.csv"],
+        ["submission", "workload", "metric", "target", "time_to_target", "step_to_target", "num_studies",
+         "studies_reached"],
+        [[r.submission, r.workload, c.targets[r.workload].metric, c.targets[r.workload].value, r.time, r.step,
+          r.num_studies, r.studies_reached] for r in c.rows],
+    )  # fmt: skip
+    _write_csv(
+        out["trials.csv"],
+        ["submission", "workload", "study", "trial", "reached", "time_to_target", "step_to_target", "chosen", "path"],
+        [[t.log.submission, t.log.workload, t.log.study, t.log.trial, t.hit.reached, t.hit.time, t.hit.step,
+          t.chosen, t.log.path] for t in c.trials],
+    )  # fmt: skip
+    _write_csv(out["scores.csv"], ["submission", "score"], [[s, c.scores[s]] for s in c.submissions])
+    if c.baseline is not None:
+        out["speedups.csv"] = os.path.join(output_dir, "speedups.csv")
+        _write_csv(
+            out["speedups.csv"],
+            ["submission", "baseline", "speedup", "workloads"],
+            [[s, c.baseline, v, n] for s, (v, n) in c.speedups.items()],
+        )
+    out["performance_profiles.png"] = os.path.join(output_dir, "performance_profiles.png")
+    plots.save(plots.performance_profiles(c), out["performance_profiles.png"])
+    for w in c.workloads:
+        out[f"curves_{w}.png"] = os.path.join(output_dir, f"curves_{w}.png")
+        plots.save(plots.training_curves(c, w), out[f"curves_{w}.png"])
+    out["report.md"] = os.path.join(output_dir, "report.md")
+    with open(out["report.md"], "w") as f:
+        f.write(markdown(c, rule, self_tuning, source))
+    return out
+
+
+def time_table(c: Comparison) -> list[list[str]]:
+    """Workloads x submissions, median time to target ("-" when not reached), header first."""
+    header = ["workload", "target", *c.submissions]
+    rows = [header]
+    for w in c.workloads:
+        t = c.targets[w]
+        cells = [_seconds(c.time(s, w)) for s in c.submissions]
+        rows.append([w, f"{t.metric} {'<=' if t.lower_is_better else '>='} {t.value:g}", *cells])
+    return rows
+
+
+def text_table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown(c: Comparison, rule: str, self_tuning: bool, source: str) -> str:
+    ruleset = "self-tuning" if self_tuning else "external tuning"
+    lines = [
+        "# kronbench comparison",
+        "",
+        f"Scored `{source}` under the {ruleset} ruleset: per trial, the submission time of the first eval whose "
+        f"validation metric reaches the workload's target; per study, {RULE_TEXT[rule]}; per workload, the median "
+        f"over studies. Times beyond {scores.MAX_TAU:g}x the best submission's count as not reached.",
+        "",
+        "## Time to target (median over studies, seconds)",
+        "",
+        *_md_table(time_table(c)),
+        "",
+        "## Benchmark score",
+        "",
+        "Area under each performance profile over tau in [1, 4], divided by 3: 1 means fastest on every workload. "
+        "Scores are relative to the submissions scored together.",
+        "",
+        *_md_table([["submission", "score"], *[[s, f"{c.scores[s]:.4f}"] for s in c.submissions]]),
+        "",
+        "![performance profiles](performance_profiles.png)",
+        "",
+    ]
+    if c.baseline is not None:
+        lines += [
+            f"## Speedup over {c.baseline}",
+            "",
+            "Geometric mean of t_baseline / t_submission over the workloads both reached (counted in the last column).",
+            "",
+            *_md_table(
+                [["submission", "speedup", "workloads"]]
+                + [[s, "n/a" if n == 0 else f"{v:.3f}x", str(n)] for s, (v, n) in c.speedups.items()]
+            ),
+            "",
+        ]
+    lines += ["## Training curves", ""]
+    for w in c.workloads:
+        lines += [f"### {w}", "", f"![{w}](curves_{w}.png)", ""]
+    lines += ["## Studies", "", *_md_table(_study_table(c)), ""]
+    if c.warnings:
+        lines += ["## Warnings", "", *[f"- {w}" for w in c.warnings], ""]
+    lines += ["Per-trial detail: `trials.csv`; per workload: `time_to_targets.csv`; scores: `scores.csv`.", ""]
+    return "\n".join(lines)
+
+
+def _study_table(c: Comparison) -> list[list[str]]:
+    rows = [["submission", "workload", "studies reached", "chosen trials (study: trial, time)"]]
+    for r in c.rows:
+        chosen = [t for t in c.trials if t.chosen and t.log.submission == r.submission and t.log.workload == r.workload]
+        detail = ", ".join(f"{t.log.study}: {t.log.trial}, {_seconds(t.hit.time)}" for t in chosen) or "-"
+        rows.append([r.submission, r.workload, f"{r.studies_reached}/{r.num_studies}", detail])
+    return rows
+
+
+def _md_table(rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])] + [
+        "| " + " | ".join(r) + " |" for r in rows[1:]
+    ]
+
+
+def _seconds(t: float) -> str:
+    return f"{t:.2f}" if math.isfinite(t) else "-"
+
+
+def _write_csv(path: str, header: list[str], rows: list[list]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)

@@ -1,0 +1,90 @@
+"""AlgoPerf's scoring arithmetic (ALGOPERF_API.md section 5), as pure functions on arrays and dicts.
+
+Trial -> time to target; study -> its best trial; workload -> median over studies; then, across submissions,
+the 4x rule, performance profiles, the benchmark score and speedups over a baseline. ``inf`` means "never reached".
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_TAU = 4.0
+TAUS = np.linspace(1.0, MAX_TAU, 100)
+
+# How a study's best trial is chosen. "time": the earliest submission time to target (kronbench's default).
+# "eval_index": the trial whose first hit comes at the earliest eval index, ties to the lowest trial number, as the
+# official scorer does; it can pick a trial that needed more time, when another trial evaluated less often.
+TRIAL_RULES = ("time", "eval_index")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """Where a trial first reached its target; ``index`` is None (and time inf) when it never did."""
+
+    time: float = math.inf
+    step: int | None = None
+    index: int | None = None
+
+    @property
+    def reached(self) -> bool:
+        return self.index is not None
+
+
+def first_hit(times: np.ndarray, steps: np.ndarray, values: np.ndarray, target: float, lower_is_better: bool) -> Hit:
+    """The first eval whose validation metric reaches ``target`` (``<=`` or ``>=``; NaN never does)."""
+    with np.errstate(invalid="ignore"):
+        ok = values <= target if lower_is_better else values >= target
+    hits = np.flatnonzero(ok)
+    if hits.size == 0:
+        return Hit()
+    i = int(hits[0])
+    return Hit(float(times[i]), int(steps[i]), i)
+
+
+def best_trial(hits: dict[int, Hit], rule: str = "time") -> int | None:
+    """The chosen trial number of a study (None if no trial reached the target). Ties go to the lower number."""
+    if rule not in TRIAL_RULES:
+        raise ValueError(f"unknown trial rule {rule!r}; use one of {TRIAL_RULES}")
+    reached = {n: h for n, h in hits.items() if h.reached}
+    if not reached:
+        return None
+    key = (lambda n: (reached[n].time, n)) if rule == "time" else (lambda n: (reached[n].index, n))
+    return min(reached, key=key)
+
+
+def median_time(study_times: list[float]) -> float:
+    """Median over studies; inf counts as slower than everything, so most studies must reach for a finite median."""
+    return float(np.median(np.asarray(study_times, dtype=np.float64))) if study_times else math.inf
+
+
+def performance_ratios(times: dict[str, dict[str, float]], workloads: list[str]) -> dict[str, np.ndarray]:
+    """r[s][w] = t[s][w] / min_s t[s][w]; beyond MAX_TAU (the 4x rule) or never reached -> inf. A workload missing
+    for a submission counts as never reached."""
+    t = np.array([[times[s].get(w, math.inf) for w in workloads] for s in times], dtype=np.float64)
+    best = t.min(axis=0) if len(times) else np.array([])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(np.isfinite(best), t / best, math.inf)
+    r[~(r <= MAX_TAU)] = math.inf
+    return dict(zip(times, r, strict=True))
+
+
+def performance_profile(ratios: np.ndarray, taus: np.ndarray = TAUS) -> np.ndarray:
+    """rho(tau): the fraction of workloads whose ratio is <= tau."""
+    if ratios.size == 0:
+        return np.zeros_like(taus)
+    return (ratios[None, :] <= taus[:, None]).mean(axis=1)
+
+
+def benchmark_score(rho: np.ndarray, taus: np.ndarray = TAUS) -> float:
+    """Area under the profile over [1, MAX_TAU], normalised to [0, 1] (trapezoidal rule, as AlgoPerf)."""
+    return float(np.trapezoid(rho, taus) / (taus[-1] - taus[0]))
+
+
+def speedup(baseline: dict[str, float], submission: dict[str, float]) -> tuple[float, int]:
+    """Geometric mean of t_baseline / t_submission over the workloads both reached, and how many those are."""
+    shared = [w for w in baseline if w in submission and math.isfinite(baseline[w]) and math.isfinite(submission[w])]
+    if not shared:
+        return math.nan, 0
+    logs = [math.log(baseline[w] / submission[w]) for w in shared]
+    return math.exp(sum(logs) / len(logs)), len(shared)
