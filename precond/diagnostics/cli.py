@@ -1,0 +1,52 @@
+"""The diagnostics' command line: one subcommand per diagnostic, one-line errors with exit code 2."""
+
+import argparse
+import sys
+import time
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:
+        print(f"error: {message}; see python -m precond.diagnostics --help", file=sys.stderr)
+        sys.exit(2)
+
+
+def _mnist_train():
+    import torch
+
+    from workloads.mnist import data  # the harness's offline MNIST (`make data`)
+
+    arrays = data.load()
+    return torch.from_numpy(arrays["train_x"]), torch.from_numpy(arrays["train_y"])
+
+
+def kron_quality(args) -> dict[str, str]:
+    from precond.diagnostics import kron_quality as kq
+
+    cfg = kq.QUICK if args.quick else kq.KronQualityConfig(seed=args.seed)
+    return kq.run(cfg, *_mnist_train(), args.output_dir)
+
+
+COMMANDS = {
+    "kron-quality": (kron_quality, "cosine of Kronecker approximations to each small layer's exact H, over training"),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _Parser(prog="python -m precond.diagnostics", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (_, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--output_dir", required=True, help="where the CSV and PNG are written")
+        p.add_argument("--quick", action="store_true", help="a reduced run (under a minute here)")
+        p.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    start = time.monotonic()
+    try:
+        paths = COMMANDS[args.command][0](args)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    print(f"{args.command} took {time.monotonic() - start:.1f} s")
