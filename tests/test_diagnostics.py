@@ -2,6 +2,7 @@
 
 import csv
 import itertools
+import math
 
 import pytest
 import torch
@@ -100,3 +101,33 @@ def test_quick_command_writes_its_csv_and_png_with_the_orderings_it_must_show(tm
         "sampled",
     }
     assert (tmp_path / "kron_quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fp32_root_errors_grow_with_the_condition_number_and_the_inverse_free_root_survives():
+    from precond.diagnostics import fp32
+
+    rows = fp32.root_errors(fp32.QUICK)
+    errors = {m: [r["relative_error"] for r in rows if r["method"] == m] for m in ("direct_eigh", "inverse_free")}
+    assert [r["condition"] for r in rows if r["method"] == "inverse_free"] == list(fp32.QUICK.conditions)
+    finite_direct = [e for e in errors["direct_eigh"] if math.isfinite(e)]
+    assert finite_direct == sorted(finite_direct) and errors["inverse_free"] == sorted(errors["inverse_free"])
+    assert errors["inverse_free"][0] < 1e-5  # well conditioned: both are accurate
+    for direct, free in zip(errors["direct_eigh"][2:], errors["inverse_free"][2:], strict=True):
+        assert not free >= direct  # from 1e6 on the inverse-free root is the more accurate (NaN direct counts)
+    broken = rows[-2]  # condition 1e10, direct: fp32 eigenvalues below zero
+    assert broken["negative_eigenvalues"] > 0 and math.isnan(broken["relative_error"])
+    assert errors["inverse_free"][-1] < 0.05
+
+
+def test_fp32_robustness_quick_command(tmp_path):
+    proc = run_cli("fp32-robustness", f"--output_dir={tmp_path}", "--quick", module="precond.diagnostics")
+    assert proc.returncode == 0, proc.stderr
+    with open(tmp_path / "fp32_quadratic.csv", newline="") as f:
+        rows = {(r["optimizer"], r["dtype"]): float(r["relative_loss"]) for r in csv.DictReader(f)}
+    assert set(rows) == {(o, d) for o in ("shampoo", "kradagrad_star", "kradagrad", "eshampoo", "adam", "sgd")
+                         for d in ("float32", "float64")}  # fmt: skip
+    assert all(math.isfinite(v) and v < 1 for v in rows.values())
+    for name in ("shampoo", "kradagrad_star", "kradagrad", "eshampoo", "adam"):
+        assert rows[(name, "float32")] < rows[("sgd", "float32")] / 2
+    assert rows[("shampoo", "float64")] <= rows[("shampoo", "float32")]
+    assert (tmp_path / "fp32.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -27,8 +27,25 @@ def kron_quality(args) -> dict[str, str]:
     return kq.run(cfg, *_mnist_train(), args.output_dir)
 
 
+def fp32_robustness(args) -> dict[str, str]:
+    from dataclasses import replace
+
+    from precond.diagnostics import fp32
+
+    cfg = fp32.QUICK if args.quick else fp32.Fp32Config()
+    if args.size is not None:
+        cfg = replace(cfg, size=args.size)
+    if args.condition is not None:
+        cfg = replace(cfg, factor_condition=args.condition)
+    return fp32.run(replace(cfg, seed=args.seed), args.output_dir)
+
+
 COMMANDS = {
     "kron-quality": (kron_quality, "cosine of Kronecker approximations to each small layer's exact H, over training"),
+    "fp32-robustness": (
+        fp32_robustness,
+        "fp32 inverse roots vs inverse-free roots; optimizers on an ill-conditioned quadratic",
+    ),
 }
 
 
@@ -40,6 +57,9 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--output_dir", required=True, help="where the CSV and PNG are written")
         p.add_argument("--quick", action="store_true", help="a reduced run (under a minute here)")
         p.add_argument("--seed", type=int, default=0)
+        if name == "fp32-robustness":
+            p.add_argument("--size", type=int, help="the quadratic's W is size x size (default 64; quick 16)")
+            p.add_argument("--condition", type=float, help="condition number of each quadratic factor (1e4)")
     args = parser.parse_args(argv)
     start = time.monotonic()
     try:
