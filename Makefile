@@ -13,7 +13,7 @@ export OMP_WAIT_POLICY := PASSIVE
 export OPENBLAS_NUM_THREADS := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install data demo test test-slow bench lint clean
+.PHONY: install data demo test test-slow bench diagnostics lint clean
 
 install: $(INSTALL_STAMP)
 
@@ -60,6 +60,10 @@ bench: data
 	$(BIN)/pip install -q heavyball==3.2.1 opt-einsum==3.4.0
 	$(PY) -m benchmarks.runner_overhead
 	$(PY) -m benchmarks.step_time
+
+diagnostics: data  # the seed papers' claims, measured (README "What the papers claim")
+	$(PY) -m precond.diagnostics kron-quality --output_dir=$(EXPERIMENT_DIR)/diagnostics
+	$(PY) -m precond.diagnostics fp32-robustness --output_dir=$(EXPERIMENT_DIR)/diagnostics
 
 lint: install
 	$(BIN)/ruff check .
