@@ -28,7 +28,8 @@ class KronConfig:
     max_consecutive_failures: failed refreshes of one block group in a row before an error is raised.
     trace_scaling (shampoo2): factors scaled by 1/sqrt(trace) so steps are invariant to gradient scale.
     online (shampoo2): power-iteration statistics L += G R^ G^T with the other factor's normalised estimate.
-    refresh_tau (eshampoo): skip a block factor's refresh while ||B - diag B|| / ||B|| <= tau, B = Q^T L Q.
+    refresh_tau (eshampoo, soap): skip a block factor's refresh while ||B - diag B|| / ||B|| <= tau, B = Q^T L Q
+        (SOAP: after its first, eigh, refresh).
     basis_method (eshampoo): "eigh" | "qr" (warm-started QR iteration to tau); max_qr_iterations bounds it.
     damping (kradagrad): X <- X - damping X^2 each update; None means eps**2.
     """

@@ -158,6 +158,15 @@ class KronOptimizer(torch.optim.Optimizer):
             return
         bg.ready, bg.consecutive_failures = True, 0
 
+    def refresh_counts(self) -> list[dict]:
+        """Eigenbasis refreshes per factor (EShampoo, SOAP): per block shape and factor, each block's count."""
+        return [
+            {"block_shape": tuple(bg.shape), "factor": i, "counts": c.tolist()}
+            for bg in self._groups
+            if bg.preconditioned
+            for i, c in enumerate(bg.state.get("refresh_counts", ()))
+        ]
+
     def state_dict(self) -> dict:
         sd = super().state_dict()
         sd["kron"] = {

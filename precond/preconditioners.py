@@ -203,7 +203,19 @@ class EShampoo(Variant):
             "factors": [torch.zeros(stack_shape[0], d, d, dtype=dtype, device=device) for d in dims],
             "bases": [_eye(stack_shape, d, dtype, device) for d in dims],
             "second_moment": torch.zeros(stack_shape, dtype=dtype, device=device),
+            # per factor and block: eigenbasis refreshes done (for diagnostics: refreshes per factor)
+            "refresh_counts": [torch.zeros(stack_shape[0], dtype=torch.int64, device=device) for _ in dims],
         }
+
+    def _due(self, state, i: int, f, q, counters) -> torch.Tensor:
+        """Which blocks' factor ``i`` needs a new basis: all, or those whose criterion exceeds refresh_tau."""
+        need = torch.ones(len(q), dtype=torch.bool, device=q.device)
+        if self.cfg.refresh_tau > 0:
+            need = mf.basis_criterion(f, q) > self.cfg.refresh_tau
+        counters["skipped"] += int((~need).sum())
+        counters["refreshes"] += int(need.sum())
+        state["refresh_counts"][i] += need
+        return need
 
     def accumulate(self, state, g, step):
         g = g.to(state["factors"][0].dtype)
@@ -213,11 +225,7 @@ class EShampoo(Variant):
     def refresh(self, state, step, counters):
         new_bases, d = [], state["second_moment"]
         for i, (f, q) in enumerate(zip(state["factors"], state["bases"], strict=True)):
-            need = torch.ones(len(q), dtype=torch.bool, device=q.device)
-            if self.cfg.refresh_tau > 0:
-                need = mf.basis_criterion(f, q) > self.cfg.refresh_tau
-            counters["skipped"] += int((~need).sum())
-            counters["refreshes"] += int(need.sum())
+            need = self._due(state, i, f, q, counters)
             q = q.clone()
             if need.any():
                 q_new, perm = self._new_basis(f[need], q[need], step)
@@ -265,12 +273,16 @@ class SOAP(EShampoo):
         for i, (f, q) in enumerate(zip(state["factors"], old, strict=True)):
             if first:
                 q_new = mf.eigenbasis(f)[1]
-                perm = _closest_columns(q_new, q)
-            else:
-                q_new, perm = mf.power_qr_step(f, q)
-            d = _permute(d, perm, i, None)
+                d = _permute(d, _closest_columns(q_new, q), i, None)
+                counters["refreshes"] += len(q)
+                state["refresh_counts"][i] += 1
+            else:  # one power-iteration + QR step, for the blocks whose criterion exceeds refresh_tau (all if 0)
+                need = self._due(state, i, f, q, counters)
+                q_new = q.clone()
+                if need.any():
+                    q_new[need], perm = mf.power_qr_step(f[need], q[need])
+                    d = _permute(d, perm, i, need)
             new_bases.append(q_new)
-        counters["refreshes"] += len(new_bases) * len(new_bases[0])
         m = state["rotated_first_moment"]
         for i, (q_old, q_new) in enumerate(zip(old, new_bases, strict=True)):
             m = mode_product(m, q_new.transpose(-1, -2) @ q_old, i)

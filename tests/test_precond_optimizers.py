@@ -275,6 +275,25 @@ class TestFailuresAndCounters:
         run(model, lazy, grads)
         assert always.counters["skipped"] == 0 and lazy.counters["skipped"] > 0
         assert lazy.counters["refreshes"] + lazy.counters["skipped"] == always.counters["refreshes"]
+        rows = lazy.refresh_counts()
+        assert sum(sum(r["counts"]) for r in rows) == lazy.counters["refreshes"]
+        assert all(0 < c <= 30 for r in rows for c in r["counts"])  # at most one refresh per step and block
+
+    def test_soap_criterion_skips_power_steps_after_its_first_refresh(self):
+        model = make_model()
+        grads = grad_sequence(model, 30, scale=1.0)
+        kw = dict(precondition_frequency=1, start_preconditioning_step=1)
+        always, lazy = (
+            precond.SOAP(make_model().parameters(), **kw),
+            precond.SOAP(model.parameters(), refresh_tau=0.3, **kw),
+        )
+        run(make_model(), always, grads)
+        run(model, lazy, grads)
+        assert always.counters["skipped"] == 0 and lazy.counters["skipped"] > 0
+        assert lazy.counters["refreshes"] + lazy.counters["skipped"] == always.counters["refreshes"]
+        assert all(r["counts"] == [30] * len(r["counts"]) for r in always.refresh_counts())  # tau = 0: every step
+        assert {r["factor"] for r in always.refresh_counts()} == {0, 1}
+        assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
 def test_same_shaped_blocks_are_refreshed_in_one_batched_call(monkeypatch):
