@@ -64,6 +64,7 @@ bench: data
 diagnostics: data  # the seed papers' claims, measured (README "What the papers claim")
 	$(PY) -m precond.diagnostics kron-quality --output_dir=$(EXPERIMENT_DIR)/diagnostics
 	$(PY) -m precond.diagnostics fp32-robustness --output_dir=$(EXPERIMENT_DIR)/diagnostics
+	$(PY) -m precond.diagnostics refresh-stats --output_dir=$(EXPERIMENT_DIR)/diagnostics
 
 lint: install
 	$(BIN)/ruff check .

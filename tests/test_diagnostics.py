@@ -131,3 +131,25 @@ def test_fp32_robustness_quick_command(tmp_path):
         assert rows[(name, "float32")] < rows[("sgd", "float32")] / 2
     assert rows[("shampoo", "float64")] <= rows[("shampoo", "float32")]
     assert (tmp_path / "fp32.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_refresh_stats_quick_command_counts_refreshes_per_factor(tmp_path):
+    proc = run_cli("refresh-stats", f"--output_dir={tmp_path}", "--quick", module="precond.diagnostics")
+    assert proc.returncode == 0, proc.stderr
+    with open(tmp_path / "refresh_stats.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["variant"], float(r["tau"])) for r in rows} == {
+        (v, t) for v in ("eshampoo", "soap") for t in (0.0, 0.01, 0.1, 0.3)
+    }
+    factors = {"128x784/0", "128x784/1", "128x128/0", "128x128/1", "10x128/0", "10x128/1"}
+    for variant in ("eshampoo", "soap"):
+        by_tau = {}
+        for r in rows:
+            if r["variant"] == variant:
+                assert 0 <= int(r["refreshes"]) <= int(r["checks"])
+                by_tau.setdefault(float(r["tau"]), {})[r["factor"]] = int(r["refreshes"]) / int(r["checks"])
+        assert all(set(v) == factors for v in by_tau.values())
+        assert all(share == 1.0 for share in by_tau[0.0].values())  # tau = 0 refreshes at every check
+        mean = {tau: sum(v.values()) / len(v) for tau, v in by_tau.items()}
+        assert mean[0.0] >= mean[0.01] >= mean[0.1] >= mean[0.3] and mean[0.3] < 0.5
+    assert (tmp_path / "refresh_stats.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -40,8 +40,18 @@ def fp32_robustness(args) -> dict[str, str]:
     return fp32.run(replace(cfg, seed=args.seed), args.output_dir)
 
 
+def refresh_stats(args) -> dict[str, str]:
+    from dataclasses import replace
+
+    from precond.diagnostics import refresh
+
+    cfg = refresh.QUICK if args.quick else refresh.RefreshConfig()
+    return refresh.run(replace(cfg, seed=args.seed), *_mnist_train(), args.output_dir)
+
+
 COMMANDS = {
     "kron-quality": (kron_quality, "cosine of Kronecker approximations to each small layer's exact H, over training"),
+    "refresh-stats": (refresh_stats, "EShampoo and SOAP on MNIST: refreshes per factor and time to target per tau"),
     "fp32-robustness": (
         fp32_robustness,
         "fp32 inverse roots vs inverse-free roots; optimizers on an ill-conditioned quadratic",
