@@ -26,6 +26,9 @@ flags.DEFINE_integer("hparam_start_index", None, "First hyperparameter point to 
 flags.DEFINE_integer("hparam_end_index", None, "One past the last hyperparameter point to run.")
 flags.DEFINE_boolean("torch_compile", False, "Accepted for AlgoPerf compatibility; compile is not used on CPU.")
 flags.DEFINE_enum("progress", "auto", ["auto", "on", "off"], "Progress bar (auto: only on a terminal).")
+flags.DEFINE_integer(
+    "log_kron_quality_every", 0, "Log Kronecker approximation quality of small layers to TensorBoard every N evals."
+)
 
 FLAGS = flags.FLAGS
 
@@ -37,6 +40,8 @@ def _config():
     missing = [f"--{n}" for n in ("workload", "submission_path") if not getattr(FLAGS, n)]
     if missing:
         raise UsageError(f"missing {' and '.join(missing)}; see python -m runner --help")
+    if FLAGS.log_kron_quality_every < 0:
+        raise UsageError(f"--log_kron_quality_every={FLAGS.log_kron_quality_every} must be >= 0 (0 turns it off)")
     if FLAGS.framework != "pytorch":
         raise UsageError("--framework=jax is not supported yet; use --framework=pytorch")
     flag_values = {f.name: f.value for f in FLAGS.get_flags_for_module(__name__)}
@@ -50,6 +55,7 @@ def _config():
         save_checkpoints=FLAGS.save_checkpoints,
         rng_seed=FLAGS.rng_seed,
         progress=PROGRESS[FLAGS.progress],
+        kron_quality_every=FLAGS.log_kron_quality_every,
         flags=json.loads(json.dumps(flag_values, default=str)),
     )
     return ExperimentConfig(

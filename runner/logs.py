@@ -128,6 +128,10 @@ class MetricsLogger:
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 self._tb.add_scalar(k, v, global_step)
 
+    def add_scalar(self, tag: str, value: float, global_step: int) -> None:
+        """TensorBoard only (runner diagnostics that have no AlgoPerf CSV column)."""
+        self._tb.add_scalar(tag, value, global_step)
+
     def flush(self) -> None:
         self._tb.flush()
 

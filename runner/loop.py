@@ -64,6 +64,7 @@ class TrialConfig:
     save_checkpoints: bool = True
     rng_seed: int | None = None
     progress: bool | None = None  # None: only when stderr is a terminal
+    kron_quality_every: int = 0  # log Kronecker approximation quality to TensorBoard every N evals (0: never)
     flags: dict = field(default_factory=dict)
 
     @property
@@ -151,6 +152,11 @@ def train_once(
             write_json(os.path.join(trial_dir, "hparams.json"), hyperparameters._asdict())
         logger = MetricsLogger(trial_dir, resume_step=global_step)
         workload.attach_metrics_logger(logger)
+    kron_logger = None
+    if logger is not None and config.kron_quality_every > 0:
+        from runner.kron_logging import KronQualityLogger
+
+        kron_logger = KronQualityLogger(workload, config.kron_quality_every, data_rng, config.data_dir)
 
     budget = workload.max_allowed_runtime_sec * config.budget_factor
     metric = workload.target_metric_name
@@ -252,6 +258,8 @@ def train_once(
                     if logger is not None:  # logging time is tracked, not charged
                         start = get_time()
                         logger.append_scalar_metrics(result, global_step, preemption_count, is_eval=True)
+                        if kron_logger is not None:
+                            kron_logger.after_eval(workload, model_params, model_state, eval_rng, global_step, logger)
                         save_checkpoint()
                         train_state["accumulated_logging_time"] += get_time() - start
         progress.update(global_step, train_state["accumulated_submission_time"])

@@ -153,3 +153,51 @@ def test_refresh_stats_quick_command_counts_refreshes_per_factor(tmp_path):
         mean = {tau: sum(v.values()) / len(v) for tau, v in by_tau.items()}
         assert mean[0.0] >= mean[0.01] >= mean[0.1] >= mean[0.3] and mean[0.3] < 0.5
     assert (tmp_path / "refresh_stats.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_hooked_per_example_grads_sum_over_token_axes_and_leave_grad_fields_alone():
+    from precond.diagnostics.hooks import per_example_linear_grads, small_linear_layers
+
+    g = torch.Generator().manual_seed(6)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2))
+    x = torch.randn(5, 7, 4, generator=g)  # 5 examples of 7 tokens
+
+    def per_example_loss(inputs=x):
+        return model(inputs).pow(2).sum(dim=(1, 2))
+
+    layers = small_linear_layers(model, max_size=12)
+    assert set(layers) == {"0", "2"}
+    grads = per_example_linear_grads(layers, per_example_loss)
+    assert all(p.grad is None for p in model.parameters())
+    for i in range(5):
+        expected = torch.autograd.grad(per_example_loss(x[i : i + 1]).sum(), [model[0].weight, model[2].weight])
+        assert torch.allclose(grads["0"][i], expected[0], atol=1e-6)
+        assert torch.allclose(grads["2"][i], expected[1], atol=1e-6)
+
+
+def test_runner_logs_kronecker_quality_to_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from tests.cli_helpers import NADAMW
+
+    proc = run_cli(
+        "--workload=mnist",
+        f"--submission_path={NADAMW}",
+        "--tuning_ruleset=self",
+        f"--experiment_dir={tmp_path}",
+        "--experiment_name=k",
+        "--max_global_steps=3",
+        "--rng_seed=0",
+        "--log_kron_quality_every=1",
+    )
+    assert proc.returncode == 0, proc.stderr
+    acc = EventAccumulator(str(tmp_path / "k" / "mnist_pytorch" / "trial_1"))
+    acc.Reload()
+    tags = {t for t in acc.Tags()["scalars"] if t.startswith("kron_quality/")}
+    assert tags == {f"kron_quality/net.layer2/{m}" for m in ("opt_kron", "shampoo2", "shampoo")}  # the 10x128 layer
+    values = {t.rsplit("/", 1)[1]: [s.value for s in acc.Scalars(t)] for t in tags}
+    assert [s.step for s in acc.Scalars("kron_quality/net.layer2/opt_kron")] == [1, 3]  # once per eval
+    for a, b, c in zip(values["opt_kron"], values["shampoo2"], values["shampoo"], strict=True):
+        assert 1.0 + 1e-6 >= a >= b - 1e-6 and b > c > 0
+    bad = run_cli("--workload=mnist", f"--submission_path={NADAMW}", "--log_kron_quality_every=-1")
+    assert bad.returncode == 2 and "--log_kron_quality_every=-1 must be >= 0" in bad.stderr
