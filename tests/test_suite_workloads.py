@@ -173,3 +173,17 @@ def test_targets_are_met_from_the_right_side(name):
     beyond = {k: v + better * 1e-3 for k, v in at.items()}
     assert not workload.has_reached_validation_target(at) and not workload.has_reached_test_target(at)
     assert workload.has_reached_validation_target(beyond) and workload.has_reached_test_target(beyond)
+
+
+def test_check_data_can_release_what_it_loaded():
+    """A campaign's coordinator checks every workload's data but never trains: it must not hold the arrays."""
+    from workloads import base
+    from workloads.mnist.workload import MnistWorkload
+
+    w = MnistWorkload()
+    key = w._data_key("")
+    base._LOADED.pop(key, None)
+    w.check_data("", keep=False)
+    assert key not in base._LOADED and w._splits is None
+    w.check_data("")
+    assert key in base._LOADED and w.split_arrays("train", "") is base._LOADED[key]["train"]

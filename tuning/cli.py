@@ -92,7 +92,7 @@ def _preflight(data_dir: str):
     def check(name: str) -> None:
         workload = get_workload(name, FLAGS.framework)
         if hasattr(workload, "check_data"):
-            workload.check_data(data_dir)
+            workload.check_data(data_dir, keep=False)
 
     return check
 

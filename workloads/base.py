@@ -55,10 +55,13 @@ class InMemoryWorkload(spec.Workload):
         return self._reached(eval_result, "test", self.test_target_value)
 
     # --- data -----------------------------------------------------------------------------------------------
+    def _data_key(self, data_dir: str) -> tuple:
+        return (type(self).load_splits, data_dir, str(DEVICE))
+
     def split_arrays(self, split: str, data_dir: str) -> dict:
         if self._splits is None:
             # Splits are read-only, so every instance in the process shares one copy (trials, tests, sweeps).
-            key = (type(self).load_splits, data_dir, str(DEVICE))
+            key = self._data_key(data_dir)
             if key not in _LOADED:
                 _LOADED[key] = {k: self.to_device(v) for k, v in self.load_splits(data_dir).items()}
             self._splits = _LOADED[key]
@@ -66,9 +69,14 @@ class InMemoryWorkload(spec.Workload):
             return self.take(self._splits["train"], self.num_eval_train_examples)
         return self._splits[split]
 
-    def check_data(self, data_dir: str) -> None:
-        """Load the splits now (a missing dataset raises WorkloadError before a run writes anything)."""
+    def check_data(self, data_dir: str, keep: bool = True) -> None:
+        """Load the splits now (a missing dataset raises WorkloadError before a run writes anything). With
+        ``keep=False`` (a campaign's coordinator, which never trains) they are dropped again once checked; the
+        on-disk cache a first load builds stays."""
         self.split_arrays("train", data_dir)
+        if not keep:
+            self._splits = None
+            _LOADED.pop(self._data_key(data_dir), None)
 
     @staticmethod
     def to_device(split: dict) -> dict:
