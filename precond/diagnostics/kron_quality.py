@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from precond.diagnostics.hooks import per_example_linear_grads
 from precond.diagnostics.kron import approximation_cosines
 
 METHODS = ("opt_kron", "shampoo2", "shampoo")
@@ -57,20 +58,11 @@ def pooled(images: torch.Tensor, side: int) -> torch.Tensor:
 
 
 def per_example_grads(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, layers: list[int]) -> dict:
-    """Per-example weight gradients {layer index: (N, out, in)} of the summed cross-entropy, as delta_i x_i^T."""
-    inputs, outputs = {}, {}
-    h = x
-    for i, module in enumerate(model):
-        if i in layers:
-            inputs[i] = h
-            h = module(h)
-            h.retain_grad()
-            outputs[i] = h
-        else:
-            h = module(h)
-    F.cross_entropy(h, y, reduction="sum").backward()
-    model.zero_grad(set_to_none=True)
-    return {i: torch.einsum("bo,bi->boi", outputs[i].grad, inputs[i].detach()) for i in layers}
+    """Per-example weight gradients {layer index: (N, out, in)} of the cross-entropy, for ``model[i]``."""
+    grads = per_example_linear_grads(
+        {str(i): model[i] for i in layers}, lambda: F.cross_entropy(model(x), y, reduction="none")
+    )
+    return {int(name): g for name, g in grads.items()}
 
 
 def sampled_labels(model: nn.Module, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
