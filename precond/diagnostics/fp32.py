@@ -7,7 +7,6 @@ each factor's eigenvalues spread log-uniformly over [1/condition * 10, 10], full
 every optimizer at its best learning rate of a small grid, in fp32 and in fp64 (parameters and factors).
 """
 
-import csv
 import math
 import os
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 import precond
+from precond.diagnostics.output import pyplot, write_csv
 from precond.matrix_functions import positive_root
 
 ROOT = 4
@@ -141,25 +141,14 @@ def run(cfg: Fp32Config, output_dir: str) -> dict[str, str]:
     os.makedirs(output_dir, exist_ok=True)
     roots, quad = root_errors(cfg), quadratic_losses(cfg)
     paths = {name: os.path.join(output_dir, name) for name in ("fp32_roots.csv", "fp32_quadratic.csv", "fp32.png")}
-    _write(paths["fp32_roots.csv"], roots)
-    _write(paths["fp32_quadratic.csv"], quad)
+    write_csv(paths["fp32_roots.csv"], roots)
+    write_csv(paths["fp32_quadratic.csv"], quad)
     _plot(roots, quad, paths["fp32.png"])
     return paths
 
 
-def _write(path: str, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def _plot(roots: list[dict], quad: list[dict], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for method in ("direct_eigh", "inverse_free"):
         pts = [(r["condition"], r["relative_error"]) for r in roots if r["method"] == method]
@@ -171,8 +160,9 @@ def _plot(roots: list[dict], quad: list[dict], path: str) -> None:
     names = list(dict.fromkeys(r["optimizer"] for r in quad))
     for offset, dtype in ((-0.2, "float32"), (0.2, "float64")):
         values = [next(r["relative_loss"] for r in quad if r["optimizer"] == n and r["dtype"] == dtype) for n in names]
-        right.bar([i + offset for i in range(len(names))], [v if math.isfinite(v) else 1.0 for v in values], 0.4,
-                  label=dtype, hatch=None)  # fmt: skip
+        right.bar(
+            [i + offset for i in range(len(names))], [v if math.isfinite(v) else 1.0 for v in values], 0.4, label=dtype
+        )
     right.set_xticks(range(len(names)), names, rotation=20)
     right.set(yscale="log", ylabel="final / initial loss (best lr)")
     right.set_title("ill-conditioned quadratic")

@@ -8,7 +8,6 @@ the exact H for two targets: ``adagrad`` (real labels: the gradient covariance A
 At the last step, factors are also estimated from batch-mean gradients over batches of several sizes.
 """
 
-import csv
 import os
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from torch import nn
 
 from precond.diagnostics.hooks import per_example_linear_grads
 from precond.diagnostics.kron import approximation_cosines
+from precond.diagnostics.output import pyplot, write_csv
 
 METHODS = ("opt_kron", "shampoo2", "shampoo")
 TARGETS = {"adagrad": "real", "gauss_newton": "sampled"}  # target -> labels
@@ -106,8 +106,8 @@ def run(cfg: KronQualityConfig, train_x: torch.Tensor, train_y: torch.Tensor, ou
         "kron_batch.csv": os.path.join(output_dir, "kron_batch.csv"),
         "kron_quality.png": os.path.join(output_dir, "kron_quality.png"),
     }
-    _write(paths["kron_quality.csv"], ["layer", "step", "target", "method", "cosine"], rows)
-    _write(paths["kron_batch.csv"], ["layer", "labels", "batch_size", "method", "cosine"], batch_rows)
+    write_csv(paths["kron_quality.csv"], rows, ["layer", "step", "target", "method", "cosine"])
+    write_csv(paths["kron_batch.csv"], batch_rows, ["layer", "labels", "batch_size", "method", "cosine"])
     _plot(rows, batch_rows, paths["kron_quality.png"])
     return paths
 
@@ -123,19 +123,8 @@ def _batch_study(layer: str, labels: str, grads: torch.Tensor, sizes) -> list[di
     return out
 
 
-def _write(path: str, columns: list[str], rows: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def _plot(rows: list[dict], batch_rows: list[dict], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     layers = list(dict.fromkeys(r["layer"] for r in rows))
     fig, axes = plt.subplots(2, len(layers), figsize=(4.2 * len(layers), 7.2), squeeze=False)
     styles = {"adagrad": "-", "gauss_newton": "--", "real": "-", "sampled": "--"}

@@ -7,7 +7,6 @@ validation accuracy, measured every ``eval_every`` steps, reaches ``target``. Pe
 index), the eigenbasis refreshes done against the checks made.
 """
 
-import csv
 import math
 import os
 import time
@@ -18,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import precond
+from precond.diagnostics.output import pyplot, write_csv
 
 VARIANTS = {"eshampoo": precond.EShampoo, "soap": precond.SOAP}
 
@@ -103,20 +103,13 @@ def run(cfg: RefreshConfig, train_x: torch.Tensor, train_y: torch.Tensor, output
                 )
     os.makedirs(output_dir, exist_ok=True)
     paths = {n: os.path.join(output_dir, n) for n in ("refresh_stats.csv", "refresh_stats.png")}
-    with open(paths["refresh_stats.csv"], "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(paths["refresh_stats.csv"], rows)
     _plot(rows, cfg, paths["refresh_stats.png"])
     return paths
 
 
 def _plot(rows: list[dict], cfg: RefreshConfig, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for k, name in enumerate(VARIANTS):
         share = []
