@@ -46,12 +46,12 @@ def _seed(root: str) -> int:
 
 
 def _config():
-    from tuning.plan import CampaignConfig
+    from tuning.plan import CampaignConfig, campaign_root
 
     for name in ("submissions", "workloads", "experiment_dir", "experiment_name"):
         if not getattr(FLAGS, name):
             raise UsageError(f"missing --{name}; see python -m tuning --help")
-    root = os.path.join(os.path.abspath(os.path.expanduser(FLAGS.experiment_dir)), FLAGS.experiment_name)
+    root = campaign_root(FLAGS.experiment_dir, FLAGS.experiment_name)
     return CampaignConfig(
         submissions=tuple(FLAGS.submissions),
         workloads=tuple(FLAGS.workloads),
@@ -79,9 +79,7 @@ def _executor(cfg):
         return RayExecutor(FLAGS.ray_address, FLAGS.cpus_per_trial, FLAGS.gpus_per_trial, FLAGS.workers, log_dir(cfg))
     if FLAGS.threads is not None and FLAGS.threads < 1:
         raise UsageError(f"--threads={FLAGS.threads} must be at least 1")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    threads = FLAGS.threads or max(1, cores // FLAGS.workers)
-    return LocalExecutor(FLAGS.workers, threads, log_dir(cfg))
+    return LocalExecutor(FLAGS.workers, FLAGS.threads, log_dir(cfg))
 
 
 def _preflight(data_dir: str):

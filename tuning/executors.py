@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from runner.errors import UsageError, user_errors
+from runner.errors import UsageError
 from tuning.plan import REPO_ROOT, TrialSpec
 
 log = logging.getLogger("kronbench.tuning")
@@ -42,9 +42,11 @@ def cpu_sets(workers: int, threads: int, num_cpus: int) -> list[list[int]] | Non
 
 
 class LocalExecutor:
-    def __init__(self, workers: int, threads: int, log_dir: str):
-        self.workers, self.threads, self.log_dir = workers, threads, log_dir
+    def __init__(self, workers: int, threads: int | None, log_dir: str):
+        """``threads`` per worker; None shares the cores this process may use evenly between the workers."""
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = threads or max(1, cpus // workers)
+        self.workers, self.threads, self.log_dir = workers, threads, log_dir
         self.cpu_sets = cpu_sets(workers, threads, cpus)
         if self.cpu_sets is None:
             log.warning(
@@ -165,13 +167,10 @@ def _ray_trial(spec_dict: dict, threads: int) -> tuple[dict | None, str | None]:
     import torch
 
     import compat  # noqa: F401
-    from tuning.trial import TrialBusyError, run_trial
+    from tuning.trial import attempt
 
     torch.set_num_threads(threads)
-    try:
-        return run_trial(TrialSpec.from_dict(spec_dict)), None
-    except (*user_errors(), TrialBusyError) as e:
-        return None, f"error: {e}"
+    return attempt(TrialSpec.from_dict(spec_dict))
 
 
 def _log_path(log_dir: str, spec: TrialSpec) -> str:

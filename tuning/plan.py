@@ -64,7 +64,7 @@ class CampaignConfig:
 
     @property
     def root(self) -> str:
-        return os.path.join(os.path.abspath(os.path.expanduser(self.experiment_dir)), self.experiment_name)
+        return campaign_root(self.experiment_dir, self.experiment_name)
 
     def identity(self) -> dict:
         """The fields that define the plan; a re-run must match them to continue the campaign."""
@@ -103,6 +103,10 @@ class TrialSpec:
     @classmethod
     def from_dict(cls, d: dict) -> "TrialSpec":
         return cls(**d)
+
+
+def campaign_root(experiment_dir: str, experiment_name: str) -> str:
+    return os.path.join(os.path.abspath(os.path.expanduser(experiment_dir)), experiment_name)
 
 
 def study_seed(rng_seed: int, study: int) -> int:

@@ -41,6 +41,16 @@ def run_trial(spec: TrialSpec) -> dict:
         ) from None
 
 
+def attempt(spec: TrialSpec) -> tuple[dict | None, str | None]:
+    """``run_trial``, with bad input, missing data or a busy trial returned as one ``error: ...`` line."""
+    from runner.errors import user_errors
+
+    try:
+        return run_trial(spec), None
+    except (*user_errors(), TrialBusyError) as e:
+        return None, f"error: {e}"
+
+
 def _run_locked(spec: TrialSpec) -> dict:
     # torch comes in only here, in the process that trains; the coordinator needs just read_result
     from compat import prng

@@ -36,15 +36,12 @@ def main() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import compat  # noqa: F401  (algoperf resolves to the stand-in when the package is absent)
-    from runner.errors import user_errors
     from tuning.plan import TrialSpec
-    from tuning.trial import TrialBusyError, run_trial
+    from tuning.trial import attempt
 
-    spec = TrialSpec.from_dict(json.load(sys.stdin))
-    try:
-        result = run_trial(spec)
-    except (*user_errors(), TrialBusyError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    result, error = attempt(TrialSpec.from_dict(json.load(sys.stdin)))
+    if error is not None:
+        print(error, file=sys.stderr)
         sys.exit(2)
     print(result["summary"], flush=True)
 
