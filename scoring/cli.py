@@ -20,8 +20,8 @@ flags.DEFINE_enum(
     "Best trial of a study: the official scorer's earliest eval index (ties to the earlier time), or the earliest "
     "time to target.",
 )
-flags.DEFINE_enum("benchmark_version", DEFAULT_VERSION, list(VERSIONS), "AlgoPerf version: targets, base and "
-                  "held-out workloads.")  # fmt: skip
+flags.DEFINE_string("benchmark_version", DEFAULT_VERSION, f"AlgoPerf version ({', '.join(VERSIONS)}): targets, base "
+                    "and held-out workloads.")  # fmt: skip
 flags.DEFINE_boolean("lenient", False, "Skip unreadable or inconsistent eval logs with a warning instead of refusing.")
 flags.DEFINE_boolean("compute_performance_profiles", True, "Accepted for AlgoPerf compatibility; always on.")
 
@@ -32,7 +32,7 @@ def _run() -> None:
     from scoring.compare import compare
     from scoring.experiments import read_experiments
     from scoring.report import ranked, speedup_lines, text_table, time_table, write_all
-    from scoring.targets import target_of
+    from scoring.targets import benchmark, target_of
 
     if not FLAGS.submission_directory:
         raise UsageError("missing --submission_directory; pass the folder holding one folder per submission")
@@ -40,6 +40,7 @@ def _run() -> None:
     source = os.path.abspath(FLAGS.submission_directory)
     if output_dir == source:
         raise UsageError("--output_dir must differ from --submission_directory; pick another folder")
+    benchmark(FLAGS.benchmark_version)  # an unknown version is refused before anything is read
     started = time.perf_counter()
     logs, warnings, skipped = read_experiments(source, lambda w, f: target_of(w, f).column, lenient=FLAGS.lenient)
     c = compare(

@@ -84,29 +84,7 @@ def compare(
         raise UsageError(f"--strict: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
     warnings += problems + _mixed_frameworks(logs)
 
-    trial_rows, study_results = [], defaultdict(list)
-    for (submission, workload, _), trials in sorted(by_study.items()):
-        target = targets[workload]
-        if self_tuning:  # one trial per study; extra ones were warned about
-            trials = sorted(trials, key=lambda t: t.trial)
-            skipped += [(t.path, "an extra trial of a self-tuning study") for t in trials[1:]]
-            trials = trials[:1]
-        hits = {t.trial: _hit(t, target) for t in trials}
-        chosen = scores.best_trial(hits, rule)
-        trial_rows += [TrialRow(t, hits[t.trial], t.trial == chosen) for t in trials]
-        study_results[(submission, workload)].append(hits[chosen] if chosen is not None else scores.Hit())
-
-    rows = [
-        WorkloadRow(
-            submission,
-            workload,
-            scores.median_time([h.time for h in hits]),
-            scores.median_time([h.step if h.reached else math.inf for h in hits]),
-            len(hits),
-            sum(h.reached for h in hits),
-        )
-        for (submission, workload), hits in sorted(study_results.items())
-    ]
+    trial_rows, rows = _choose(by_study, targets, rule, self_tuning, skipped)
     times = {s: {r.workload: r.time for r in rows if r.submission == s} for s in submissions}
     base, variants = _profile_workloads(bench, workloads, warnings)
     profile_times = scores.held_out_rule({s: {w: ts.get(w, math.inf) for w in base + list(variants)}
@@ -138,6 +116,32 @@ def compare(
             s: scores.official_speedup(base_times[baseline], base_times[s], budgets) for s in others
         }
     return result
+
+
+def _choose(by_study, targets, rule, self_tuning, skipped) -> tuple[list[TrialRow], list[WorkloadRow]]:
+    """Each study's best trial, then each workload's median over studies."""
+    trial_rows, study_results = [], defaultdict(list)
+    for (submission, workload, _), trials in sorted(by_study.items()):
+        if self_tuning:  # one trial per study; extra ones were warned about
+            trials = sorted(trials, key=lambda t: t.trial)
+            skipped += [(t.path, "an extra trial of a self-tuning study") for t in trials[1:]]
+            trials = trials[:1]
+        hits = {t.trial: _hit(t, targets[workload]) for t in trials}
+        chosen = scores.best_trial(hits, rule)
+        trial_rows += [TrialRow(t, hits[t.trial], t.trial == chosen) for t in trials]
+        study_results[(submission, workload)].append(hits[chosen] if chosen is not None else scores.Hit())
+    rows = [
+        WorkloadRow(
+            submission,
+            workload,
+            scores.median_time([h.time for h in hits]),
+            scores.median_time([h.step if h.reached else math.inf for h in hits]),
+            len(hits),
+            sum(h.reached for h in hits),
+        )
+        for (submission, workload), hits in sorted(study_results.items())
+    ]
+    return trial_rows, rows
 
 
 def _hit(t: TrialLog, target: Target) -> scores.Hit:
@@ -210,7 +214,9 @@ def _coverage_problems(by_study, submissions, workloads, self_tuning) -> list[st
             first = min(t.trial for t in trials)
             problems.append(f"{s}/study_{k}/{w}: {len(trials)} trials under self-tuning; only trial {first} is scored")
         elif not self_tuning and len(trials) != EXTERNAL_TRIALS:
-            problems.append(f"{s}/study_{k}/{w}: {len(trials)} trial(s) where external tuning expects {EXTERNAL_TRIALS}")
+            problems.append(
+                f"{s}/study_{k}/{w}: {len(trials)} trial(s) where external tuning expects {EXTERNAL_TRIALS}"
+            )
     return problems
 
 

@@ -62,7 +62,9 @@ def read_experiments(
             trials.append(_read_trial(submission, study, workload, framework, trial, path, column))
         except BadLog as e:
             if not lenient:
-                raise UsageError(f"{os.path.join(path, EVALS)} {e}; repair or remove it, or pass --lenient to skip it")
+                raise UsageError(
+                    f"{os.path.join(path, EVALS)} {e}; repair or remove it, or pass --lenient to skip it"
+                ) from None
             warnings.append(f"{os.path.join(path, EVALS)} {e}; skipped (--lenient)")
             skipped.append((path, str(e)))
     if not trials:
@@ -85,7 +87,9 @@ def _trial_dirs(directory: str):
             for wl_dir in sorted(_dirs(study_dir)):
                 if not (wm := WORKLOAD.match(wl_dir)):
                     continue
-                numbered = [(int(m.group(1)), d) for d in _dirs(os.path.join(study_dir, wl_dir)) if (m := TRIAL.match(d))]
+                numbered = [
+                    (int(m.group(1)), d) for d in _dirs(os.path.join(study_dir, wl_dir)) if (m := TRIAL.match(d))
+                ]
                 for trial, trial_dir in sorted(numbered):
                     yield submission, study, wm.group(1), wm.group(2), trial, os.path.join(study_dir, wl_dir, trial_dir)
 

@@ -134,9 +134,11 @@ def markdown(c: Comparison, rule: str, self_tuning: bool, source: str) -> str:
             "",
             *_md_table(
                 [["submission", "kronbench (> 1 = faster)", "workloads both reached", "official (< 1 = faster)"]]
-                + [[s, "n/a" if n == 0 else f"{v:.3f}x", str(n), f"{c.official_speedups[s]:.4f}"]
-                   for s, (v, n) in c.speedups.items()]
-            ),  # fmt: skip
+                + [
+                    [s, "n/a" if n == 0 else f"{v:.3f}x", str(n), f"{c.official_speedups[s]:.4f}"]
+                    for s, (v, n) in c.speedups.items()
+                ]
+            ),
             "",
         ]
     lines += ["## Training curves", ""]
