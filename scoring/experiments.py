@@ -160,7 +160,7 @@ def _numbers(rows: list[list[str]], i: int, name: str, blank_ok: bool) -> np.nda
 
 
 def _diverged(path: str) -> bool:
-    """Whether any meta_data_*.json of the trial records a divergence (key ``diverged``, truthy)."""
+    """Whether any meta_data_*.json of the trial records a divergence (key ``diverged``, neither null nor false)."""
     for name in sorted(os.listdir(path)):
         if not META.match(name):
             continue
@@ -169,7 +169,7 @@ def _diverged(path: str) -> bool:
                 meta = json.load(f)
         except (OSError, ValueError):
             continue  # metadata is informative; the eval log is what is scored
-        if isinstance(meta, dict) and meta.get("diverged"):
+        if isinstance(meta, dict) and meta.get("diverged") not in (None, False):  # a record, a step or True
             return True
     return False
 

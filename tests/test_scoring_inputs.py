@@ -131,6 +131,10 @@ def test_a_diverged_trial_never_reaches(tmp_path):
     c = compare(logs)
     assert c.time("a", "mnist") == 9.0  # trial 1 logged a hit before it diverged; it does not count
     assert [t.hit.reached for t in c.trials] == [False, True]
+    (d / "meta_data_1.json").write_text(json.dumps({"diverged": False}))  # a resume that did not diverge
+    assert read_experiments(str(root))[0][0].diverged  # any record of a divergence counts
+    (d / "meta_data_0.json").write_text(json.dumps({"diverged": None}))
+    assert not read_experiments(str(root))[0][0].diverged
     only = compare([logs[0]])
     assert only.time("a", "mnist") == math.inf and only.scores == {"a": 0.0}
 
