@@ -1,4 +1,4 @@
-"""One trial under AlgoPerf's clock (ALGOPERF_API.md section 4).
+"""One trial under AlgoPerf's clock (docs/algoperf_contract.md, section 4).
 
 Timed (``accumulated_submission_time``): data_selection + update_params, and prepare_for_eval.
 Untimed: initialisation, evaluation, logging and checkpointing. An eval is due when

@@ -1,8 +1,8 @@
 """Each workload's validation target: metric, value and direction, without loading any data.
 
 kronbench's suite states them as class constants. Official names come from an installed ``algoperf`` package, else
-from the v0.6 values in ALGOPERF_API.md section 3. Direction follows the official scorer: a target is reached when
-the metric is ``<=`` it for losses and error rates and ``>=`` it for accuracies, SSIM, BLEU and mAP.
+from the v0.6 values in docs/algoperf_contract.md section 3. Direction follows the official scorer: a target is
+reached when the metric is ``<=`` it for losses and error rates and ``>=`` it for accuracies, SSIM, BLEU and mAP.
 """
 
 import importlib
