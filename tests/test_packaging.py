@@ -57,7 +57,8 @@ def test_wheel_runs_outside_the_checkout(tmp_path):  # ~8 s here
         "-c",
         "import importlib, os, sys; "
         f"print({str(ROOT)!r} not in [os.path.abspath(p) for p in sys.path]); "
-        f"[print(importlib.import_module(m).__path__[0]) for m in {(*COMMANDS, 'compat', 'precond', 'workloads')!r}]",
+        "[print(list(importlib.import_module(m).__path__)[0]) for m in "
+        f"{(*COMMANDS, 'compat', 'precond', 'workloads', 'submissions', 'submissions.nadamw')!r}]",
     )
     assert where.returncode == 0, where.stderr
     lines = where.stdout.split()
