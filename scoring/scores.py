@@ -1,4 +1,4 @@
-"""AlgoPerf's scoring arithmetic (ALGOPERF_API.md section 5), as pure functions on arrays and dicts.
+"""AlgoPerf's scoring arithmetic (docs/algoperf_contract.md section 6), as pure functions on arrays and dicts.
 
 Trial -> time to target; study -> its best trial; workload -> median over studies; then, across submissions,
 the 4x rule, performance profiles, the benchmark score and speedups over a baseline. ``inf`` means "never reached".

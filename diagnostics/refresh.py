@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import precond
-from precond.diagnostics.output import pyplot, write_csv
+from diagnostics.output import pyplot, write_csv
 
 VARIANTS = {"eshampoo": precond.EShampoo, "soap": precond.SOAP}
 

@@ -7,7 +7,7 @@ import time
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
-        print(f"error: {message}; see python -m precond.diagnostics --help", file=sys.stderr)
+        print(f"error: {message}; see python -m diagnostics --help", file=sys.stderr)
         sys.exit(2)
 
 
@@ -21,7 +21,7 @@ def _mnist_train():
 
 
 def kron_quality(args) -> dict[str, str]:
-    from precond.diagnostics import kron_quality as kq
+    from diagnostics import kron_quality as kq
 
     cfg = kq.QUICK if args.quick else kq.KronQualityConfig(seed=args.seed)
     return kq.run(cfg, *_mnist_train(), args.output_dir)
@@ -30,7 +30,7 @@ def kron_quality(args) -> dict[str, str]:
 def fp32_robustness(args) -> dict[str, str]:
     from dataclasses import replace
 
-    from precond.diagnostics import fp32
+    from diagnostics import fp32
 
     cfg = fp32.QUICK if args.quick else fp32.Fp32Config()
     if args.size is not None:
@@ -43,7 +43,7 @@ def fp32_robustness(args) -> dict[str, str]:
 def refresh_stats(args) -> dict[str, str]:
     from dataclasses import replace
 
-    from precond.diagnostics import refresh
+    from diagnostics import refresh
 
     cfg = refresh.QUICK if args.quick else refresh.RefreshConfig()
     return refresh.run(replace(cfg, seed=args.seed), *_mnist_train(), args.output_dir)
@@ -60,7 +60,7 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = _Parser(prog="python -m precond.diagnostics", description=__doc__)
+    parser = _Parser(prog="python -m diagnostics", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (_, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)

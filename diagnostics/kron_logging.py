@@ -1,33 +1,31 @@
-"""``--log_kron_quality_every=N``: every N-th eval, how well Kronecker products approximate the curvature of the
-model's small linear layers, logged to TensorBoard as ``kron_quality/<layer>/<method>`` (untimed, as logging is).
+"""An eval hook (``runner.eval_hooks``): how well Kronecker products approximate the curvature of the model's
+small linear layers, as TensorBoard scalars ``kron_quality/<layer>/<method>``. ``python -m runner
+--log_kron_quality_every=N`` is shorthand for ``--eval_hooks=diagnostics.kron_logging:KronQualityHook@N``.
 
 On a fixed training batch drawn once, per-example gradients of each ``nn.Linear`` with at most ``max_size``
 weights give the exact H = E[g g^T] (real labels: the gradient covariance Adagrad and Shampoo accumulate), and
-``precond.diagnostics.kron`` gives the cosines of the optimal Kronecker approximation, L kron R and
+``diagnostics.kron`` gives the cosines of the optimal Kronecker approximation, L kron R and
 L^1/2 kron R^1/2 to it. The forward runs in training mode without batch-norm updates or dropout.
 """
 
+import compat  # noqa: F401  (so `from algoperf import spec` resolves when imported on its own)
 from algoperf import spec
 from compat import prng
-from precond.diagnostics.hooks import per_example_linear_grads, small_linear_layers
-from precond.diagnostics.kron import approximation_cosines
+from diagnostics.hooks import per_example_linear_grads, small_linear_layers
+from diagnostics.kron import approximation_cosines
 
 MAX_SIZE = 1280  # weights per layer: H is MAX_SIZE^2 (13 MB in fp64)
 EXAMPLES = 256
 
 
-class KronQualityLogger:
-    def __init__(self, workload, every: int, data_rng, data_dir: str):
-        self.every, self.evals = every, 0
+class KronQualityHook:
+    def __init__(self, workload, data_rng, data_dir: str):
         queue = workload._build_input_queue(
             prng.fold_in(data_rng, 1), "train", data_dir=data_dir, global_batch_size=EXAMPLES
         )
         self.batch = next(queue)
 
-    def after_eval(self, workload, model_params, model_state, rng, global_step: int, logger) -> None:
-        self.evals += 1
-        if self.evals % self.every:
-            return
+    def __call__(self, workload, model_params, model_state, rng, global_step: int) -> dict[str, float]:
         batch = self.batch
 
         def per_example_loss():
@@ -37,6 +35,8 @@ class KronQualityLogger:
             return workload.loss_fn(batch["targets"], logits, batch.get("weights"))["per_example"]
 
         grads = per_example_linear_grads(small_linear_layers(model_params, MAX_SIZE), per_example_loss)
-        for name, g in grads.items():
-            for method, cosine in approximation_cosines(g).items():
-                logger.add_scalar(f"kron_quality/{name}/{method}", cosine, global_step)
+        return {
+            f"kron_quality/{name}/{method}": cosine
+            for name, g in grads.items()
+            for method, cosine in approximation_cosines(g).items()
+        }

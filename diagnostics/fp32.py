@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 import precond
-from precond.diagnostics.output import pyplot, write_csv
+from diagnostics.output import pyplot, write_csv
 from precond.matrix_functions import positive_root
 
 ROOT = 4

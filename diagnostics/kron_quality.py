@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from precond.diagnostics.hooks import per_example_linear_grads
-from precond.diagnostics.kron import approximation_cosines
-from precond.diagnostics.output import pyplot, write_csv
+from diagnostics.hooks import per_example_linear_grads
+from diagnostics.kron import approximation_cosines
+from diagnostics.output import pyplot, write_csv
 
 METHODS = ("opt_kron", "shampoo2", "shampoo")
 TARGETS = {"adagrad": "real", "gauss_newton": "sampled"}  # target -> labels
