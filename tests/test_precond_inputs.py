@@ -287,3 +287,15 @@ def test_a_parameter_without_gradient_this_step_does_not_move(cls):
     opt.step()
     after = list(m.parameters())
     assert torch.equal(before[2], after[2]) and not any(torch.equal(before[i], after[i]) for i in (0, 1, 3))
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_finite_gradients_whose_sum_overflows_are_not_taken_for_non_finite(cls):
+    """The fast check sums each gradient; a finite gradient whose fp32 sum overflows is checked exactly."""
+    p = torch.nn.Parameter(torch.zeros(2, 2))
+    opt = cls([p], nonfinite="skip", **({} if cls is precond.NAdamW else {"start_preconditioning_step": OFF}))
+    p.grad = torch.full((2, 2), 3e38)
+    assert torch.isinf(p.grad.sum())
+    opt.step()
+    steps = int(opt.state[p]["step"]) if cls is precond.NAdamW else opt._step
+    assert skip_counter(opt) == 0 and steps == 1
