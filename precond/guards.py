@@ -46,6 +46,23 @@ def check_nonfinite_policy(owner: str, policy) -> None:
         raise ValueError(f"{owner}: nonfinite={policy!r} must be one of {NONFINITE_POLICIES}")
 
 
+def check_groups(owner: str, param_groups: list[dict], allowed: tuple[str, ...]) -> None:
+    """Parameter groups set only the keys ``owner`` takes per group, with the constructor's rules for each."""
+    for gi, group in enumerate(param_groups):
+        where = f"param_groups[{gi}]"
+        unknown = sorted(set(group) - set(allowed) - {"params", "param_names"})
+        if unknown:
+            raise ValueError(
+                f"{owner}: {where} sets {', '.join(unknown)}, which {owner} does not take per group; it takes "
+                f"{', '.join(allowed)}"
+            )
+        for name in ("lr", "weight_decay", "eps"):
+            if name in group:
+                check_number(owner, f"{where}['{name}']", group[name])
+        if "betas" in group:
+            check_betas(f"{owner} {where}", group["betas"])
+
+
 def _label(group_index: int, group: dict, index: int, p: torch.Tensor) -> str:
     """A parameter's name when the optimizer got named parameters, then its place and shape."""
     names = group.get("param_names")

@@ -35,6 +35,7 @@ class NAdamW(torch.optim.Optimizer):
         guards.check_nonfinite_policy("NAdamW", nonfinite)
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
         super().__init__(params, defaults)
+        guards.check_groups("NAdamW", self.param_groups, tuple(defaults))
         guards.check_params("NAdamW", self.param_groups)
         self.nonfinite, self.nonfinite_skips = nonfinite, 0
 

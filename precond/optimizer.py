@@ -70,9 +70,7 @@ class KronOptimizer(torch.optim.Optimizer):
         guards.check_number(owner, "weight_decay", weight_decay)
         self.config = KronConfig.build(owner, self.PRESET, options)
         super().__init__(params, {"lr": lr, "weight_decay": weight_decay, "precondition": True})
-        for group in self.param_groups:
-            guards.check_number(owner, "a parameter group's lr", group["lr"])
-            guards.check_number(owner, "a parameter group's weight_decay", group["weight_decay"])
+        guards.check_groups(owner, self.param_groups, ("lr", "weight_decay", "precondition"))
         guards.check_params(owner, self.param_groups)
         self.variant = make_variant(self.config)
         self.counters = dict.fromkeys(COUNTERS, 0)

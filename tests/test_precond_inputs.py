@@ -171,6 +171,25 @@ def test_bad_parameters_fail_at_construction(cls, make, match):
     raises_one_line(match, lambda: cls(make()))
 
 
+@pytest.mark.parametrize("cls", ALL)
+@pytest.mark.parametrize(
+    "group, match",
+    [
+        ({"lr": float("nan")}, r"param_groups\[1\]\['lr'\]"),
+        ({"weight_decay": -1.0}, r"param_groups\[1\]\['weight_decay'\]"),
+        ({"momentum": 0.9}, r"param_groups\[1\] sets momentum"),
+    ],
+)
+def test_bad_parameter_groups_fail_at_construction(cls, group, match):
+    first, second = params()
+    raises_one_line(match, lambda: cls([{"params": [first]}, {"params": [second], **group}]))
+
+
+def test_kronecker_groups_take_no_per_group_eps():
+    first, second = params()
+    raises_one_line("sets eps", lambda: precond.SOAP([{"params": [first]}, {"params": [second], "eps": 1e-3}]))
+
+
 def model(seed=0):
     torch.manual_seed(seed)
     return torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3))
