@@ -4,7 +4,9 @@ import json
 
 from absl import app, flags
 
-from runner.errors import PROGRESS, UsageError, cli_main
+from common import checks
+from common.checks import PROGRESS
+from common.errors import UsageError, cli_main, parse_flags
 from workloads.registry import get_workload
 
 flags.DEFINE_string("submission_path", None, "Path to the submission's submission.py.")
@@ -42,8 +44,10 @@ def _config():
         raise UsageError(f"missing {' and '.join(missing)}; see python -m runner --help")
     if FLAGS.log_kron_quality_every < 0:
         raise UsageError(f"--log_kron_quality_every={FLAGS.log_kron_quality_every} must be >= 0 (0 turns it off)")
-    if FLAGS.framework != "pytorch":
-        raise UsageError("--framework=jax is not supported yet; use --framework=pytorch")
+    checks.framework(FLAGS.framework)
+    checks.max_global_steps(FLAGS.max_global_steps)
+    checks.rng_seed(FLAGS.rng_seed)
+    checks.data_dir(FLAGS.data_dir)
     flag_values = {f.name: f.value for f in FLAGS.get_flags_for_module(__name__)}
     trial = TrialConfig(
         workload_name=FLAGS.workload,
@@ -80,4 +84,4 @@ def _run() -> None:
 
 
 def main() -> None:
-    app.run(cli_main(_run))
+    app.run(cli_main(_run), flags_parser=parse_flags)
