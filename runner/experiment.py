@@ -112,7 +112,10 @@ def prepare_trial_dirs(cfg: ExperimentConfig, indices: list[int], locks: ExitSta
         if cfg.overwrite:
             for name in _contents(d):
                 target = os.path.join(d, name)
-                shutil.rmtree(target) if os.path.isdir(target) and not os.path.islink(target) else os.remove(target)
+                if os.path.isdir(target) and not os.path.islink(target):
+                    shutil.rmtree(target)
+                else:
+                    os.remove(target)
     return dirs
 
 
