@@ -6,6 +6,7 @@ optimizer constructors) are added as rows. A row builds its argv in a fresh fold
 snapshotted before and after the run.
 """
 
+import gzip
 import json
 import os
 import pickle
@@ -225,6 +226,12 @@ def pickle_payload(torch_format: bool) -> Callable[[Ctx], None]:
     return make
 
 
+def planted_mnist(c: Ctx) -> str:
+    """A data directory whose mnist.pkl.gz would create PWNED when unpickled."""
+    c.file("data/mnist.pkl.gz", gzip.compress(pickle.dumps(Payload(str(c.tmp / "PWNED")))))
+    return str(c.tmp / "data")
+
+
 def unwritable(c: Ctx) -> None:
     (c.tmp / "ro").mkdir()
     os.chmod(c.tmp / "ro", 0o500)
@@ -241,6 +248,7 @@ RUNNER = [
     Case("seed_too_big", R, {"rng_seed": str(2**32)}, f"--rng_seed={2**32}"),
     Case("data_dir_missing", R, {"data_dir": lambda c: str(c.tmp / "nope")}, "is not a directory"),
     Case("data_dir_is_file", R, {"data_dir": text("x", "f")}, "is not a directory"),
+    Case("mnist_pickle_payload", R, {"data_dir": planted_mnist}, "is not the MNIST pickle"),
     Case("name_dotdot", R, {"experiment_name": ".."}, "must be a plain folder name"),
     Case("name_with_sep", R, {"experiment_name": "a/b"}, "must be a plain folder name"),
     Case("name_absolute", R, {"experiment_name": "/etc"}, "must be a plain folder name"),
