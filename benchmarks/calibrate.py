@@ -15,10 +15,10 @@ import argparse  # noqa: E402
 import statistics  # noqa: E402
 
 import compat  # noqa: E402,F401
+from common import search_space  # noqa: E402
 from compat import prng  # noqa: E402
 from runner.loading import load_submission  # noqa: E402
 from runner.loop import TrialConfig, train_once  # noqa: E402
-from tuning import search_space  # noqa: E402
 from workloads.registry import get_workload  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -2,9 +2,11 @@
 
 import csv
 
+from common.atomic import atomic_open
+
 
 def write_csv(path: str, rows: list[dict], columns: list[str] | None = None) -> None:
-    with open(path, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns or list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)

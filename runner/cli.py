@@ -4,7 +4,9 @@ import json
 
 from absl import app, flags
 
-from runner.errors import PROGRESS, UsageError, cli_main
+from common import checks
+from common.checks import PROGRESS
+from common.errors import UsageError, cli_main, parse_flags
 from workloads.registry import get_workload
 
 # A name, not an import: diagnostics sits above the runner, which loads the hook only when it is asked for.
@@ -59,8 +61,10 @@ def _config():
         hooks.append(EvalHookSpec(KRON_HOOK, FLAGS.log_kron_quality_every))
     for hook in hooks:
         hook.resolve()  # a bad name fails here, before any trial starts
-    if FLAGS.framework != "pytorch":
-        raise UsageError("--framework=jax is not supported yet; use --framework=pytorch")
+    checks.framework(FLAGS.framework)
+    checks.max_global_steps(FLAGS.max_global_steps)
+    checks.rng_seed(FLAGS.rng_seed)
+    checks.data_dir(FLAGS.data_dir)
     flag_values = {f.name: f.value for f in FLAGS.get_flags_for_module(__name__)}
     trial = TrialConfig(
         workload_name=FLAGS.workload,
@@ -97,4 +101,4 @@ def _run() -> None:
 
 
 def main() -> None:
-    app.run(cli_main(_run))
+    app.run(cli_main(_run), flags_parser=parse_flags)

@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from runner.errors import UsageError
+from common.errors import UsageError
 
 Hook = Callable[..., Mapping[str, float]]
 

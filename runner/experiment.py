@@ -3,13 +3,16 @@
 import os
 import shutil
 import struct
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
+from common import checks
+from common import search_space as ss
+from common.errors import UsageError
+from common.locks import HOLDER, LockBusy, exclusive_dir
 from compat import prng
-from runner.errors import UsageError
-from runner.loading import load_submission
+from runner.loading import Submission, load_submission
 from runner.loop import TrialConfig, TrialResult, train_once
-from tuning import search_space as ss
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,9 @@ class ExperimentConfig:
         )
 
 
-def plan_trials(cfg: ExperimentConfig) -> list[tuple[int, dict | None]]:
-    """(trial index, hyperparameter point) pairs; one (0, None) trial under the self-tuning ruleset."""
+def plan_trials(cfg: ExperimentConfig, submission: Submission | None = None) -> list[tuple[int, dict | None]]:
+    """(trial index, hyperparameter point) pairs; one (0, None) trial under the self-tuning ruleset. The search
+    space is checked against the hyperparameters ``submission`` declares."""
     ruleset = cfg.trial.tuning_ruleset
     if ruleset not in ("external", "self"):
         raise UsageError(f"unknown --tuning_ruleset={ruleset!r}; use external or self")
@@ -55,6 +59,8 @@ def plan_trials(cfg: ExperimentConfig) -> list[tuple[int, dict | None]]:
     if cfg.num_tuning_trials < 1:
         raise UsageError(f"--num_tuning_trials={cfg.num_tuning_trials} must be at least 1")
     space = ss.load(cfg.tuning_search_space)
+    if submission is not None:
+        ss.check(space, submission.hyperparameters, submission.path)
     num = cfg.num_tuning_trials
     start = cfg.hparam_start_index or 0
     end = num if cfg.hparam_end_index is None else cfg.hparam_end_index
@@ -67,27 +73,55 @@ def plan_trials(cfg: ExperimentConfig) -> list[tuple[int, dict | None]]:
     return [(i, points[i]) for i in range(start, end)]
 
 
-def prepare_trial_dirs(cfg: ExperimentConfig, indices: list[int]) -> dict[int, str | None]:
-    """Check every trial directory before anything runs, so a refused run loses nothing."""
+def check_paths(cfg: ExperimentConfig) -> None:
     if cfg.overwrite and cfg.resume_last_run:
         raise UsageError("--overwrite and --resume_last_run contradict each other; pass only one")
+    if cfg.experiment_dir is None:
+        return
+    if not cfg.experiment_name:
+        raise UsageError("--experiment_dir needs --experiment_name; pass --experiment_name=NAME")
+    checks.experiment_name(cfg.experiment_name)
+    checks.output_dir("experiment_dir", cfg.experiment_dir)
+
+
+def prepare_trial_dirs(cfg: ExperimentConfig, indices: list[int], locks: ExitStack) -> dict[int, str | None]:
+    """Check every trial directory before anything runs, so a refused run loses nothing, then lock each one for
+    this process (held until ``locks`` closes): a second runner on a trial is refused, naming the holder."""
+    check_paths(cfg)
     base = cfg.workload_dir()
     if base is None:
         return {i: None for i in indices}
-    if not cfg.experiment_name:
-        raise UsageError("--experiment_dir needs --experiment_name; pass --experiment_name=NAME")
     dirs = {i: os.path.join(base, f"trial_{i + 1}") for i in indices}
     for d in dirs.values():
-        if os.path.isdir(d) and os.listdir(d) and not (cfg.overwrite or cfg.resume_last_run):
+        if os.path.exists(d) and not os.path.isdir(d):
+            raise UsageError(f"{d} is a file, not a trial directory; move it away or pick another --experiment_name")
+        if _contents(d) and not (cfg.overwrite or cfg.resume_last_run):
             raise UsageError(
                 f"trial directory {d} already exists; pass --overwrite to replace it or "
                 f"--resume_last_run to continue it"
             )
     for d in dirs.values():
-        if cfg.overwrite and os.path.isdir(d):
-            shutil.rmtree(d)
         os.makedirs(d, exist_ok=True)
+        try:
+            locks.enter_context(exclusive_dir(d))
+        except LockBusy as e:
+            raise UsageError(
+                f"trial {d} is being run by another process ({e.holder}); wait for it or stop it"
+            ) from None
+    for d in dirs.values():
+        if cfg.overwrite:
+            for name in _contents(d):
+                target = os.path.join(d, name)
+                if os.path.isdir(target) and not os.path.islink(target):
+                    shutil.rmtree(target)
+                else:
+                    os.remove(target)
     return dirs
+
+
+def _contents(folder: str) -> list[str]:
+    """What a trial directory holds, besides the lock's holder note."""
+    return [n for n in os.listdir(folder) if n != HOLDER] if os.path.isdir(folder) else []
 
 
 def run_experiment(cfg: ExperimentConfig, workload) -> list[TrialResult]:
@@ -97,17 +131,19 @@ def run_experiment(cfg: ExperimentConfig, workload) -> list[TrialResult]:
         seed = struct.unpack("I", os.urandom(4))[0]
         print(f"no --rng_seed given; drew {seed} (pass --rng_seed={seed} to repeat this run)", flush=True)
         cfg = replace(cfg, trial=replace(cfg.trial, rng_seed=seed))
-    trials = plan_trials(cfg)
+    trials = plan_trials(cfg, submission)
+    check_paths(cfg)
     check_data = getattr(workload, "check_data", None)
     if check_data is not None:  # missing data stops the run here, before any directory is written
         check_data(cfg.trial.data_dir)
-    dirs = prepare_trial_dirs(cfg, [i for i, _ in trials])
     results = []
-    for index, point in trials:
-        hyperparameters = None if point is None else ss.make_hyperparameters(point)
-        result = train_once(
-            workload, submission, hyperparameters, prng.PRNGKey(cfg.trial.rng_seed), cfg.trial, trial_dir=dirs[index]
-        )
-        print(result.summary(f"{cfg.trial.workload_name} / {submission.name} / trial {index + 1}"), flush=True)
-        results.append(result)
+    with ExitStack() as locks:
+        dirs = prepare_trial_dirs(cfg, [i for i, _ in trials], locks)
+        for index, point in trials:
+            hyperparameters = None if point is None else ss.make_hyperparameters(point)
+            result = train_once(
+                workload, submission, hyperparameters, prng.PRNGKey(cfg.trial.rng_seed), cfg.trial, dirs[index]
+            )
+            print(result.summary(f"{cfg.trial.workload_name} / {submission.name} / trial {index + 1}"), flush=True)
+            results.append(result)
     return results

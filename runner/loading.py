@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from runner.errors import UsageError
+from common import search_space as ss
+from common.errors import UsageError
 
 REQUIRED = ("get_batch_size", "init_optimizer_state", "update_params", "data_selection")
 
@@ -27,6 +28,11 @@ class Submission:
 
     def fn(self, name: str) -> Any:
         return getattr(self.module, name, None)
+
+    @property
+    def hyperparameters(self) -> dict[str, ss.Param] | None:
+        """The hyperparameters the submission declares (``HYPERPARAMETERS``); None when it declares none."""
+        return ss.declared(getattr(self.module, "HYPERPARAMETERS", None), self.path)
 
     @property
     def update_takes_train_state(self) -> bool:
@@ -79,6 +85,8 @@ def _import(path: str) -> ModuleType:
         raise UsageError(f"submission {path} has a syntax error at line {e.lineno}: {e.msg}; fix it") from None
     except ImportError as e:
         raise UsageError(f"submission {path} failed to import: {e}; install what it needs") from None
+    except Exception as e:  # a submission is code: its failure at import is reported, not re-raised as ours
+        raise UsageError(f"submission {path} failed at import: {type(e).__name__}: {e}; fix it") from None
 
 
 def _dotted_name(path: str) -> str | None:

@@ -2,7 +2,6 @@
 
 import csv
 import io
-import json
 import os
 import platform
 import socket
@@ -13,13 +12,11 @@ from typing import Any
 
 import torch
 
+from common.atomic import atomic_open
+from common.errors import UsageError
+
 MEASUREMENTS = "measurements.csv"
 EVAL_MEASUREMENTS = "eval_measurements.csv"
-
-
-def write_json(path: str, obj: Any) -> None:
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=str)
 
 
 def meta_data(workload, workload_name: str, framework: str, rng_seed: int | None) -> dict[str, Any]:
@@ -52,24 +49,39 @@ def _git_commit() -> str | None:
 
 class _CsvTable:
     """Rows appended to a CSV. On open, rows logged after ``keep_through_step`` (the checkpoint a resumed trial
-    continues from) and a line torn by a kill mid-write are dropped, so a resumed trial never counts an eval twice.
-    Whole-file rewrites (a new column, dropped rows) go through a temporary file and a rename."""
+    continues from) and a line torn by a kill mid-write (the header included) are dropped by ``repair``, so a
+    resumed trial never counts an eval twice. Any other line that is not a row of the table is refused rather
+    than dropped or kept. Whole-file rewrites (a new column, dropped rows) are atomic."""
 
     def __init__(self, path: str, keep_through_step: int):
         self.path = path
         self.rows: list[dict[str, Any]] = []
         self.columns: list[str] = []
+        self._dirty = False
         if not os.path.isfile(path):
             return
-        with open(path, newline="") as f:
-            text = f.read()
+        way_out = "fix or remove the file, or pass --overwrite to start the trial over"
+        try:
+            with open(path, newline="", encoding="utf-8") as f:
+                text = f.read()
+        except UnicodeDecodeError:
+            raise UsageError(f"{path} is not UTF-8 text; {way_out}") from None
         complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]  # drop a torn last line
         reader = csv.DictReader(io.StringIO(complete))
         self.columns = list(reader.fieldnames or [])
+        if self.columns and self.columns[:2] != ["global_step", "preemption_count"]:
+            raise UsageError(f"{path} has no kronbench header (it starts {complete[:40]!r}); {way_out}")
         rows = list(reader)
-        self.rows = [r for r in rows if (_step(r) or 0) <= keep_through_step]
-        if complete != text or len(self.rows) != len(rows):
+        for row in rows:
+            if None in row or None in row.values() or _step(row) is None:
+                raise UsageError(f"{path} line {reader.line_num} is not a row of this table; {way_out}")
+        self.rows = [r for r in rows if _step(r) <= keep_through_step]
+        self._dirty = complete != text or len(self.rows) != len(rows)
+
+    def repair(self) -> None:
+        if self._dirty:
             self._rewrite()
+            self._dirty = False
 
     def append(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
@@ -82,12 +94,10 @@ class _CsvTable:
                 csv.DictWriter(f, fieldnames=self.columns).writerow(row)
 
     def _rewrite(self) -> None:
-        tmp = self.path + ".tmp"
-        with open(tmp, "w", newline="") as f:
+        with atomic_open(self.path, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self.columns)
             writer.writeheader()
             writer.writerows(self.rows)
-        os.replace(tmp, self.path)
 
 
 def _step(row: dict[str, Any]) -> int | None:
@@ -113,6 +123,8 @@ class MetricsLogger:
             False: _CsvTable(os.path.join(trial_dir, MEASUREMENTS), resume_step),
             True: _CsvTable(os.path.join(trial_dir, EVAL_MEASUREMENTS), resume_step),
         }
+        for table in self._tables.values():  # both read and checked before either is changed
+            table.repair()
         self._tb = SummaryWriter(log_dir=trial_dir, purge_step=resume_step + 1)
 
     def has_row(self, global_step: int, is_eval: bool = False) -> bool:

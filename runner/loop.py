@@ -14,6 +14,7 @@ because of where its code sits.
 
 import functools
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -22,12 +23,13 @@ from typing import Any
 import torch
 
 from algoperf import spec
+from common.atomic import write_json
 from compat import prng
 from runner import checkpoint
 from runner.clock import get_time
 from runner.eval_hooks import EvalHooks
 from runner.loading import Submission
-from runner.logs import MetricsLogger, meta_data, write_json
+from runner.logs import MetricsLogger, meta_data
 from runner.progress import Progress
 
 log = logging.getLogger("kronbench.runner")
@@ -88,10 +90,16 @@ class TrialResult:
     last_validation: float | None = None
     eval_results: list = field(default_factory=list)
     train_state: dict = field(default_factory=dict)
+    diverged_at_step: int | None = None  # the step whose loss or parameters were not finite
 
     def summary(self, label: str) -> str:
         steps = f"{self.global_step} steps, {self.submission_time:.1f} s submission time"
         last = "n/a" if self.last_validation is None else f"{self.last_validation:.4g}"
+        if self.diverged_at_step is not None:
+            return (
+                f"{label}: diverged at step {self.diverged_at_step} (non-finite training loss or parameters; "
+                f"did NOT reach validation {self.metric} target {self.target:g}; ran {steps})"
+            )
         if self.reached_validation:
             return (
                 f"{label}: reached validation {self.metric} target {self.target:g} at step {self.step_to_target}, "
@@ -133,25 +141,32 @@ def train_once(
         "last_step_end_time": None,
     }
     global_step, eval_results, preemption_count = 0, [], 0
+    identity = {
+        "submission": submission.name,
+        "workload": config.workload_name,
+        "rng_seed": config.rng_seed,
+        "hyperparameters": None if hyperparameters is None else dict(hyperparameters._asdict()),
+    }
 
     logger = None
+    meta_path, meta = None, None
     if trial_dir is not None:
-        restored = checkpoint.restore(trial_dir, model_params, optimizer_state)
+        restored = checkpoint.restore(trial_dir, identity, model_params, optimizer_state)
         if restored is not None:
-            model_state = restored["model_state"]
+            model_state = checkpoint.load_into(model_state, restored["model_state"])
+            optimizer_state = restored["optimizer_state"]
             train_state.update(restored["train_state"])
-            eval_results = restored["eval_results"]
+            eval_results = [tuple(e) for e in restored["eval_results"]]
             global_step = restored["global_step"]
             preemption_count = restored["preemption_count"] + 1
             log.info("resumed %s at step %d (preemption %d)", trial_dir, global_step, preemption_count)
-        write_json(
-            os.path.join(trial_dir, f"meta_data_{preemption_count}.json"),
-            meta_data(workload, config.workload_name, config.framework, config.rng_seed),
-        )
+        logger = MetricsLogger(trial_dir, resume_step=global_step)  # checks the logs before anything is written
+        meta_path = os.path.join(trial_dir, f"meta_data_{preemption_count}.json")
+        meta = meta_data(workload, config.workload_name, config.framework, config.rng_seed)
+        write_json(meta_path, meta)
         write_json(os.path.join(trial_dir, f"flags_{preemption_count}.json"), config.flags)
         if hyperparameters is not None:
             write_json(os.path.join(trial_dir, "hparams.json"), hyperparameters._asdict())
-        logger = MetricsLogger(trial_dir, resume_step=global_step)
         workload.attach_metrics_logger(logger)
     eval_hooks = None
     if logger is not None and config.eval_hooks:
@@ -178,6 +193,7 @@ def train_once(
         if trial_dir is not None and config.save_checkpoints:
             checkpoint.save(
                 trial_dir,
+                identity=identity,
                 model_params=model_params,
                 model_state=model_state,
                 optimizer_state=optimizer_state,
@@ -189,6 +205,7 @@ def train_once(
 
     step_keys = StepKeys(rng)
     keys = step_keys(global_step)
+    diverged_at = None
 
     global_start_time = get_time()
     train_state["last_step_end_time"] = global_start_time
@@ -196,6 +213,7 @@ def train_once(
         train_state["is_time_remaining"]
         and not (train_state["validation_goal_reached"] and train_state["test_goal_reached"])
         and not train_state["training_complete"]
+        and diverged_at is None
     ):
         data_select_rng, update_rng, prep_eval_rng, eval_rng = keys
         batch = data_selection(
@@ -222,6 +240,9 @@ def train_once(
         train_step_end_time = get_time()
         train_state["accumulated_submission_time"] += train_step_end_time - train_state["last_step_end_time"]
         train_state["is_time_remaining"] = train_state["accumulated_submission_time"] < budget
+        if not _finite(model_params):  # untimed, as the eval is: runner bookkeeping
+            diverged_at = global_step
+            break
 
         if (
             train_step_end_time - train_state["last_eval_time"] >= workload.eval_period_time_sec
@@ -247,6 +268,8 @@ def train_once(
                     train_state,
                     global_start_time,
                 )
+                if result is not None and not math.isfinite(result.get("train/loss", 0.0)):
+                    diverged_at = global_step
                 if result is not None:
                     eval_results.append((global_step, result))
                     if first_hit is None and workload.has_reached_validation_target(result):
@@ -259,18 +282,26 @@ def train_once(
                         logger.append_scalar_metrics(result, global_step, preemption_count, is_eval=True)
                         if eval_hooks is not None:
                             eval_hooks.after_eval(workload, model_params, model_state, eval_rng, global_step, logger)
-                        save_checkpoint()
+                        if diverged_at is None:
+                            save_checkpoint()
                         train_state["accumulated_logging_time"] += get_time() - start
         progress.update(global_step, train_state["accumulated_submission_time"])
         keys = step_keys(global_step)
         train_state["last_step_end_time"] = get_time()
 
     progress.close()
+    if diverged_at is not None:  # the logs so far stay; the last checkpoint stays the last finite one
+        if meta_path is not None:
+            write_json(
+                meta_path,
+                {**meta, "diverged": {"step": diverged_at, "reason": "non-finite training loss or parameters"}},
+            )
     if logger is not None and not logger.has_row(global_step):  # once, even if a kill came just before it
         logger.append_scalar_metrics(
             {"score": train_state["accumulated_submission_time"]}, global_step, preemption_count
         )
-        save_checkpoint()
+        if diverged_at is None:
+            save_checkpoint()
     if logger is not None:
         logger.close()
         workload.attach_metrics_logger(None)
@@ -289,7 +320,14 @@ def train_once(
         last_validation=last,
         eval_results=eval_results,
         train_state=dict(train_state),
+        diverged_at_step=diverged_at,
     )
+
+
+def _finite(model) -> bool:
+    """Every parameter finite: one fused max-abs per step (NaN propagates through it, and it cannot overflow)."""
+    params = [p.detach() for p in model.parameters()]
+    return not params or bool(torch.isfinite(torch.stack(torch._foreach_norm(params, math.inf))).all())
 
 
 def _api_kwargs(

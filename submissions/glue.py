@@ -7,7 +7,7 @@ Submissions import only the AlgoPerf API, ``precond``, this module and modules i
 """
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
@@ -17,22 +17,24 @@ import compat  # noqa: F401  (so `from algoperf import spec` resolves)
 import precond
 from algoperf import spec
 from algoperf.pytorch_utils import pytorch_setup
+from common import search_space as ss
 
 USE_DDP = pytorch_setup()[0]
 
 
 @dataclass(frozen=True)
 class TrainingHParams:
-    """The hyperparameters of the baseline recipe. Fields missing from a search-space point take defaults."""
+    """The hyperparameters of the baseline recipe. Fields missing from a search-space point take defaults; the
+    bounds are checked when a search space is loaded for a submission."""
 
-    learning_rate: float = 1e-3
-    one_minus_beta1: float = 0.1
-    beta2: float = 0.999
-    weight_decay: float = 0.0
-    warmup_factor: float = 0.05
-    label_smoothing: float = 0.0
-    dropout_rate: float = 0.0
-    grad_clip: float | None = None
+    learning_rate: float = field(default=1e-3, metadata=ss.bounds(0, lo_open=True))
+    one_minus_beta1: float = field(default=0.1, metadata=ss.bounds(0, 1))
+    beta2: float = field(default=0.999, metadata=ss.bounds(0, 1))
+    weight_decay: float = field(default=0.0, metadata=ss.bounds(0))
+    warmup_factor: float = field(default=0.05, metadata=ss.bounds(0, 1))
+    label_smoothing: float = field(default=0.0, metadata=ss.bounds(0, 1, hi_open=True))
+    dropout_rate: float = field(default=0.0, metadata=ss.bounds(0, 1, hi_open=True))
+    grad_clip: float | None = field(default=None, metadata=ss.bounds(0, lo_open=True))
 
     @classmethod
     def resolve(cls, hyperparameters: Any, defaults: "TrainingHParams") -> "TrainingHParams":
@@ -194,10 +196,25 @@ def route_parameters(model, param_types) -> tuple[list[dict], list[torch.nn.Para
     return [g for g in groups if g["params"]], adam
 
 
+KRON_OVERRIDES = tuple(f.name for f in fields(precond.KronConfig) if f.name not in ("variant", "betas"))
+
+
+def hyperparameters(build_optimizer) -> dict[str, ss.Param]:
+    """What a submission built by ``make_submission(build_optimizer, ...)`` reads from a search-space point (its
+    ``HYPERPARAMETERS``): the recipe's fields, and for ``kronecker`` optimizers the KronConfig options it overrides.
+    Every one has a default; KronConfig checks the values of its own options."""
+    out = ss.declared(TrainingHParams, "glue")
+    kron = {f.name: f for f in fields(precond.KronConfig)}
+    for name in getattr(build_optimizer, "overridable", ()):
+        default = kron[name].default
+        out[name] = ss.Param(default=default)
+    return out
+
+
 def kronecker(optimizer_cls, **options):
     """An optimizer factory: ``optimizer_cls`` with ``options`` (any of them overridden by a hyperparameter of the
     same name in the search-space point) on the routed parameters, NAdamW on huge tables."""
-    config_fields = {f.name for f in fields(precond.KronConfig)}
+    config_fields = set(KRON_OVERRIDES)
 
     def build(model, param_types, hp: TrainingHParams, hyperparameters) -> torch.optim.Optimizer:
         overrides = {k: getattr(hyperparameters, k) for k in config_fields if hasattr(hyperparameters, k)}
@@ -211,6 +228,7 @@ def kronecker(optimizer_cls, **options):
             )
         return OptimizerSet(optimizers)
 
+    build.overridable = KRON_OVERRIDES
     return build
 
 
@@ -225,7 +243,7 @@ def make_submission(build_optimizer, defaults: TrainingHParams):
         del model_state, rng
         hp = TrainingHParams.resolve(hyperparameters, defaults)
         optimizer = build_optimizer(model_params, workload.model_params_types, hp, hyperparameters)
-        return {"optimizer": optimizer, "hparams": hp}
+        return {"optimizer": optimizer, "hparams": asdict(hp)}  # a plain dict: checkpoints hold no classes
 
     def update_params(
         workload,
@@ -242,7 +260,7 @@ def make_submission(build_optimizer, defaults: TrainingHParams):
         train_state=None,
     ):
         del current_params_types, hyperparameters, loss_type, eval_results, train_state
-        hp, optimizer = optimizer_state["hparams"], optimizer_state["optimizer"]
+        hp, optimizer = TrainingHParams(**optimizer_state["hparams"]), optimizer_state["optimizer"]
         set_lr(optimizer, scheduled_lr(hp, global_step, workload.step_hint))
         _, new_model_state = train_step(workload, current_param_container, model_state, batch, rng, optimizer, hp)
         return optimizer_state, current_param_container, new_model_state

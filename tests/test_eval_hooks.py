@@ -2,7 +2,7 @@
 
 import pytest
 
-from runner.errors import UsageError
+from common.errors import UsageError
 from runner.eval_hooks import EvalHooks, EvalHookSpec
 from tests.cli_helpers import NADAMW, run_cli
 

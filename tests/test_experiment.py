@@ -1,8 +1,10 @@
 """Trial planning: search-space points per trial index, index ranges, and the directory checks."""
 
+from contextlib import ExitStack
+
 import pytest
 
-from runner.errors import UsageError
+from common.errors import UsageError
 from runner.experiment import ExperimentConfig, plan_trials, prepare_trial_dirs
 from runner.loop import TrialConfig
 from tests.cli_helpers import NADAMW, NADAMW_SPACE
@@ -45,9 +47,10 @@ def test_bad_index_ranges(kw, message):
 
 
 def test_experiment_dir_needs_a_name(tmp_path):
-    with pytest.raises(UsageError, match="--experiment_name"):
-        prepare_trial_dirs(config(experiment_dir=str(tmp_path)), [0])
-    assert prepare_trial_dirs(config(), [0, 1]) == {0: None, 1: None}  # no experiment_dir: no logs
+    with pytest.raises(UsageError, match="--experiment_name"), ExitStack() as locks:
+        prepare_trial_dirs(config(experiment_dir=str(tmp_path)), [0], locks)
+    with ExitStack() as locks:
+        assert prepare_trial_dirs(config(), [0, 1], locks) == {0: None, 1: None}  # no experiment_dir: no logs
 
 
 def test_missing_data_stops_before_any_directory_is_written(tmp_path):

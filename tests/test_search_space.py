@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tuning import search_space as ss
+from common import search_space as ss
 
 
 def write(tmp_path, obj, text=None):

@@ -2,18 +2,19 @@
 every workload with every parameter kind, and (slow) the MNIST target."""
 
 import ast
+import json
 import os
 
 import pytest
 import torch
 
+from common import search_space
 from compat import prng
 from runner.loading import REQUIRED, load_submission
 from runner.loop import TrialConfig, train_once
 from submissions import glue
 from tests.cli_helpers import ROOT
 from tests.coverage_workload import CoverageWorkload
-from tuning import search_space
 from workloads.registry import WORKLOADS, get_workload
 
 NAMES = ["nadamw", "shampoo", "shampoo2", "kradagrad", "kradagrad_star", "eshampoo", "soap"]
@@ -44,10 +45,31 @@ def test_api_imports_and_search_space(name):
             assert all(a.name.startswith(ALLOWED_IMPORTS) for a in node.names)
 
 
-def test_shampoo_and_eshampoo_reuse_the_baseline_points():
-    baseline = search_space.load(path("nadamw", "tuning_search_space.json")).points(5)
-    for name in ("shampoo", "eshampoo"):
-        assert search_space.load(path(name, "tuning_search_space.json")).points(5) == baseline
+OFFICIAL_SPACE = os.path.join(ROOT, "..", "shared", "data", "algoperf", "baseline_external_tuning_search_space.json")
+ADAM_SCALE = ("nadamw", "shampoo", "shampoo2", "kradagrad", "eshampoo", "soap")  # kradagrad_star departs (README)
+
+
+@pytest.mark.skipif(not os.path.isfile(OFFICIAL_SPACE), reason="../shared/data/algoperf is not here")
+@pytest.mark.parametrize("name", ADAM_SCALE)
+def test_search_spaces_are_the_official_baseline_points(name):
+    with open(OFFICIAL_SPACE) as f:
+        official = json.load(f)
+    with open(path(name, "tuning_search_space.json")) as f:
+        assert json.load(f) == official
+
+
+def test_the_five_points_are_distinct():
+    points = search_space.load(path("nadamw", "tuning_search_space.json")).points(5)
+    assert len({json.dumps(p, sort_keys=True) for p in points}) == 5
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_search_space_fits_the_declared_hyperparameters(name):
+    submission = load_submission(path(name))
+    declared = submission.hyperparameters
+    assert {"learning_rate", "weight_decay", "label_smoothing"} <= set(declared)
+    assert ("precondition_frequency" in declared) == (name != "nadamw")  # KronConfig options only where used
+    search_space.check(search_space.load(path(name, "tuning_search_space.json")), declared, name)
 
 
 def test_huge_tables_go_to_adam_and_norms_are_not_preconditioned():

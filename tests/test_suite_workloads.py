@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from algoperf import spec
+from common import search_space
 from compat import prng
 from submissions.nadamw import submission as nadamw
 from tests.cli_helpers import NADAMW_SPACE
-from tuning import search_space
 from workloads.registry import CPU_SUITE, get_workload
 
 OUTPUT_SHAPES = {  # per example

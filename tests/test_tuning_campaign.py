@@ -209,12 +209,12 @@ def test_bad_flags_get_one_line_and_write_nothing(tmp_path, args, message):
 
 
 def test_a_second_coordinator_is_kept_out(tmp_path):
+    from common.locks import exclusive_dir
     from tuning.campaign import LOCK
-    from tuning.locks import exclusive
 
     root = tmp_path / "busy"
     root.mkdir()
-    with exclusive(str(root / LOCK)):
+    with exclusive_dir(str(root), LOCK):
         proc = run_cli(
             "--submissions=nadamw",
             "--workloads=mnist",
@@ -334,7 +334,7 @@ def test_missing_data_stops_the_campaign_before_anything_is_written(tmp_path):
 def test_a_changed_search_space_cannot_rewrite_a_trial_that_ran(tmp_path):
     from dataclasses import replace
 
-    from runner.errors import UsageError
+    from common.errors import UsageError
     from tuning.manifest import Manifest
 
     cfg = config(tmp_path, submissions=("nadamw",), workloads=("mnist",), num_studies=1, num_tuning_trials=1)

@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from runner.errors import UsageError
-from tuning import search_space as ss
+from common import search_space as ss
+from common.errors import UsageError
 from tuning.plan import CampaignConfig, plan, resolve_submissions, study_seed
 from workloads.registry import CPU_SUITE
 

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from runner.errors import UsageError
-from tuning.locks import LockBusy, exclusive
+from common.errors import UsageError
+from common.locks import LockBusy, exclusive_dir
 from tuning.manifest import Manifest
 from tuning.plan import CampaignConfig, TrialSpec, plan
 
 log = logging.getLogger("kronbench.tuning")
 
-LOCK = ".campaign.lock"
+LOCK = ".campaign.lock"  # names the coordinator holding the campaign (a flock on the campaign folder)
 LOG_DIR = "logs"
 
 
@@ -47,7 +47,7 @@ def run_campaign(cfg: CampaignConfig, executor, progress: bool | None = None, pr
             preflight(workload)
     os.makedirs(cfg.root, exist_ok=True)
     try:
-        with exclusive(os.path.join(cfg.root, LOCK)):
+        with exclusive_dir(cfg.root, LOCK):
             return _run_locked(cfg, specs, executor, progress)
     except LockBusy as e:
         raise UsageError(

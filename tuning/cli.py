@@ -5,7 +5,9 @@ import struct
 
 from absl import app, flags
 
-from runner.errors import PROGRESS, UsageError, cli_main
+from common import checks
+from common.checks import PROGRESS
+from common.errors import UsageError, cli_main, parse_flags
 
 flags.DEFINE_list("submissions", None, "Submission names under submissions/ or folders holding submission.py.")
 flags.DEFINE_list("workloads", None, "Workload names; 'suite' stands for the CPU suite.")
@@ -36,7 +38,7 @@ def _seed(root: str) -> int:
     if FLAGS.rng_seed is not None:
         return FLAGS.rng_seed
     data = manifest.load(root)
-    if data is not None:
+    if data is not None and isinstance(data["identity"].get("rng_seed"), int):
         seed = data["identity"]["rng_seed"]
         print(f"continuing {root} with its --rng_seed={seed}", flush=True)
         return seed
@@ -51,6 +53,7 @@ def _config():
     for name in ("submissions", "workloads", "experiment_dir", "experiment_name"):
         if not getattr(FLAGS, name):
             raise UsageError(f"missing --{name}; see python -m tuning --help")
+    checks.experiment_name(FLAGS.experiment_name)  # before the name is used as a path
     root = campaign_root(FLAGS.experiment_dir, FLAGS.experiment_name)
     return CampaignConfig(
         submissions=tuple(FLAGS.submissions),
@@ -95,11 +98,26 @@ def _preflight(data_dir: str):
     return check
 
 
+def _check_search_spaces(cfg) -> None:
+    """Each submission's search space against the hyperparameters it declares, before anything is written (a
+    worker checks its own point again, for remote clusters where this is skipped)."""
+    from common import search_space as ss
+    from runner.loading import load_submission
+    from tuning.plan import resolve_submissions, search_space
+
+    for _, path in resolve_submissions(cfg.submissions):
+        space = search_space(path, cfg.tuning_ruleset)
+        if space is not None:
+            ss.check(space, load_submission(path).hyperparameters, path)
+
+
 def _run() -> int:
     from tuning.campaign import run_campaign
 
     cfg = _config()
     remote = FLAGS.executor == "ray" and FLAGS.ray_address  # the data lives on the cluster's nodes
+    if not remote:
+        _check_search_spaces(cfg)
     summary = run_campaign(
         cfg,
         _executor(cfg),
@@ -111,4 +129,4 @@ def _run() -> int:
 
 
 def main() -> None:
-    app.run(cli_main(_run))
+    app.run(cli_main(_run), flags_parser=parse_flags)

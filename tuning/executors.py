@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from runner.errors import UsageError
+from common.errors import UsageError
 from tuning.plan import REPO_ROOT, TrialSpec
 
 log = logging.getLogger("kronbench.tuning")

@@ -11,7 +11,8 @@ import json
 import os
 import time
 
-from runner.errors import UsageError
+from common.atomic import write_json
+from common.errors import UsageError
 from tuning.plan import TrialSpec
 from tuning.trial import read_result
 
@@ -49,6 +50,8 @@ class Manifest:
                 committed = read_result(spec.trial_dir)
                 if committed is not None:
                     entry.update(status="done", result=committed, recovered=True)
+                    if committed.get("diverged_at_step") is not None:
+                        entry["diverged_at_step"] = committed["diverged_at_step"]
         manifest = cls(path, data)
         manifest.save()
         return manifest
@@ -66,7 +69,11 @@ class Manifest:
         self.save()
 
     def finished(self, trial_id: str, result: dict) -> None:
-        self.data["trials"][trial_id].update(status="done", result=result, finished=_now())
+        """Done; a trial that diverged is done too (it cannot reach a target), marked ``diverged_at_step``."""
+        entry = self.data["trials"][trial_id]
+        entry.update(status="done", result=result, finished=_now())
+        if result.get("diverged_at_step") is not None:
+            entry["diverged_at_step"] = result["diverged_at_step"]
         self.save()
 
     def failed(self, trial_id: str, error: str) -> None:
@@ -75,12 +82,7 @@ class Manifest:
 
     def save(self) -> None:
         self.data["updated"] = _now()
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_json(self.path, self.data, indent=1)
 
 
 def load(root: str) -> dict | None:
@@ -88,10 +90,16 @@ def load(root: str) -> dict | None:
     if not os.path.isfile(path):
         return None
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             data = json.load(f)
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"{path} is not valid JSON ({e}); restore it or pick a new --experiment_name") from None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("trials"), dict)
+        or not isinstance(data.get("identity"), dict)
+    ):
+        raise UsageError(f"{path} is not a campaign manifest; restore it or pick a new --experiment_name")
     if data.get("version") != VERSION:
         raise UsageError(f"{path} has manifest version {data.get('version')}, expected {VERSION}; use a new name")
     return data

@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from runner.errors import UsageError
-from tuning import search_space as ss
+from common import checks
+from common import search_space as ss
+from common.errors import UsageError
 from workloads.registry import CPU_SUITE, known_workloads
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,8 +47,8 @@ class CampaignConfig:
             raise UsageError("no workloads given; pass --workloads=mnist,fashion_resnet (or --workloads=suite)")
         if not self.experiment_dir or not self.experiment_name:
             raise UsageError("a campaign needs --experiment_dir and --experiment_name; pass both")
-        if os.sep in self.experiment_name or self.experiment_name in (".", ".."):
-            raise UsageError(f"--experiment_name={self.experiment_name!r} must be a plain folder name, not a path")
+        checks.experiment_name(self.experiment_name)
+        checks.output_dir("experiment_dir", self.experiment_dir)
         if self.tuning_ruleset not in ("external", "self"):
             raise UsageError(f"unknown --tuning_ruleset={self.tuning_ruleset!r}; use external or self")
         for flag, value in (("num_studies", self.num_studies), ("num_tuning_trials", self.num_tuning_trials)):
@@ -55,12 +56,10 @@ class CampaignConfig:
                 raise UsageError(f"--{flag}={value} must be at least 1")
         if self.tuning_ruleset == "self" and self.num_tuning_trials != 1:
             raise UsageError("--tuning_ruleset=self runs one trial per study; drop --num_tuning_trials or set it to 1")
-        if self.max_global_steps is not None and self.max_global_steps < 1:
-            raise UsageError(f"--max_global_steps={self.max_global_steps} must be at least 1")
-        if not 0 <= self.rng_seed < 2**32:
-            raise UsageError(f"--rng_seed={self.rng_seed} must lie in [0, 2**32)")
-        if self.framework != "pytorch":
-            raise UsageError("--framework=jax is not supported yet; use --framework=pytorch")
+        checks.max_global_steps(self.max_global_steps)
+        checks.rng_seed(self.rng_seed)
+        checks.data_dir(self.data_dir)
+        checks.framework(self.framework)
 
     @property
     def root(self) -> str:
@@ -156,7 +155,7 @@ def plan(cfg: CampaignConfig) -> list[TrialSpec]:
     already cover every submission and workload."""
     submissions = resolve_submissions(cfg.submissions)
     workloads = expand_workloads(cfg.workloads)
-    spaces = {name: _search_space(path, cfg.tuning_ruleset) for name, path in submissions}
+    spaces = {name: search_space(path, cfg.tuning_ruleset) for name, path in submissions}
     specs = []
     for study in range(cfg.num_studies):
         seed = study_seed(cfg.rng_seed, study)
@@ -182,7 +181,8 @@ def plan(cfg: CampaignConfig) -> list[TrialSpec]:
     return specs
 
 
-def _search_space(submission_path: str, ruleset: str) -> ss.SearchSpace | None:
+def search_space(submission_path: str, ruleset: str) -> ss.SearchSpace | None:
+    """The submission's tuning_search_space.json (None under self-tuning)."""
     if ruleset == "self":
         return None
     path = os.path.join(os.path.dirname(submission_path), SEARCH_SPACE_FILE)

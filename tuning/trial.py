@@ -3,18 +3,19 @@ earlier attempt was cut off), commit.
 
 The commit is ``trial_result.json``, written atomically as the attempt's last act; a trial is finished exactly
 when that file exists, so a kill at any moment leaves it either finished or resumable, never half counted. The
-lock (``flock`` on ``.trial.lock``, released by the kernel when its holder dies) keeps two processes from ever
-running one trial at once, e.g. a worker that outlived a killed coordinator and the re-run that follows.
+lock (``flock`` on the trial directory, released by the kernel when its holder dies; the runner takes the same
+one) keeps two processes from ever running one trial at once, e.g. a worker that outlived a killed coordinator
+and the re-run that follows.
 """
 
 import json
 import os
 
-from tuning.locks import LockBusy, exclusive
+from common.atomic import write_json
+from common.locks import LockBusy, exclusive_dir
 from tuning.plan import TrialSpec
 
 RESULT = "trial_result.json"
-LOCK = ".trial.lock"
 
 
 class TrialBusyError(RuntimeError):
@@ -33,7 +34,7 @@ def run_trial(spec: TrialSpec) -> dict:
     """Train ``spec`` to completion and return its committed result (at once if an earlier attempt committed it)."""
     os.makedirs(spec.trial_dir, exist_ok=True)
     try:
-        with exclusive(os.path.join(spec.trial_dir, LOCK)):
+        with exclusive_dir(spec.trial_dir):
             return _run_locked(spec)
     except LockBusy as e:
         raise TrialBusyError(
@@ -43,7 +44,7 @@ def run_trial(spec: TrialSpec) -> dict:
 
 def attempt(spec: TrialSpec) -> tuple[dict | None, str | None]:
     """``run_trial``, with bad input, missing data or a busy trial returned as one ``error: ...`` line."""
-    from runner.errors import user_errors
+    from common.errors import user_errors
 
     try:
         return run_trial(spec), None
@@ -53,10 +54,10 @@ def attempt(spec: TrialSpec) -> tuple[dict | None, str | None]:
 
 def _run_locked(spec: TrialSpec) -> dict:
     # torch comes in only here, in the process that trains; the coordinator needs just read_result
+    from common import search_space as ss
     from compat import prng
     from runner.loading import load_submission
     from runner.loop import TrialConfig, train_once
-    from tuning import search_space as ss
     from workloads.registry import get_workload
 
     committed = read_result(spec.trial_dir)
@@ -73,10 +74,15 @@ def _run_locked(spec: TrialSpec) -> dict:
         progress=False,
         flags=spec.to_dict(),
     )
-    hyperparameters = None if spec.hyperparameters is None else ss.make_hyperparameters(spec.hyperparameters)
+    submission = load_submission(spec.submission_path)
+    hyperparameters = None
+    if spec.hyperparameters is not None:
+        point = ss.parse([spec.hyperparameters], source=f"point of trial {spec.id}")
+        ss.check(point, submission.hyperparameters, submission.path)
+        hyperparameters = ss.make_hyperparameters(spec.hyperparameters)
     result = train_once(
         get_workload(spec.workload, spec.framework),
-        load_submission(spec.submission_path),
+        submission,
         hyperparameters,
         prng.PRNGKey(spec.seed),
         config,
@@ -93,12 +99,8 @@ def _run_locked(spec: TrialSpec) -> dict:
         "metric": result.metric,
         "target": result.target,
         "last_validation": result.last_validation,
+        "diverged_at_step": result.diverged_at_step,
         "summary": result.summary(spec.id),
     }
-    tmp = os.path.join(spec.trial_dir, RESULT + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(summary, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, os.path.join(spec.trial_dir, RESULT))
+    write_json(os.path.join(spec.trial_dir, RESULT), summary)
     return summary

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from common.atomic import atomic_open
+
 
 def cache_dir(name: str) -> str:
     root = os.environ.get("KRONBENCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "kronbench")
@@ -28,7 +30,6 @@ def cached_arrays(
         with np.load(path) as f:
             return {k: f[k] for k in f.files}
     arrays = build()
-    tmp = f"{path}.{os.getpid()}.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
     return arrays

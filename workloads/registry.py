@@ -7,8 +7,10 @@ development workload, on data that exists offline).
 
 import importlib
 
+from common.errors import UsageError
 
-class WorkloadError(Exception):
+
+class WorkloadError(UsageError):
     """An unknown workload or missing data; the message says how to fix it, on one line."""
 
 

@@ -10,6 +10,6 @@ OPTIONS = dict(
     precondition_frequency=50, start_preconditioning_step=50, refresh_tau=0.1, max_preconditioner_dim=1024, eps=1e-8
 )
 
-get_batch_size, init_optimizer_state, update_params, data_selection = glue.make_submission(
-    glue.kronecker(EShampoo, **OPTIONS), SELF_TUNING_DEFAULTS
-)
+_build = glue.kronecker(EShampoo, **OPTIONS)
+HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set
+get_batch_size, init_optimizer_state, update_params, data_selection = glue.make_submission(_build, SELF_TUNING_DEFAULTS)

@@ -16,6 +16,6 @@ OPTIONS = dict(
     damping=0.0,
 )
 
-get_batch_size, init_optimizer_state, update_params, data_selection = glue.make_submission(
-    glue.kronecker(KrADagrad, **OPTIONS), SELF_TUNING_DEFAULTS
-)
+_build = glue.kronecker(KrADagrad, **OPTIONS)
+HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set
+get_batch_size, init_optimizer_state, update_params, data_selection = glue.make_submission(_build, SELF_TUNING_DEFAULTS)

@@ -14,4 +14,5 @@ def _build(model, param_types, hp, hyperparameters):
     return NAdamW(model.parameters(), lr=hp.learning_rate, betas=hp.betas, eps=1e-8, weight_decay=hp.weight_decay)
 
 
+HYPERPARAMETERS = glue.hyperparameters(_build)
 get_batch_size, init_optimizer_state, update_params, data_selection = glue.make_submission(_build, SELF_TUNING_DEFAULTS)

@@ -15,6 +15,6 @@ OPTIONS = dict(
     factor_dtype="float32",
 )
 
-get_batch_size, init_optimizer_state, update_params, data_selection = glue.make_submission(
-    glue.kronecker(Shampoo, **OPTIONS), SELF_TUNING_DEFAULTS
-)
+_build = glue.kronecker(Shampoo, **OPTIONS)
+HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set
+get_batch_size, init_optimizer_state, update_params, data_selection = glue.make_submission(_build, SELF_TUNING_DEFAULTS)

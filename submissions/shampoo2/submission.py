@@ -9,6 +9,6 @@ OPTIONS = dict(
     precondition_frequency=100, start_preconditioning_step=100, max_preconditioner_dim=1024, eps=1e-4, grafting="adam"
 )
 
-get_batch_size, init_optimizer_state, update_params, data_selection = glue.make_submission(
-    glue.kronecker(Shampoo2, **OPTIONS), SELF_TUNING_DEFAULTS
-)
+_build = glue.kronecker(Shampoo2, **OPTIONS)
+HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set
+get_batch_size, init_optimizer_state, update_params, data_selection = glue.make_submission(_build, SELF_TUNING_DEFAULTS)

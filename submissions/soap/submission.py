@@ -7,6 +7,6 @@ from submissions import glue
 SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
 OPTIONS = dict(precondition_frequency=10, start_preconditioning_step=10, max_preconditioner_dim=1024, eps=1e-8)
 
-get_batch_size, init_optimizer_state, update_params, data_selection = glue.make_submission(
-    glue.kronecker(SOAP, **OPTIONS), SELF_TUNING_DEFAULTS
-)
+_build = glue.kronecker(SOAP, **OPTIONS)
+HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set
+get_batch_size, init_optimizer_state, update_params, data_selection = glue.make_submission(_build, SELF_TUNING_DEFAULTS)

@@ -5,22 +5,31 @@ Two JSON forms (AlgoPerf's ``tuning_search_space.json``):
   shifted Halton sequence (one prime base per dimension, the first 100 points skipped, a per-dimension random
   shift) as AlgoPerf does, except that the shift comes from a seed so points are reproducible;
 - a list of fixed points, used in file order.
+
+A submission may declare its hyperparameters (``HYPERPARAMETERS``: a dataclass type, or a mapping of names to
+``Param``s or defaults); ``check`` then refuses a space naming a hyperparameter the submission does not have, a
+point lacking one without a default, and values of the wrong kind or outside the declared interval. Submissions
+that declare nothing (AlgoPerf's) get only the structural checks of ``parse``.
 """
 
 import collections
 import json
+import keyword
 import math
 import numbers
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields, is_dataclass
 from typing import Any
 
 import numpy as np
 
+from common.errors import UsageError
+
 HALTON_SKIP = 100
 
 
-class SearchSpaceError(ValueError):
+class SearchSpaceError(UsageError, ValueError):
     """A malformed search space; the message names the file, the problem and the fix."""
 
 
@@ -85,10 +94,14 @@ def load(path: str) -> SearchSpace:
     if not os.path.isfile(path):
         raise SearchSpaceError(f"tuning search space {path} does not exist; pass an existing JSON file")
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             raw = json.load(f)
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SearchSpaceError(f"tuning search space {path} is not valid JSON ({e}); fix the file") from None
+    except OSError as e:
+        raise SearchSpaceError(
+            f"tuning search space {path} cannot be read ({e.strerror}); fix its permissions"
+        ) from None
     return parse(raw, source=path)
 
 
@@ -103,6 +116,7 @@ def parse(raw: Any, source: str = "<search space>") -> SearchSpace:
             if not isinstance(point, dict) or not point:
                 raise fail(f'point {i} is not a non-empty object of hyperparameters; write {{"name": value}}')
             for name, v in point.items():
+                _check_name(name, fail)
                 if not _is_value(v):
                     raise fail(f"point {i}: {name}={v!r} is not a number, string or boolean")
         return SearchSpace(source=source, fixed_points=tuple(raw))
@@ -110,6 +124,7 @@ def parse(raw: Any, source: str = "<search space>") -> SearchSpace:
         raise fail("expected a non-empty object of hyperparameter ranges or a list of points")
     dims = []
     for name in sorted(raw):
+        _check_name(name, fail)
         dims.append((name, _parse_dim(name, raw[name], fail)))
     return SearchSpace(source=source, dims=tuple(dims))
 
@@ -141,6 +156,12 @@ def _parse_dim(name: str, spec: Any, fail) -> Range | Choice:
     return Range(float(lo), float(hi), scaling)
 
 
+def _check_name(name: str, fail) -> None:
+    """Names become fields of AlgoPerf's Hyperparameters namedtuple: identifiers, not keywords, no leading _."""
+    if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
+        raise fail(f"{name!r} is not a valid hyperparameter name; use letters, digits and _ (not first)")
+
+
 def _is_value(v: Any) -> bool:
     if isinstance(v, bool | str):
         return True
@@ -165,3 +186,89 @@ def _primes(n: int) -> list[int]:
             primes.append(candidate)
         candidate += 1
     return primes
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared hyperparameter: its default (``MISSING``: a point must give it) and the interval of its values."""
+
+    default: Any = MISSING
+    lo: float = -math.inf
+    hi: float = math.inf
+    lo_open: bool = False
+    hi_open: bool = False
+
+    @property
+    def kind(self) -> type:
+        """What its values are: str or bool when the default is one, else a number."""
+        return type(self.default) if isinstance(self.default, str | bool) else numbers.Real
+
+    def admits(self, v: Any) -> bool:
+        if self.kind is not numbers.Real:
+            return isinstance(v, self.kind)
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            return False
+        above = v > self.lo if self.lo_open else v >= self.lo
+        below = v < self.hi if self.hi_open else v <= self.hi
+        return above and below
+
+    def describe(self) -> str:
+        if self.kind is not numbers.Real:
+            return f"a {self.kind.__name__}"
+        return f"a number in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+
+
+def bounds(lo: float = -math.inf, hi: float = math.inf, lo_open: bool = False, hi_open: bool = False) -> dict:
+    """``dataclasses.field(metadata=bounds(...))``: the interval of a hyperparameter declared as a dataclass field."""
+    return {"bounds": {"lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open}}
+
+
+def declared(declaration: Any, owner: str) -> dict[str, Param] | None:
+    """A submission's ``HYPERPARAMETERS`` as {name: Param}; None when it declares nothing."""
+    if declaration is None:
+        return None
+    if is_dataclass(declaration) and isinstance(declaration, type):
+        return {f.name: Param(default=f.default, **f.metadata.get("bounds", {})) for f in fields(declaration) if f.init}
+    if isinstance(declaration, Mapping):
+        return {str(k): v if isinstance(v, Param) else Param(default=v) for k, v in declaration.items()}
+    raise UsageError(
+        f"{owner}: HYPERPARAMETERS must be a dataclass type or a mapping of names to defaults, "
+        f"not {type(declaration).__name__}; fix the submission"
+    )
+
+
+def check(space: SearchSpace, params: dict[str, Param] | None, owner: str) -> None:
+    """Refuse a search space that does not fit the hyperparameters ``owner`` (a submission) declares."""
+    if params is None:
+        return
+    known = ", ".join(sorted(params))
+
+    def fail(reason: str) -> SearchSpaceError:
+        return SearchSpaceError(f"tuning search space {space.source}: {reason} (known to {owner}: {known})")
+
+    def value_ok(where: str, name: str, v: Any) -> None:
+        if not params[name].admits(v):
+            raise fail(f"{where}{name}={v!r} is not {params[name].describe()}; fix the value")
+
+    required = {n for n, p in params.items() if p.default is MISSING}
+    if space.is_fixed:
+        for i, point in enumerate(space.fixed_points):
+            unknown = sorted(set(point) - set(params))
+            if unknown:
+                raise fail(f"point {i} sets {', '.join(unknown)}, which the submission does not use; remove or rename")
+            missing = sorted(required - set(point))
+            if missing:
+                raise fail(f"point {i} lacks {', '.join(missing)}, which has no default; add it")
+            for name, v in point.items():
+                value_ok(f"point {i}: ", name, v)
+        return
+    names = {name for name, _ in space.dims}
+    unknown = sorted(names - set(params))
+    if unknown:
+        raise fail(f"{', '.join(unknown)} is not a hyperparameter of the submission; remove or rename it")
+    missing = sorted(required - names)
+    if missing:
+        raise fail(f"{', '.join(missing)} has no default and no range; add it")
+    for name, dim in space.dims:
+        for v in (dim.min, dim.max) if isinstance(dim, Range) else dim.points:
+            value_ok("", name, v)

@@ -1,0 +1,52 @@
+"""Checks of the flags both command lines share (``python -m runner`` and ``python -m tuning``): one owner each."""
+
+import os
+
+from common.errors import UsageError
+
+MAX_SEED = 2**32 - 1
+
+
+def max_global_steps(value: int | None) -> None:
+    if value is not None and value < 1:
+        raise UsageError(f"--max_global_steps={value} must be at least 1 (leave it unset for no limit)")
+
+
+def rng_seed(value: int | None) -> None:
+    if value is not None and not 0 <= value <= MAX_SEED:
+        raise UsageError(f"--rng_seed={value} must lie in [0, 2**32 - 1]; pick another seed or leave it unset")
+
+
+def data_dir(value: str | None) -> None:
+    if value and not os.path.isdir(os.path.expanduser(value)):
+        raise UsageError(f"--data_dir={value} is not a directory; pass an existing one or leave it unset")
+
+
+def experiment_name(value: str) -> None:
+    """A plain folder name: no separator, not absolute, not ``.``/``..``, so every output stays inside
+    --experiment_dir."""
+    if not value or os.sep in value or (os.altsep and os.altsep in value) or value in (".", ".."):
+        raise UsageError(
+            f"--experiment_name={value!r} must be a plain folder name (no '/', not '.' or '..'); "
+            f"outputs stay inside --experiment_dir"
+        )
+
+
+def output_dir(flag: str, value: str) -> None:
+    """``value`` is, or can become, a writable directory: not a file, not under a file, writable where it exists."""
+    path = os.path.abspath(os.path.expanduser(value))
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageError(f"--{flag}={value}: {existing} is a file, not a directory; pass a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--{flag}={value}: {existing} is not writable; pass a directory you can write to")
+
+
+PROGRESS = {"auto": None, "on": True, "off": False}  # --progress values; None: only on a terminal
+
+
+def framework(value: str) -> None:
+    if value != "pytorch":
+        raise UsageError(f"--framework={value} is not supported yet; use --framework=pytorch")
