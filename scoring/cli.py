@@ -5,7 +5,7 @@ import time
 
 from absl import app, flags
 
-from runner.errors import UsageError, cli_main
+from common.errors import UsageError, cli_main
 from scoring.targets import DEFAULT_VERSION, VERSIONS
 
 flags.DEFINE_string("submission_directory", None, "Folder holding one experiment folder per submission.")

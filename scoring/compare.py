@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from runner.errors import UsageError
+from common.errors import UsageError
 from scoring import scores
 from scoring.experiments import TrialLog
 from scoring.targets import DEFAULT_VERSION, Benchmark, Target, benchmark, own_budget, target_of

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from runner.errors import UsageError
+from common.errors import UsageError
 
 EVALS = "eval_measurements.csv"
 STUDY = re.compile(r"^study_(\d+)$")

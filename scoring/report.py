@@ -4,6 +4,7 @@ import csv
 import math
 import os
 
+from common.atomic import atomic_open
 from scoring import plots, scores
 from scoring.compare import Comparison
 
@@ -50,7 +51,7 @@ def write_all(c: Comparison, output_dir: str, rule: str, self_tuning: bool, sour
         out[f"curves_{w}.png"] = os.path.join(output_dir, f"curves_{w}.png")
         plots.save(plots.training_curves(c, w), out[f"curves_{w}.png"])
     out["report.md"] = os.path.join(output_dir, "report.md")
-    with open(out["report.md"], "w") as f:
+    with atomic_open(out["report.md"]) as f:
         f.write(markdown(c, rule, self_tuning, source))
     return out
 
@@ -180,7 +181,7 @@ def _seconds(t: float) -> str:
 
 
 def _write_csv(path: str, header: list[str], rows: list[list]) -> None:
-    with open(path, "w", newline="") as f:
+    with atomic_open(path, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
