@@ -181,17 +181,18 @@ class OptimizerSet:
             opt.load_state_dict(state[name])
 
 
-def route_parameters(model, param_types) -> tuple[list[dict], list[torch.nn.Parameter]]:
-    """(Kronecker parameter groups, parameters for Adam). Norm and bias types are not preconditioned."""
+def route_parameters(model, param_types) -> tuple[list[dict], list[tuple[str, torch.nn.Parameter]]]:
+    """(Kronecker parameter groups, parameters for Adam), as (name, parameter) pairs so the optimizers' errors
+    name the parameter. Norm and bias types are not preconditioned."""
     kron, unpreconditioned, adam = [], [], []
     for name, p in model.named_parameters():
         type_name = getattr(param_types.get(name), "name", None) if param_types else None
         if max(p.shape, default=0) >= ADAM_DIM_THRESHOLD:
-            adam.append(p)
+            adam.append((name, p))
         elif type_name in UNPRECONDITIONED_TYPES:
-            unpreconditioned.append(p)
+            unpreconditioned.append((name, p))
         else:
-            kron.append(p)
+            kron.append((name, p))
     groups = [{"params": kron}] + ([{"params": unpreconditioned, "precondition": False}] if unpreconditioned else [])
     return [g for g in groups if g["params"]], adam
 

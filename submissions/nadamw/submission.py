@@ -11,7 +11,7 @@ SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
 
 
 def _build(model, param_types, hp, hyperparameters):
-    return NAdamW(model.parameters(), lr=hp.learning_rate, betas=hp.betas, eps=1e-8, weight_decay=hp.weight_decay)
+    return NAdamW(model.named_parameters(), lr=hp.learning_rate, betas=hp.betas, eps=1e-8, weight_decay=hp.weight_decay)
 
 
 HYPERPARAMETERS = glue.hyperparameters(_build)
