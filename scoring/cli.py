@@ -5,7 +5,8 @@ import time
 
 from absl import app, flags
 
-from common.errors import UsageError, cli_main
+from common import checks
+from common.errors import UsageError, cli_main, parse_flags
 from scoring.targets import DEFAULT_VERSION, VERSIONS
 
 flags.DEFINE_string("submission_directory", None, "Folder holding one experiment folder per submission.")
@@ -40,6 +41,7 @@ def _run() -> None:
     source = os.path.abspath(FLAGS.submission_directory)
     if output_dir == source:
         raise UsageError("--output_dir must differ from --submission_directory; pick another folder")
+    checks.output_dir("output_dir", FLAGS.output_dir)
     benchmark(FLAGS.benchmark_version)  # an unknown version is refused before anything is read
     started = time.perf_counter()
     logs, warnings, skipped = read_experiments(source, lambda w, f: target_of(w, f).column, lenient=FLAGS.lenient)
@@ -67,4 +69,4 @@ def _run() -> None:
 
 
 def main() -> None:
-    app.run(cli_main(_run))
+    app.run(cli_main(_run), flags_parser=parse_flags)

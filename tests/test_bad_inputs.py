@@ -1,8 +1,8 @@
 """A battery of malformed inputs to the command lines: each must exit 2 with one ``error:`` line on stderr that
 names the problem, print no traceback, and leave every file it was given byte for byte as it was.
 
-Cases are rows of tables (``RUNNER``, ``SEARCH_SPACES``, ``CHECKPOINTS``, ``TUNING``), so more (scoring,
-optimizer constructors) are added as rows. A row builds its argv in a fresh folder (``Ctx.tmp``), which is
+Cases are rows of tables (``RUNNER``, ``SEARCH_SPACES``, ``CHECKPOINTS``, ``TUNING``, ``SCORING``), and optimizer
+constructors have their own table (``OPTIMIZERS``: one exception, one line, at construction). A row builds its argv in a fresh folder (``Ctx.tmp``), which is
 snapshotted before and after the run.
 """
 
@@ -83,7 +83,11 @@ TUNING_DEFAULTS = {
     "max_global_steps": "2",
     "progress": "off",
 }
-DEFAULTS = {"runner": RUNNER_DEFAULTS, "tuning": TUNING_DEFAULTS}
+SCORING_DEFAULTS = {
+    "submission_directory": lambda c: str(c.tmp / "logs"),
+    "output_dir": lambda c: str(c.tmp / "out"),
+}
+DEFAULTS = {"runner": RUNNER_DEFAULTS, "tuning": TUNING_DEFAULTS, "scoring": SCORING_DEFAULTS}
 
 
 def argv(case: Case, ctx: Ctx) -> list[str]:
@@ -619,7 +623,43 @@ TUNING = [
     Case("t_unknown_workload_subprocess", T, {"workloads": "cifar99"}, "unknown workload", subprocess=True),
 ]
 
-CASES = RUNNER + SEARCH_SPACES + CHECKPOINTS + TUNING
+
+def eval_log(content: bytes) -> Callable[[Ctx], None]:
+    """A one-trial experiment of nadamw on mnist whose eval_measurements.csv is ``content``."""
+    return lambda c: c.file("logs/nadamw/study_0/mnist_pytorch/trial_1/eval_measurements.csv", content)
+
+
+GOOD_LOG = eval_log(b"global_step,score,validation/accuracy\n5,2.0,0.5\n10,3.0,0.99\n")
+S = "scoring"
+SCORING = [
+    Case("s_no_directory", S, {"submission_directory": None}, "missing --submission_directory"),
+    Case("s_directory_missing", S, {}, "is not a directory"),
+    Case("s_empty_log", S, {}, "is empty", eval_log(b"")),
+    Case("s_header_only", S, {}, "has a header but no rows", eval_log(b"global_step,score,validation/accuracy\n")),
+    Case("s_no_metric", S, {}, "has no metric column", eval_log(b"global_step,score,validation/loss\n1,1.0,0.5\n")),
+    Case("s_non_numeric", S, {}, "non-numeric score", eval_log(b"global_step,score,validation/accuracy\n1,x,0.5\n")),
+    Case("s_not_utf8", S, {}, "is not UTF-8", eval_log(b"global_step,score,validation/accuracy\n1,1.0,0.5\xff\n")),
+    Case(
+        "s_steps_backwards",
+        S,
+        {},
+        "steps going backwards",
+        eval_log(b"global_step,score,validation/accuracy\n5,2.0,0.5\n3,3.0,0.6\n"),
+    ),
+    Case("s_unknown_baseline", S, {"baseline": "adamw"}, "--baseline=adamw is not among", GOOD_LOG),
+    Case("s_unknown_version", S, {"benchmark_version": "0.7"}, "unknown --benchmark_version=0.7", GOOD_LOG),
+    Case("s_bad_trial_selection", S, {"trial_selection": "fast"}, "--trial_selection=fast", GOOD_LOG),
+    Case(
+        "s_output_is_a_file",
+        S,
+        {"output_dir": lambda c: c.file("out.txt", "x")},
+        "is a file, not a directory",
+        GOOD_LOG,
+    ),
+    Case("s_output_is_source", S, {"output_dir": lambda c: str(c.tmp / "logs")}, "must differ", GOOD_LOG),
+]
+
+CASES = RUNNER + SEARCH_SPACES + CHECKPOINTS + TUNING + SCORING
 
 
 @pytest.fixture(scope="module")
@@ -659,7 +699,7 @@ def test_bad_input_is_one_line_and_changes_nothing(case, shared_trial, tmp_path)
 
 
 def test_the_battery_is_large_enough():
-    assert len([c for c in CASES if not c.skip]) >= 70
+    assert len([c for c in CASES if not c.skip]) + len(OPTIMIZERS) >= 80
 
 
 def test_a_planted_pickle_checkpoint_is_refused_without_running_it(tmp_path):
@@ -697,3 +737,56 @@ def test_two_runners_on_one_trial(tmp_path):
     with open(trial / "eval_measurements.csv") as f:
         steps = [int(line.split(",")[0]) for line in f.read().splitlines()[1:] if line]
     assert len(steps) >= 2 and all(a < b for a, b in zip(steps, steps[1:], strict=False)), steps
+
+
+# Optimizer constructors: a bad input is one exception at construction, one line, never a later step() failure.
+# (tests/test_precond_inputs.py goes through every option of every variant; these rows are the battery's sample.)
+def _linear() -> list[torch.nn.Parameter]:
+    return list(torch.nn.Linear(4, 3).parameters())
+
+
+OPTIMIZERS = [
+    ("shampoo_refresh_tau", "Shampoo", {"refresh_tau": 0.1}, ValueError, "refresh_tau"),
+    ("soap_newton", "SOAP", {"root_method": "newton"}, ValueError, "root_method"),
+    ("shampoo_nan_lr", "Shampoo", {"lr": float("nan")}, ValueError, "lr"),
+    ("eshampoo_inf_eps", "EShampoo", {"eps": float("inf")}, ValueError, "eps"),
+    ("shampoo2_negative_wd", "Shampoo2", {"weight_decay": -1.0}, ValueError, "weight_decay"),
+    ("shampoo_three_betas", "Shampoo", {"betas": (0.9, 0.99, 0.9)}, ValueError, "betas"),
+    ("kradagrad_beta1_one", "KrADagrad", {"betas": (1.0, 1.0)}, ValueError, "betas"),
+    ("shampoo_fractional_frequency", "Shampoo", {"precondition_frequency": 2.5}, ValueError, "precondition_frequency"),
+    ("soap_zero_frequency", "SOAP", {"precondition_frequency": 0}, ValueError, "precondition_frequency"),
+    ("eshampoo_qr_iterations", "EShampoo", {"basis_method": "qr", "max_qr_iterations": 0}, ValueError, "qr"),
+    ("nadamw_beta2_one", "NAdamW", {"betas": (0.9, 1.0)}, ValueError, "betas"),
+    ("nadamw_nan_eps", "NAdamW", {"eps": float("nan")}, ValueError, "eps"),
+    ("shampoo_typo", "Shampoo", {"precondition_frequncy": 10}, (ValueError, TypeError), "precondition_frequncy"),
+]
+
+
+@pytest.mark.parametrize("name, cls, options, error, fragment", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
+def test_bad_optimizer_options_fail_at_construction_in_one_line(name, cls, options, error, fragment):
+    import precond
+
+    with pytest.raises(error) as info:
+        getattr(precond, cls)(_linear(), **options)
+    message = str(info.value)
+    assert fragment in message and "\n" not in message, message
+
+
+@pytest.mark.parametrize(
+    "params, fragment",
+    [
+        ([torch.zeros(3, 3, dtype=torch.int64)], "dtype torch.int64"),
+        ([torch.zeros(3, 3, dtype=torch.complex64)], "dtype torch.complex64"),
+        (lambda p: [p, p], "is listed twice"),
+    ],
+    ids=["integer", "complex", "listed_twice"],
+)
+@pytest.mark.parametrize("cls", ["Shampoo", "NAdamW"])
+def test_bad_parameters_fail_at_construction_in_one_line(cls, params, fragment):
+    import precond
+
+    duplicate = callable(params)  # torch itself warns about a duplicate before the optimizer refuses it
+    params = params(torch.nn.Parameter(torch.zeros(3, 3))) if duplicate else params
+    with pytest.warns(UserWarning) if duplicate else nullcontext(), pytest.raises(ValueError) as info:
+        getattr(precond, cls)(params)
+    assert fragment in str(info.value) and "\n" not in str(info.value), str(info.value)
