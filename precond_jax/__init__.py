@@ -9,12 +9,11 @@ Same option names and defaults as the torch presets (``precond.config.PRESETS``,
 rounding. Imports neither torch nor the harness.
 """
 
-import math
-
 import jax
 import optax
 
 from precond.config import PRESETS, KronConfig
+from precond.guards import check_betas, check_nonfinite_policy, check_number
 from precond_jax.engine import COUNTERS, ScaleByKronState, scale_by_kron
 from precond_jax.guards import NonfiniteState, frozen_stay, skip_nonfinite
 from precond_jax.nadamw import ScaleByNadamState, scale_by_nadam
@@ -40,10 +39,10 @@ __all__ = [
 ]
 
 
-def _check_hyperparameters(name: str, learning_rate, weight_decay) -> None:
-    for label, value in (("learning_rate", learning_rate), ("weight_decay", weight_decay)):
-        if not callable(value) and not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"{name}: {label}={value} must be a finite number >= 0 (or an optax schedule)")
+def _check_hyperparameters(owner: str, learning_rate, weight_decay) -> None:
+    for name, value in (("learning_rate", learning_rate), ("weight_decay", weight_decay)):
+        if not callable(value):  # a schedule is optax's to check
+            check_number(owner, name, value)
 
 
 def _with_decay_and_lr(name, direction, learning_rate, weight_decay, weight_decay_mask, nonfinite):
@@ -63,12 +62,12 @@ def kron(
     variant: str, learning_rate=1e-3, weight_decay=0.0, *, weight_decay_mask=None, precondition=None, **options
 ) -> optax.GradientTransformation:
     """The engine with ``variant``'s preset and ``options`` (any KronConfig field) on top."""
+    owner = f"precond_jax.{variant}"
     if variant not in PRESETS:
-        raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(PRESETS)}")
-    config = KronConfig(**{**PRESETS[variant], **options})
-    return _with_decay_and_lr(
-        variant, scale_by_kron(config, precondition), learning_rate, weight_decay, weight_decay_mask, "raise"
-    )
+        raise ValueError(f"{owner}: unknown variant; use one of {', '.join(PRESETS)}")
+    config = KronConfig.build(owner, PRESETS[variant], options)
+    direction = scale_by_kron(config, precondition)
+    return _with_decay_and_lr(owner, direction, learning_rate, weight_decay, weight_decay_mask, config.nonfinite)
 
 
 def nadamw(
@@ -76,8 +75,12 @@ def nadamw(
 ) -> optax.GradientTransformation:
     """NAdamW as ``precond.NAdamW`` (AlgoPerf's: (b1 m + (1 - b1) g) / (1 - b1^t), not optax.nadamw's
     Dozat form, which bias-corrects the momentum term with 1 - b1^(t+1))."""
+    owner = "precond_jax.nadamw"
+    check_betas(owner, betas)
+    check_number(owner, "eps", eps)
+    check_nonfinite_policy(owner, nonfinite)
     direction = scale_by_nadam(betas, eps)
-    return _with_decay_and_lr("nadamw", direction, learning_rate, weight_decay, weight_decay_mask, nonfinite)
+    return _with_decay_and_lr(owner, direction, learning_rate, weight_decay, weight_decay_mask, nonfinite)
 
 
 def _preset(variant: str):

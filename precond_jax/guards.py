@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-NONFINITE_POLICIES = ("raise", "skip")
+from precond.guards import check_nonfinite_policy
 
 
 class NonfiniteState(NamedTuple):
@@ -26,8 +26,7 @@ class NonfiniteState(NamedTuple):
 
 
 def skip_nonfinite(inner: optax.GradientTransformation, policy: str) -> optax.GradientTransformation:
-    if policy not in NONFINITE_POLICIES:
-        raise ValueError(f"nonfinite={policy!r} must be one of {NONFINITE_POLICIES}")
+    check_nonfinite_policy("precond_jax", policy)
 
     def init_fn(params):
         zero = jnp.zeros((), jnp.int32)

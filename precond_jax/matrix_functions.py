@@ -93,7 +93,7 @@ def inverse_root_newton(
         return i + 1, x, m, error(m)
 
     m0 = z * a
-    init = (0, x0, m0, jnp.asarray(jnp.inf, a.dtype))
+    init = (0, x0, m0, error(m0))
     _, x, _, err = lax.while_loop(cond, body, init)
     return symmetrize(x), jnp.isfinite(err) & (err < tolerance)
 

@@ -21,10 +21,6 @@ class ScaleByNadamState(NamedTuple):
 
 def scale_by_nadam(betas=(0.9, 0.999), eps: float = 1e-8) -> optax.GradientTransformation:
     b1, b2 = betas
-    if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0) or len(betas) != 2:
-        raise ValueError(f"nadamw: betas={betas} must be two numbers in [0, 1)")
-    if not eps >= 0:
-        raise ValueError(f"nadamw: eps={eps} must be >= 0")
 
     def init_fn(params):
         zeros = jax.tree.map(jnp.zeros_like, params)

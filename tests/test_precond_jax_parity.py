@@ -98,18 +98,25 @@ def options_for(variant: str, frequency: int, dtype: str) -> dict:
     return options
 
 
-CASES = [("nadamw", 1)] + [(v, f) for v in TORCH if v != "nadamw" for f in (1, 10)]
+CASES = [("nadamw", 1, {})] + [(v, f, {}) for v in TORCH if v != "nadamw" for f in (1, 10)]
+# the other matrix functions and statistics, at frequency 10
+CASES += [
+    ("shampoo", 10, {"root_method": "newton"}),
+    ("shampoo2", 10, {"online": True}),
+    ("kradagrad", 10, {"grafting": "adam", "betas": (0.9, 0.999)}),
+    ("eshampoo", 10, {"basis_method": "qr", "max_qr_iterations": 5}),
+]
 
 
-@pytest.mark.parametrize("variant, frequency", CASES)
-def test_fp64_parity_over_100_steps(variant, frequency):
+@pytest.mark.parametrize("variant, frequency, extra", CASES)
+def test_fp64_parity_over_100_steps(variant, frequency, extra):
     params, grads = problem(100)
-    options = options_for(variant, frequency, "float64")
+    options = {**options_for(variant, frequency, "float64"), **extra}
     reference = torch_run(variant, params, grads, torch.float64, options)
     with jax.enable_x64(True):
         ours, counters = jax_run(variant, params, grads, jnp.float64, options)
     difference = max_relative_difference(ours, reference)
-    print(f"{variant} frequency {frequency}: max relative difference {difference:.2e}, {counters}")
+    print(f"{variant} frequency {frequency} {extra}: max relative difference {difference:.2e}, {counters}")
     assert difference <= 1e-10
     if variant != "nadamw":  # the preconditioner really acted: the run is far from NAdamW's
         assert counters["refreshes"] > 0 and counters["failures"] == 0
@@ -117,10 +124,10 @@ def test_fp64_parity_over_100_steps(variant, frequency):
         assert max_relative_difference(reference, plain) > 1e-3
 
 
-@pytest.mark.parametrize("variant, frequency", CASES)
-def test_fp32_parity_over_10_steps(variant, frequency):
+@pytest.mark.parametrize("variant, frequency, extra", CASES)
+def test_fp32_parity_over_10_steps(variant, frequency, extra):
     params, grads = problem(10)
-    options = options_for(variant, frequency, "float32")
+    options = {**options_for(variant, frequency, "float32"), **extra}
     reference = torch_run(variant, params, grads, torch.float32, options)
     ours, _ = jax_run(variant, params, grads, jnp.float32, options)
     assert max_relative_difference(ours, reference) <= 1e-5
