@@ -113,12 +113,12 @@ def scale_by_kron(config: KronConfig, precondition=None) -> optax.GradientTransf
 
     def init_group(group: _Group) -> dict:
         stack = (len(group.members),) + group.shape
-        zeros = jnp.zeros(stack, group.dtype)
         state = {"ready": jnp.zeros((), bool), "consecutive_failures": jnp.zeros((), jnp.int32)}
+        # every leaf its own buffer, so that a jitted step may donate the state (update it in place)
         if not (group.preconditioned and variant.owns_first_moment):
-            state["first_moment"] = zeros
+            state["first_moment"] = jnp.zeros(stack, group.dtype)
         if not group.preconditioned or variant.grafted or not variant.ready_before_refresh:
-            state["diagonal"] = grafting.init_state(config.diagonal_method, zeros)
+            state["diagonal"] = grafting.init_state(config.diagonal_method, jnp.zeros(stack, group.dtype))
         if group.preconditioned:
             state["variant"] = variant.init_state(stack, factor_dtype)
         return state
@@ -161,7 +161,7 @@ def _refresh_due(config: KronConfig, count: jax.Array) -> jax.Array | None:
 
 def _step_group(config, variant, group: _Group, gstate: dict, g, count, counters):
     """One step of one block group: (direction, new group state, new counters)."""
-    b1, b2 = config.betas
+    b1 = config.betas[0]
     pre = group.preconditioned
     gstate = dict(gstate)
     m_hat = None
@@ -172,29 +172,47 @@ def _step_group(config, variant, group: _Group, gstate: dict, g, count, counters
     if pre:
         gstate["variant"] = variant.accumulate(gstate["variant"], g, count)
         due = _refresh_due(config, count)
-        if due is not None:
-            gstate, counters = lax.cond(
-                due, lambda s, c: _refresh(config, variant, s, count, c), lambda s, c: (s, c), gstate, counters
+        if due is not None:  # only what a refresh reads or writes goes through the cond (fewer buffer copies)
+            keys = ("variant", "ready", "consecutive_failures")
+            part, counters = lax.cond(
+                due,
+                lambda s, c: _refresh(config, variant, s, count, c),
+                lambda s, c: (s, c),
+                {k: gstate[k] for k in keys},
+                counters,
             )
-    grafts = pre and variant.grafted and config.grafting is not None
-    diag = None
-    if not pre or grafts or not variant.ready_before_refresh:
-        diag, diag_state = grafting.direction(
-            config.diagonal_method, gstate["diagonal"], m_hat, g, count, b2, config.graft_eps
-        )
-        if pre and not grafts:  # the diagonal method's moments only advance while they are used
-            diag_state = jax.tree.map(
-                lambda new, old: jnp.where(gstate["ready"], old, new), diag_state, gstate["diagonal"]
-            )
-        gstate["diagonal"] = diag_state
+            gstate.update(part)
     if not pre:
-        return diag, gstate, counters
-    u, gstate["variant"] = variant.direction(gstate["variant"], g, m_hat, count)
-    if grafts:
-        u = u * (block_norms(diag) / (block_norms(u) + 1e-16))
-    if not variant.ready_before_refresh:
-        u = jnp.where(gstate["ready"], u.astype(diag.dtype), diag)
+        u, gstate = _diagonal_direction(config, gstate, m_hat, g, count)
+        return u, gstate, counters
+    grafts = variant.grafted and config.grafting is not None
+    if grafts:  # the grafting method's moments see every step: its norm is used after the first refresh too
+        diag, gstate = _diagonal_direction(config, gstate, m_hat, g, count)
+
+    def use_variant(gstate):
+        gstate = dict(gstate)
+        u, gstate["variant"] = variant.direction(gstate["variant"], g, m_hat, count)
+        if grafts:
+            u = u * (block_norms(diag) / (block_norms(u) + 1e-16))
+        return u.astype(g.dtype), gstate
+
+    if variant.ready_before_refresh:
+        u, gstate = use_variant(gstate)
+        return u, gstate, counters
+
+    def use_diagonal(gstate):  # before the first successful refresh
+        return (diag, gstate) if grafts else _diagonal_direction(config, gstate, m_hat, g, count)
+
+    u, gstate = lax.cond(gstate["ready"], use_variant, use_diagonal, gstate)  # one branch runs, not both
     return u, gstate, counters
+
+
+def _diagonal_direction(config, gstate: dict, m_hat, g, count):
+    """The diagonal (grafting) method's direction, and the group state with its moments advanced."""
+    u, diag_state = grafting.direction(
+        config.diagonal_method, gstate["diagonal"], m_hat, g, count, config.betas[1], config.graft_eps
+    )
+    return u, {**gstate, "diagonal": diag_state}
 
 
 def _refresh(config, variant, gstate: dict, count, counters: dict):

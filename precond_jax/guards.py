@@ -29,9 +29,9 @@ def skip_nonfinite(inner: optax.GradientTransformation, policy: str) -> optax.Gr
     check_nonfinite_policy("precond_jax", policy)
 
     def init_fn(params):
-        zero = jnp.zeros((), jnp.int32)
+        zeros = [jnp.zeros((), jnp.int32) for _ in range(3)]  # separate buffers: the state may be donated
         first_leaf = jnp.full((), -1, jnp.int32)
-        return NonfiniteState(inner.init(params), zero, zero, zero, first_leaf, jnp.asarray(policy == "raise"))
+        return NonfiniteState(inner.init(params), *zeros, first_leaf, jnp.asarray(policy == "raise"))
 
     def update_fn(updates, state, params=None):
         grads = jax.tree.leaves(updates, is_leaf=lambda x: x is None)

@@ -23,8 +23,8 @@ def scale_by_nadam(betas=(0.9, 0.999), eps: float = 1e-8) -> optax.GradientTrans
     b1, b2 = betas
 
     def init_fn(params):
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        return ScaleByNadamState(jnp.zeros((), jnp.int32), zeros, zeros)
+        zeros = [jax.tree.map(jnp.zeros_like, params) for _ in range(2)]  # separate buffers (donation)
+        return ScaleByNadamState(jnp.zeros((), jnp.int32), *zeros)
 
     def update_fn(updates, state, params=None):
         del params
