@@ -79,6 +79,12 @@ def assert_trees_equal(a, b):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+def assert_trees_close(a, b, rtol=1e-6, atol=1e-7):
+    """Equal to float32 rounding."""
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
+
+
 def test_importing_the_jax_core_imports_neither_torch_nor_the_harness():
     code = (
         "import sys, precond_jax; bad = [m for m in ('torch', 'runner', 'workloads', 'submissions') if m in "
@@ -94,8 +100,7 @@ class TestPreconditioningOffIsTheBaseMethod:
         ours = precond_jax.shampoo(schedule, 0.1, nesterov=False, start_preconditioning_step=OFF)
         ref = optax.adamw(schedule, eps=1e-8, weight_decay=0.1)
         assert_trees_equal(run_eagerly(ours, params, grads), run_eagerly(ref, params, grads))
-        for x, y in zip(jax.tree.leaves(run(ours, params, grads)[0]), jax.tree.leaves(run(ref, params, grads)[0])):
-            np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)  # jitted: to float32 rounding
+        assert_trees_close(run(ours, params, grads)[0], run(ref, params, grads)[0])  # jitted: to float32 rounding
 
     @pytest.mark.parametrize("variant", ["eshampoo", "soap"])
     def test_identity_basis_is_adamw(self, variant):
@@ -104,8 +109,7 @@ class TestPreconditioningOffIsTheBaseMethod:
             getattr(precond_jax, variant)(1e-2, 0.1, nesterov=False, start_preconditioning_step=OFF), params, grads
         )
         ref, _ = run(optax.adamw(1e-2, eps=1e-8, weight_decay=0.1), params, grads)
-        for x, y in zip(jax.tree.leaves(ours), jax.tree.leaves(ref), strict=True):
-            np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+        assert_trees_close(ours, ref)
 
     def test_sgd_graft_is_optax_sgd(self):
         params, grads = make_params(), grad_sequence(make_params(), 5)
@@ -261,8 +265,7 @@ def test_eigenvalue_corrected_variants_are_adam_before_their_first_refresh(varia
     opt = getattr(precond_jax, variant)(1e-2, 0.1, nesterov=False, precondition_frequency=5)
     ours, _ = run(opt, params, grads[:4])
     adam, _ = run(optax.adamw(1e-2, eps=1e-8, weight_decay=0.1), params, grads[:4])
-    for x, y in zip(jax.tree.leaves(ours), jax.tree.leaves(adam), strict=True):
-        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+    assert_trees_close(ours, adam)
     ours, _ = run(opt, params, grads)  # the refresh at step 5 turns the basis
     adam, _ = run(optax.adamw(1e-2, eps=1e-8, weight_decay=0.1), params, grads)
     assert not np.allclose(ours["w1"], adam["w1"], rtol=1e-4, atol=1e-5)
@@ -332,3 +335,14 @@ def test_bad_options_are_one_line_errors(variant):
         getattr(precond_jax, variant)(-1.0)
     with pytest.raises(ValueError, match="betas"):
         getattr(precond_jax, variant)(1e-2, betas=(1.5, 0.9))
+
+
+def test_inside_an_optax_chain_the_state_is_found_and_counted():
+    params = make_params()
+    opt = optax.chain(
+        optax.clip_by_global_norm(1.0),
+        precond_jax.shampoo(1e-2, precondition_frequency=2, start_preconditioning_step=2),
+    )
+    _, state = run(opt, params, grad_sequence(params, 4))
+    assert precond_jax.counters(state)["refreshes"] == 2 * 2 * 2  # steps 2 and 4, 2 block groups, 2 factors
+    precond_jax.check(state, params)

@@ -8,8 +8,8 @@ max |p_torch|, per parameter, the worst parameter.
 
 Rank-deficient factors: while a factor is rank-deficient its eigenbasis is not unique (two LAPACKs may return
 different bases of the null space), which EShampoo and SOAP carry in their state. At frequency 1 they start
-preconditioning at step 3, when every factor here has full rank; before that both cores take Adam's steps
-(identity basis), which are basis-independent, so the comparison is strict from step 1 to step 100.
+preconditioning at step 3 (fp64 and fp32), when every factor here has full rank; before that both cores take Adam's
+steps (identity basis), which are basis-independent, so the comparison is strict from step 1 to step 100.
 """
 
 import jax
@@ -99,12 +99,15 @@ def options_for(variant: str, frequency: int, dtype: str) -> dict:
 
 
 CASES = [("nadamw", 1, {})] + [(v, f, {}) for v in TORCH if v != "nadamw" for f in (1, 10)]
-# the other matrix functions and statistics, at frequency 10
+# the other matrix functions and statistics, at frequency 10 (slow: compiling is most of a case's time)
 CASES += [
-    ("shampoo", 10, {"root_method": "newton"}),
-    ("shampoo2", 10, {"online": True}),
-    ("kradagrad", 10, {"grafting": "adam", "betas": (0.9, 0.999)}),
-    ("eshampoo", 10, {"basis_method": "qr", "max_qr_iterations": 5}),
+    pytest.param(variant, 10, extra, marks=pytest.mark.slow)
+    for variant, extra in [
+        ("shampoo", {"root_method": "newton"}),
+        ("shampoo2", {"online": True}),
+        ("kradagrad", {"grafting": "adam", "betas": (0.9, 0.999)}),
+        ("eshampoo", {"basis_method": "qr", "max_qr_iterations": 5}),
+    ]
 ]
 
 
