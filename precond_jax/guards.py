@@ -29,6 +29,7 @@ def skip_nonfinite(inner: optax.GradientTransformation, policy: str) -> optax.Gr
     check_nonfinite_policy("precond_jax", policy)
 
     def init_fn(params):
+        check_params(params)
         zeros = [jnp.zeros((), jnp.int32) for _ in range(3)]  # separate buffers: the state may be donated
         first_leaf = jnp.full((), -1, jnp.int32)
         return NonfiniteState(inner.init(params), *zeros, first_leaf, jnp.asarray(policy == "raise"))
@@ -57,6 +58,16 @@ def skip_nonfinite(inner: optax.GradientTransformation, policy: str) -> optax.Gr
         )
 
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+def check_params(params) -> None:
+    """Real floating-point arrays only (as the torch core: integer or complex parameters cannot be optimized)."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        if not jnp.issubdtype(leaf.dtype, jnp.floating):
+            raise ValueError(
+                f"precond_jax: parameter {jax.tree_util.keystr(path)} has dtype {leaf.dtype}; only real "
+                f"floating-point parameters can be optimized (convert it, or leave it out of the parameters)"
+            )
 
 
 def frozen_stay() -> optax.GradientTransformation:

@@ -335,6 +335,8 @@ def test_bad_options_are_one_line_errors(variant):
         getattr(precond_jax, variant)(-1.0)
     with pytest.raises(ValueError, match="betas"):
         getattr(precond_jax, variant)(1e-2, betas=(1.5, 0.9))
+    with pytest.raises(ValueError, match=r"\['step'\] has dtype int32; only real floating-point"):
+        getattr(precond_jax, variant)(1e-2).init({"w": jnp.zeros((3, 3)), "step": jnp.zeros((), jnp.int32)})
 
 
 def test_inside_an_optax_chain_the_state_is_found_and_counted():
