@@ -24,12 +24,13 @@ from precond_jax.matrix_functions import all_finite
 from precond_jax.tensor_ops import block_norms
 from precond_jax.variants import make_variant
 
+# exhausted: refreshes that failed for the max_consecutive_failures-th time in a row (check() raises)
 COUNTERS = ("refreshes", "skipped", "failures", "fallbacks", "fp64_retries", "nonfinite_factors", "exhausted")
 
 
 class ScaleByKronState(NamedTuple):
     count: jax.Array  # steps taken (int32)
-    groups: tuple  # per block group: a dict of stacked arrays (see ``_init_group``)
+    groups: tuple  # per block group: a dict of stacked arrays (``init_group`` in ``scale_by_kron``)
     counters: dict  # COUNTERS -> int32 scalars
 
 
