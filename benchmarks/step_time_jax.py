@@ -70,15 +70,14 @@ def _layer_norm(p, x, eps=1e-5):
 def transformer(key, d=256, heads=4, ff=1024, vocab=512):
     """Embedding, one post-norm encoder layer (torch's TransformerEncoderLayer, ReLU), output head."""
     keys = jax.random.split(key, 8)
-    norm = {"weight": jnp.ones(d), "bias": jnp.zeros(d)}
     params = {
         "embed": jax.random.normal(keys[0], (vocab, d)),
         "in_proj": _linear(keys[1], d, 3 * d),
         "out_proj": _linear(keys[2], d, d),
         "linear1": _linear(keys[3], d, ff),
         "linear2": _linear(keys[4], ff, d),
-        "norm1": norm,
-        "norm2": dict(norm),
+        "norm1": {"weight": jnp.ones(d), "bias": jnp.zeros(d)},  # separate buffers: the step donates them
+        "norm2": {"weight": jnp.ones(d), "bias": jnp.zeros(d)},
         "head": _linear(keys[5], d, vocab),
     }
 
