@@ -1,14 +1,16 @@
-"""Amortised step time of every Kronecker variant relative to torch.optim.AdamW, and SOAP vs HeavyBall's SOAP.
+"""Amortised step time of every Kronecker variant relative to torch.optim.AdamW, and SOAP vs HeavyBall's SOAP;
+with JAX installed, the same for precond_jax's jitted steps relative to optax.adamw, and JAX / torch.
 
 Three model shapes (an MLP, a transformer block, a conv net), precondition_frequency 100 and
 max_preconditioner_dim 1024. Each optimizer runs ``--steps`` timed steps (default 100: one refresh) after
 three warm-up steps, on real forward/backward passes over fixed random data. Reported per model: the optimizer
 step's time and the whole training step's time, each divided by AdamW's. One torch thread by default, for
 stable numbers on a shared 2-core machine. HeavyBall runs eagerly (its torch.compile costs minutes per model
-here and brings no CPU speed-up: docs/architecture.md, "Environment"); ``--heavyball_compile`` turns compilation
-on.
+here and brings no CPU speed-up: docs/architecture.md, "Environment"); ``--heavyball_compile`` turns compilation on. The JAX column
+(``benchmarks.step_time_jax``: the same models in JAX, XLA on one thread with --threads 1) times each optimizer
+right after its torch twin, so the JAX / torch ratios are measured side by side; ``--no_jax`` skips it.
 
-    python -m benchmarks.step_time [--steps 100] [--models mlp transformer convnet] [--threads 1]
+    python -m benchmarks.step_time [--steps 100] [--models mlp transformer convnet] [--threads 1] [--no_jax]
 """
 
 import os
@@ -101,6 +103,14 @@ def time_steps(model_fn, name, steps, heavyball_compile):
     return opt_time / steps, total / steps
 
 
+def jax_available() -> bool:
+    try:
+        import precond_jax  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def heavyball_available() -> bool:
     try:
         import heavyball  # noqa: F401
@@ -116,28 +126,59 @@ def main() -> None:
     parser.add_argument("--optimizers", nargs="+", default=list(KRON))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--heavyball_compile", action="store_true")
+    parser.add_argument("--no_jax", action="store_true", help="skip the JAX column")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     names = ["AdamW", *args.optimizers] + (["HeavyBall SOAP"] if heavyball_available() else [])
+    use_jax = not args.no_jax and jax_available()
+    if use_jax:
+        from benchmarks import step_time_jax
+
+        if args.threads == 1:
+            step_time_jax.single_threaded()
     print(
         f"{args.steps} timed steps, precondition_frequency 100, max_preconditioner_dim 1024, "
         f"{torch.get_num_threads()} torch thread(s); ratios to AdamW (optimizer step | whole training step)"
+        + ("; JAX: jitted steps, ratios to optax.adamw, then JAX / torch (optimizer step)" if use_jax else "")
     )
     if "HeavyBall SOAP" not in names:
         print("HeavyBall is not installed (pip install heavyball==3.2.1): its column is skipped")
+    if not use_jax and not args.no_jax:
+        print("JAX is not installed (pip install -r requirements.txt): its column is skipped")
     for model_name in args.models:
-        times = {name: time_steps(MODELS[model_name], name, args.steps, args.heavyball_compile) for name in names}
-        adam_opt, adam_total = times["AdamW"]
-        print(f"\n{model_name}: AdamW {adam_opt * 1e3:.2f} ms optimizer step, {adam_total * 1e3:.1f} ms training step")
-        for name in names[1:]:
-            opt_t, total_t = times[name]
-            print(f"  {name:15s} {opt_t / adam_opt:8.1f}x | {total_t / adam_total:5.2f}x   ({opt_t * 1e3:8.2f} ms)")
-        if "HeavyBall SOAP" in times and "SOAP" in times:
-            print(
-                f"  SOAP / HeavyBall SOAP: {times['SOAP'][0] / times['HeavyBall SOAP'][0]:.2f}x optimizer step, "
-                f"{times['SOAP'][1] / times['HeavyBall SOAP'][1]:.2f}x training step"
+        times, jax_times = {}, {}
+        for name in names:  # torch and JAX side by side, so that the machine's load drifts into both alike
+            times[name] = time_steps(MODELS[model_name], name, args.steps, args.heavyball_compile)
+            if use_jax and (name == "AdamW" or name in step_time_jax.VARIANTS):
+                jax_times[name] = step_time_jax.time_steps(model_name, name, args.steps)
+        report(model_name, names, times, jax_times)
+
+
+def report(model_name: str, names: list[str], times: dict, jax_times: dict) -> None:
+    adam_opt, adam_total = times["AdamW"]
+    line = f"\n{model_name}: AdamW {adam_opt * 1e3:.2f} ms optimizer step, {adam_total * 1e3:.1f} ms training step"
+    if jax_times:
+        jax_opt, jax_total = jax_times["AdamW"]
+        line += f"; optax.adamw {jax_opt * 1e3:.2f} ms, {jax_total * 1e3:.1f} ms"
+    print(line)
+    for name in names[1:]:
+        opt_t, total_t = times[name]
+        row = f"  {name:15s} {opt_t / adam_opt:8.1f}x | {total_t / adam_total:5.2f}x   ({opt_t * 1e3:8.2f} ms)"
+        if name in jax_times:
+            j_opt, j_total = jax_times[name]
+            row += (
+                f"   JAX {j_opt / jax_opt:8.1f}x | {j_total / jax_total:5.2f}x   ({j_opt * 1e3:8.2f} ms)"
+                f"   JAX/torch {j_opt / opt_t:5.2f}x"
             )
+        print(row)
+    if jax_times:
+        print(f"  {'AdamW':15s} JAX/torch {jax_times['AdamW'][0] / adam_opt:5.2f}x (optax.adamw / torch.optim.AdamW)")
+    if "HeavyBall SOAP" in times and "SOAP" in times:
+        print(
+            f"  SOAP / HeavyBall SOAP: {times['SOAP'][0] / times['HeavyBall SOAP'][0]:.2f}x optimizer step, "
+            f"{times['SOAP'][1] / times['HeavyBall SOAP'][1]:.2f}x training step"
+        )
 
 
 if __name__ == "__main__":

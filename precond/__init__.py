@@ -1,18 +1,23 @@
-"""kronbench's optimizer core (torch): NAdamW and the Kronecker-factored family on one engine."""
+"""kronbench's optimizer core (torch): NAdamW and the Kronecker-factored family on one engine.
+
+The torch classes are imported on first use, so that ``precond.config`` and ``precond.blocking`` (pure Python,
+shared with the JAX core ``precond_jax``) can be imported without torch.
+"""
+
+import importlib
 
 from precond.config import KronConfig
-from precond.nadamw import NAdamW
-from precond.optimizer import KronOptimizer
-from precond.presets import SOAP, EShampoo, KrADagrad, KrADagradStar, Shampoo, Shampoo2
 
-__all__ = [
-    "NAdamW",
-    "KronConfig",
-    "KronOptimizer",
-    "Shampoo",
-    "Shampoo2",
-    "KrADagrad",
-    "KrADagradStar",
-    "EShampoo",
-    "SOAP",
-]
+_TORCH_NAMES = {
+    "NAdamW": "precond.nadamw",
+    "KronOptimizer": "precond.optimizer",
+    **dict.fromkeys(("Shampoo", "Shampoo2", "KrADagrad", "KrADagradStar", "EShampoo", "SOAP"), "precond.presets"),
+}
+
+__all__ = ["KronConfig", *_TORCH_NAMES]
+
+
+def __getattr__(name: str):
+    if name in _TORCH_NAMES:
+        return getattr(importlib.import_module(_TORCH_NAMES[name]), name)
+    raise AttributeError(f"module 'precond' has no attribute {name!r}")

@@ -8,9 +8,26 @@ import math
 from dataclasses import dataclass
 
 from precond import guards
-from precond.grafting import METHODS
 
 VARIANTS = ("shampoo", "shampoo2", "kradagrad", "kradagrad_star", "eshampoo", "soap")
+METHODS = ("adam", "adagrad", "rmsprop", "sgd")  # grafting / diagonal methods (precond.grafting)
+
+# Each variant's defaults on top of KronConfig's (the presets; shared with the JAX core). KrAD variants default to
+# eps = 1e-4: their inverse factors start at I / eps, and with eps = 1e-8 the fp32 product X A X overflows.
+PRESETS = {
+    "shampoo": {"variant": "shampoo", "grafting": "adam"},
+    "shampoo2": {"variant": "shampoo2", "grafting": "adam", "eps": 1e-4},
+    "kradagrad_star": {
+        "variant": "kradagrad_star",
+        "grafting": None,
+        "betas": (0.9, 1.0),
+        "diagonal": "adagrad",
+        "eps": 1e-4,
+    },
+    "kradagrad": {"variant": "kradagrad", "grafting": None, "betas": (0.9, 1.0), "diagonal": "adagrad", "eps": 1e-4},
+    "eshampoo": {"variant": "eshampoo", "grafting": None, "precondition_frequency": 50, "refresh_tau": 0.1},
+    "soap": {"variant": "soap", "grafting": None, "precondition_frequency": 10, "nesterov": False},
+}
 
 # Options every variant honours: the engine's (momentum, the diagonal method of 1-D parameters, scheduling,
 # blocking, failure handling) and the factors' dtype.

@@ -10,7 +10,7 @@ gradient itself when beta1 = 0) and the raw gradient ``g``, and returns the step
 
 import torch
 
-METHODS = ("adam", "adagrad", "rmsprop", "sgd")
+from precond.config import METHODS
 
 
 def init_state(method: str, like: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -9,7 +9,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from numbers import Real
 
-import torch
+# torch is imported inside the two functions that need it: precond.config (shared with the torch-free JAX core,
+# precond_jax) uses the number checks here.
 
 NONFINITE_POLICIES = ("raise", "skip")
 
@@ -63,7 +64,7 @@ def check_groups(owner: str, param_groups: list[dict], allowed: tuple[str, ...])
             check_betas(f"{owner} {where}", group["betas"])
 
 
-def _label(group_index: int, group: dict, index: int, p: torch.Tensor) -> str:
+def _label(group_index: int, group: dict, index: int, p) -> str:
     """A parameter's name when the optimizer got named parameters, then its place and shape."""
     names = group.get("param_names")
     name = f"{names[index]!r} " if names else ""
@@ -72,6 +73,8 @@ def _label(group_index: int, group: dict, index: int, p: torch.Tensor) -> str:
 
 def check_params(owner: str, param_groups: list[dict]) -> None:
     """Dense floating-point tensors, each listed once across all groups."""
+    import torch
+
     seen: dict[int, str] = {}
     for gi, group in enumerate(param_groups):
         for i, p in enumerate(group["params"]):
@@ -96,6 +99,8 @@ def nonfinite_step(owner: str, param_groups: list[dict], step: Callable[[], int]
     sum is the cheapest full read (about 2% of an AdamW step on the 784-1024-1024-10 MLP, against 6% for the
     2-norm and 110% for torch's max-abs norm). Only a non-finite sum (or an overflowing one) is checked exactly.
     """
+    import torch
+
     entries = [(gi, group, i, p) for gi, group in enumerate(param_groups) for i, p in enumerate(group["params"])]
     entries = [e for e in entries if e[3].grad is not None]
     by_device = defaultdict(list)

@@ -1,8 +1,7 @@
 """The variants as torch optimizers: thin presets over ``KronOptimizer``. Each takes the KronConfig fields its
 variant honours (``precond.config.HONOURED``) as keywords and refuses any other.
 
-KrAD variants default to eps = 1e-4: their inverse factors start at I / eps, and with eps = 1e-8 the fp32 product
-X A X overflows within a few steps.
+The presets' option values live in ``precond.config.PRESETS`` (shared with the JAX core ``precond_jax``).
 
 First-moment estimate, with m <- b1 m + (1 - b1) g: every preset but SOAP defaults to nesterov=True, the NAdam
 estimate (b1 m + (1 - b1) g) / (1 - b1^t), which is what the AlgoPerf v0.5/v0.6 Shampoo submission feeds its
@@ -10,13 +9,14 @@ preconditioner (and precond.NAdamW uses); SOAP defaults to nesterov=False, Adam'
 and reference code (kept in the eigenbasis). Either can be chosen for every preset.
 """
 
+from precond.config import PRESETS
 from precond.optimizer import KronOptimizer
 
 
 class Shampoo(KronOptimizer):
     """Shampoo with Adam grafting per block, Nesterov first moment, stale roots (the AlgoPerf v0.5 recipe)."""
 
-    PRESET = {"variant": "shampoo", "grafting": "adam"}
+    PRESET = PRESETS["shampoo"]
 
 
 class Shampoo2(KronOptimizer):
@@ -26,13 +26,13 @@ class Shampoo2(KronOptimizer):
     and with 1e-8 it lost to SGD on the ill-conditioned quadratic of the tests (0.58 vs 0.32; 5.7e-4 with 1e-4).
     """
 
-    PRESET = {"variant": "shampoo2", "grafting": "adam", "eps": 1e-4}
+    PRESET = PRESETS["shampoo2"]
 
 
 class KrADagradStar(KronOptimizer):
     """KrADagrad* (Mei et al. 2023): inverse factors updated every step without inversion; X^(1/4) roots."""
 
-    PRESET = {"variant": "kradagrad_star", "grafting": None, "betas": (0.9, 1.0), "diagonal": "adagrad", "eps": 1e-4}
+    PRESET = PRESETS["kradagrad_star"]
 
 
 class KrADagrad(KronOptimizer):
@@ -42,16 +42,16 @@ class KrADagrad(KronOptimizer):
     betas=(0.9, 0.999) made it 1000x better than SGD on the tests' quadratic where ungrafted it did not beat SGD.
     """
 
-    PRESET = {"variant": "kradagrad", "grafting": None, "betas": (0.9, 1.0), "diagonal": "adagrad", "eps": 1e-4}
+    PRESET = PRESETS["kradagrad"]
 
 
 class EShampoo(KronOptimizer):
     """Eigenvalue-corrected Shampoo (Eschenhagen et al. 2025) with the adaptive refresh criterion."""
 
-    PRESET = {"variant": "eshampoo", "grafting": None, "precondition_frequency": 50, "refresh_tau": 0.1}
+    PRESET = PRESETS["eshampoo"]
 
 
 class SOAP(KronOptimizer):
     """SOAP (Vyas et al. 2024): EShampoo with the first moment in the eigenbasis and QR refreshes every 10 steps."""
 
-    PRESET = {"variant": "soap", "grafting": None, "precondition_frequency": 10, "nesterov": False}
+    PRESET = PRESETS["soap"]

@@ -1,0 +1,372 @@
+"""The variant hooks in JAX, as ``precond.preconditioners``: what a variant accumulates, what a refresh computes
+and how a direction is formed, on a stack of same-shaped blocks (B, d_1, ..., d_k).
+
+Everything is a pure function of (state dict, arrays) returning new values. ``refresh`` returns
+(new state, ok, counter increments); the engine keeps the previous state when ok is False, so a refresh may
+compute everything and never needs to undo anything.
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from precond.config import KronConfig
+from precond_jax import matrix_functions as mf
+from precond_jax.tensor_ops import apply_all, block_norms, gram, mode_product, unfold
+
+
+def _eye(stack: tuple[int, ...], d: int, dtype, scale: float = 1.0) -> jax.Array:
+    return jnp.broadcast_to(scale * jnp.eye(d, dtype=dtype), (stack[0], d, d))
+
+
+def _zero_counts() -> dict:
+    return {"refreshes": 0, "skipped": 0, "fp64_retries": 0}
+
+
+def _t(a):
+    return jnp.swapaxes(a, -1, -2)
+
+
+class Variant:
+    grafted = True  # the engine rescales each block's direction to the grafting method's norm
+    owns_first_moment = False  # True: the variant keeps its own first moment (SOAP's, in the eigenbasis)
+    ready_before_refresh = False  # True: direction() is valid before the first refresh (EShampoo, SOAP)
+
+    def __init__(self, cfg: KronConfig):
+        self.cfg = cfg
+
+    def init_state(self, stack: tuple[int, ...], dtype) -> dict:
+        raise NotImplementedError
+
+    def accumulate(self, state: dict, g: jax.Array, step: jax.Array) -> dict:
+        raise NotImplementedError
+
+    def refresh(self, state: dict, step: jax.Array) -> tuple[dict, jax.Array, dict]:
+        raise NotImplementedError
+
+    def direction(self, state: dict, g: jax.Array, m: jax.Array, step: jax.Array) -> tuple[jax.Array, dict]:
+        raise NotImplementedError
+
+    def _ema(self, stat: jax.Array, update: jax.Array) -> jax.Array:
+        b2 = self.cfg.betas[1]
+        return stat + update if b2 == 1.0 else stat * b2 + (1 - b2) * update
+
+    def _bias_correction(self, step: jax.Array, dtype) -> jax.Array:
+        b2 = self.cfg.betas[1]
+        return jnp.ones((), dtype) if b2 == 1.0 else (1 - b2**step).astype(dtype)
+
+
+class Shampoo(Variant):
+    """P_i = (L_i / bc + eps I)^(-exponent); U = G~ x_1 P_1 ... x_k P_k (Shampoo2: trace-scaled, exponent 1/k)."""
+
+    def __init__(self, cfg: KronConfig):
+        super().__init__(cfg)
+        self.squared = cfg.variant == "shampoo2"
+
+    def init_state(self, stack, dtype):
+        dims = stack[1:]
+        return {
+            "factors": [jnp.zeros((stack[0], d, d), dtype) for d in dims],
+            "roots": [_eye(stack, d, dtype) for d in dims],
+        }
+
+    def accumulate(self, state, g, step):
+        factors = state["factors"]
+        g = g.astype(factors[0].dtype)
+        if self.squared and self.cfg.online:
+            estimates = [_normalised(f) for f in factors]
+            new = []
+            for i, f in enumerate(factors):
+                other = g
+                for j, e in enumerate(estimates):
+                    if j != i:
+                        other = mode_product(other, e, j)
+                new.append(self._ema(f, mf.symmetrize(gram(g, i, other))))
+        else:
+            new = [self._ema(f, gram(g, i)) for i, f in enumerate(factors)]
+        return {**state, "factors": new}
+
+    def exponent(self, order: int) -> float:
+        if self.cfg.exponent_override is not None:
+            return self.cfg.exponent_override
+        return 1.0 / order if self.squared else 1.0 / (2 * order)
+
+    def refresh(self, state, step):
+        factors = state["factors"]
+        root = 1.0 / self.exponent(len(factors))
+        bc = self._bias_correction(step, factors[0].dtype)
+        roots, ok, counts = [], jnp.ones((), bool), _zero_counts()
+        for f in factors:
+            a = f / bc
+            if self.squared and self.cfg.trace_scaling:
+                a = a / jnp.sqrt(jnp.maximum(_trace(a), jnp.finfo(a.dtype).tiny))[:, None, None]
+            if self.cfg.root_method == "newton":
+                p, ok_i = mf.inverse_root_newton(a, round(root), self.cfg.eps)
+            else:
+                p, ok_i, used_fp64 = mf.inverse_root_eigh(a, root, self.cfg.eps)
+                counts["fp64_retries"] = counts["fp64_retries"] + used_fp64.astype(jnp.int32)
+            roots.append(p)
+            ok = ok & ok_i
+        counts["refreshes"] = len(roots) * roots[0].shape[0]
+        return {**state, "roots": roots}, ok, counts
+
+    def direction(self, state, g, m, step):
+        return apply_all(m.astype(state["roots"][0].dtype), state["roots"]), state
+
+
+class KrADagradStar(Variant):
+    """X_i ~ L_i^-1 updated every step without inversion; P_i = X_i^(1/(2k)); the direction is rescaled to the
+    first-moment estimate's norm per block."""
+
+    grafted = False
+
+    def init_state(self, stack, dtype):
+        dims = stack[1:]
+        return {
+            "inverse_factors": [_eye(stack, d, dtype, 1 / self.cfg.eps) for d in dims],
+            "roots": [_eye(stack, d, dtype) for d in dims],
+        }
+
+    def _decay(self, x: jax.Array) -> tuple[jax.Array, float]:
+        """The EMA L <- b2 L + (1 - b2) A in inverse form: X <- X / b2, then add (sqrt(1 - b2) u)(...)^T."""
+        b2 = self.cfg.betas[1]
+        return (x / b2, math.sqrt(1 - b2)) if b2 < 1.0 else (x, 1.0)
+
+    def accumulate(self, state, g, step):
+        xs = state["inverse_factors"]
+        g = g.astype(xs[0].dtype)
+        new = []
+        for i, x in enumerate(xs):
+            x, scale = self._decay(x)
+            new.append(mf.kradagrad_star_update(x, scale * unfold(g, i), x.shape[-1]))
+        return {**state, "inverse_factors": new}
+
+    def _roots(self, xs, root: float):
+        results = [mf.positive_root(x, root) for x in xs]
+        ok = jnp.all(jnp.stack([r[1] for r in results]))
+        retries = sum(r[2].astype(jnp.int32) for r in results)
+        return [r[0] for r in results], ok, retries
+
+    def refresh(self, state, step):
+        xs = state["inverse_factors"]
+        roots, ok, retries = self._roots(xs, 2 * len(xs))
+        counts = {**_zero_counts(), "refreshes": len(xs) * xs[0].shape[0], "fp64_retries": retries}
+        return {**state, "roots": roots}, ok, counts
+
+    def direction(self, state, g, m, step):
+        m = m.astype(state["roots"][0].dtype)
+        u = apply_all(m, state["roots"])
+        return u * (block_norms(m) / (block_norms(u) + 1e-16)), state
+
+
+class KrADagrad(KrADagradStar):
+    """One factor per step (the largest dim, the others on perfect-square steps); G^ = G x_j X_j^(1/2) for the
+    other factors; damping then X - X A X / (1 + ||X A||_F); P_i = X_i^(1/k)."""
+
+    grafted = True
+
+    def init_state(self, stack, dtype):
+        k = len(stack) - 1
+        state = super().init_state(stack, dtype)
+        state["roots"] = [_eye(stack, d, dtype, self.cfg.eps ** (-1.0 / k)) for d in stack[1:]]
+        state["half_roots"] = [_eye(stack, d, dtype, self.cfg.eps**-0.5) for d in stack[1:]]
+        return state
+
+    @staticmethod
+    def factors_to_update(dims: tuple[int, ...], square_step: bool) -> list[int]:
+        largest = max(range(len(dims)), key=lambda i: dims[i])
+        if square_step:
+            return [i for i in range(len(dims)) if i != largest] or [largest]
+        return [largest]
+
+    def accumulate(self, state, g, step):
+        xs = state["inverse_factors"]
+        g = g.astype(xs[0].dtype)
+        damping = self.cfg.eps**2 if self.cfg.damping is None else self.cfg.damping
+
+        def update(square_step: bool):
+            new = list(xs)
+            for i in self.factors_to_update(tuple(g.shape[1:]), square_step):
+                ghat = g
+                for j, h in enumerate(state["half_roots"]):
+                    if j != i:
+                        ghat = mode_product(ghat, h, j)
+                x, scale = self._decay(xs[i])
+                new[i] = mf.kradagrad_update(x, scale * unfold(ghat, i), damping)
+            return new
+
+        if self.factors_to_update(tuple(g.shape[1:]), True) == self.factors_to_update(tuple(g.shape[1:]), False):
+            return {**state, "inverse_factors": update(False)}
+        new = lax.cond(_is_square(step), lambda: update(True), lambda: update(False))
+        return {**state, "inverse_factors": new}
+
+    def refresh(self, state, step):
+        xs = state["inverse_factors"]
+        roots, ok, retries = self._roots(xs, len(xs))
+        if len(xs) == 2:
+            half = roots
+        else:
+            half, ok_half, more = self._roots(xs, 2)
+            ok, retries = ok & ok_half, retries + more
+        counts = {**_zero_counts(), "refreshes": len(xs) * xs[0].shape[0], "fp64_retries": retries}
+        return {**state, "roots": roots, "half_roots": half}, ok, counts
+
+    def direction(self, state, g, m, step):
+        return apply_all(m.astype(state["roots"][0].dtype), state["roots"]), state
+
+
+class EShampoo(Variant):
+    """Eigenvalue-corrected Shampoo: D <- b2 D + (1 - b2) (Q^T G Q)^2 in the factors' eigenbasis Q;
+    U = Q [(Q^T G~ Q) / (sqrt(D / bc) + eps)] Q^T. Refreshes are skipped per block and factor while the basis
+    criterion stays <= refresh_tau."""
+
+    grafted = False
+    ready_before_refresh = True
+
+    def init_state(self, stack, dtype):
+        dims = stack[1:]
+        return {
+            "factors": [jnp.zeros((stack[0], d, d), dtype) for d in dims],
+            "bases": [_eye(stack, d, dtype) for d in dims],
+            "second_moment": jnp.zeros(stack, dtype),
+            "refresh_counts": [jnp.zeros((stack[0],), jnp.int32) for _ in dims],
+        }
+
+    def accumulate(self, state, g, step):
+        g = g.astype(state["factors"][0].dtype)
+        return {**state, "factors": [self._ema(f, gram(g, i)) for i, f in enumerate(state["factors"])]}
+
+    def _need(self, f, q) -> jax.Array:
+        """Which blocks' factor needs a new basis: all, or those whose criterion exceeds refresh_tau."""
+        if self.cfg.refresh_tau > 0:
+            return mf.basis_criterion(f, q) > self.cfg.refresh_tau
+        return jnp.ones(q.shape[0], bool)
+
+    def _refresh_factor(self, state, i, q_new, perm, need, counts):
+        """Take the new basis for the blocks ``need`` and keep the second moment aligned with its columns."""
+        state["bases"][i] = jnp.where(need[:, None, None], q_new, state["bases"][i])
+        state["second_moment"] = _permute(state["second_moment"], perm, i, need)
+        state["refresh_counts"][i] = state["refresh_counts"][i] + need.astype(jnp.int32)
+        counts["refreshes"] = counts["refreshes"] + jnp.sum(need, dtype=jnp.int32)
+        counts["skipped"] = counts["skipped"] + jnp.sum(~need, dtype=jnp.int32)
+
+    def refresh(self, state, step):
+        state = _copy_lists(state)
+        ok, counts = jnp.ones((), bool), _zero_counts()
+        for i, f in enumerate(state["factors"]):
+            q = state["bases"][i]
+            need = self._need(f, q)
+            if self.cfg.basis_method == "qr":
+                q_new, perm = mf.qr_refine(f, q, self.cfg.refresh_tau, self.cfg.max_qr_iterations, active=need)
+                ok_i = mf.all_finite(q_new)
+            else:
+                _, q_new, ok_i = mf.eigenbasis(f)
+                perm = mf.match_columns(q_new, q)
+            ok = ok & ok_i
+            self._refresh_factor(state, i, q_new, perm, need, counts)
+        return state, ok, counts
+
+    def direction(self, state, g, m, step):
+        """Also updates the second moment, in the basis current after this step's refresh."""
+        bases = state["bases"]
+        b2 = self.cfg.betas[1]
+        g_rot = apply_all(g.astype(bases[0].dtype), bases, transpose=True)
+        d = state["second_moment"] * b2 + (1 - b2) * (g_rot * g_rot)
+        state = {**state, "second_moment": d}
+        m_rot, state = self._rotated_moment(state, g_rot, m, step)
+        bc = (1 - b2**step).astype(d.dtype)
+        return apply_all(m_rot / (jnp.sqrt(d / bc) + self.cfg.eps), bases), state
+
+    def _rotated_moment(self, state, g_rot, m, step):
+        return apply_all(m.astype(g_rot.dtype), state["bases"], transpose=True), state
+
+
+class SOAP(EShampoo):
+    """EShampoo with the first moment kept in the eigenbasis (rotated when Q changes) and bases refreshed by one
+    power-iteration + QR step (eigh the first time)."""
+
+    owns_first_moment = True
+
+    def init_state(self, stack, dtype):
+        state = super().init_state(stack, dtype)
+        state["rotated_first_moment"] = jnp.zeros(stack, dtype)
+        state["refreshed"] = jnp.zeros((), bool)
+        return state
+
+    def _first_refresh(self, state):
+        state, ok, counts = _copy_lists(state), jnp.ones((), bool), _zero_counts()
+        everything = jnp.ones(state["bases"][0].shape[0], bool)
+        for i, f in enumerate(state["factors"]):
+            _, q_new, ok_i = mf.eigenbasis(f)
+            ok = ok & ok_i
+            self._refresh_factor(state, i, q_new, mf.match_columns(q_new, state["bases"][i]), everything, counts)
+        return state, ok, counts
+
+    def _power_refresh(self, state):
+        state, counts = _copy_lists(state), _zero_counts()
+        for i, f in enumerate(state["factors"]):
+            q = state["bases"][i]
+            need = self._need(f, q)
+            q_new, perm = mf.power_qr_step(f, q)
+            self._refresh_factor(state, i, q_new, perm, need, counts)
+        return state, mf.all_finite(*state["bases"]), counts
+
+    def refresh(self, state, step):
+        old = state["bases"]
+        new, ok, counts = lax.cond(state["refreshed"], self._power_refresh, self._first_refresh, state)
+        m = new["rotated_first_moment"]
+        for i, (q_old, q_new) in enumerate(zip(old, new["bases"], strict=True)):
+            m = mode_product(m, _t(q_new) @ q_old, i)
+        return {**new, "rotated_first_moment": m, "refreshed": jnp.ones((), bool)}, ok, counts
+
+    def _rotated_moment(self, state, g_rot, m, step):
+        b1 = self.cfg.betas[0]
+        moment = (1 - b1) * g_rot + b1 * state["rotated_first_moment"]
+        estimate = b1 * moment + (1 - b1) * g_rot if self.cfg.nesterov else moment
+        bc = (1 - b1**step).astype(moment.dtype)
+        return estimate / bc, {**state, "rotated_first_moment": moment}
+
+
+VARIANT_CLASSES = {
+    "shampoo": Shampoo,
+    "shampoo2": Shampoo,
+    "kradagrad_star": KrADagradStar,
+    "kradagrad": KrADagrad,
+    "eshampoo": EShampoo,
+    "soap": SOAP,
+}
+
+
+def make_variant(cfg: KronConfig) -> Variant:
+    return VARIANT_CLASSES[cfg.variant](cfg)
+
+
+def _copy_lists(state: dict) -> dict:
+    """A shallow copy whose lists may be assigned to without touching the caller's."""
+    return {k: list(v) if isinstance(v, list) else v for k, v in state.items()}
+
+
+def _is_square(step: jax.Array) -> jax.Array:
+    root = jnp.floor(jnp.sqrt(step.astype(jnp.float32))).astype(step.dtype)
+    return jnp.any(jnp.stack([(root + k) ** 2 == step for k in (-1, 0, 1)]))
+
+
+def _trace(a: jax.Array) -> jax.Array:
+    return jnp.trace(a, axis1=-2, axis2=-1)
+
+
+def _normalised(f: jax.Array) -> jax.Array:
+    """The factor scaled to mean eigenvalue 1 (the identity while the factor is still zero)."""
+    tr = _trace(f)[:, None, None]
+    eye = jnp.eye(f.shape[-1], dtype=f.dtype)
+    return jnp.where(tr > 0, f * (f.shape[-1] / jnp.maximum(tr, jnp.finfo(f.dtype).tiny)), eye)
+
+
+def _permute(d: jax.Array, perm: jax.Array, dim: int, rows: jax.Array) -> jax.Array:
+    """Reorder the second moment along tensor dim ``dim`` by ``perm`` (B, d), for the blocks where ``rows``."""
+    moved = jnp.moveaxis(d, dim + 1, -1)
+    index = perm.reshape(perm.shape[0], *([1] * (moved.ndim - 2)), perm.shape[-1])
+    permuted = jnp.moveaxis(jnp.take_along_axis(moved, index, axis=-1), -1, dim + 1)
+    return jnp.where(rows.reshape((-1,) + (1,) * (d.ndim - 1)), permuted, d)
