@@ -18,6 +18,7 @@ LAYERS = [
     ("compat", "algoperf"),
     ("common",),  # user errors, atomic writes, locks, shared flag checks, search spaces
     ("precond",),
+    ("precond_jax",),  # the JAX core: shares precond's torch-free config and blocking rules, nothing else
     ("workloads",),
     ("submissions",),
     ("runner",),
