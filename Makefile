@@ -62,9 +62,9 @@ bench: data
 	$(PY) -m benchmarks.step_time
 
 diagnostics: data  # the seed papers' claims, measured (README "What the papers claim")
-	$(PY) -m precond.diagnostics kron-quality --output_dir=$(EXPERIMENT_DIR)/diagnostics
-	$(PY) -m precond.diagnostics fp32-robustness --output_dir=$(EXPERIMENT_DIR)/diagnostics
-	$(PY) -m precond.diagnostics refresh-stats --output_dir=$(EXPERIMENT_DIR)/diagnostics
+	$(PY) -m diagnostics kron-quality --output_dir=$(EXPERIMENT_DIR)/diagnostics
+	$(PY) -m diagnostics fp32-robustness --output_dir=$(EXPERIMENT_DIR)/diagnostics
+	$(PY) -m diagnostics refresh-stats --output_dir=$(EXPERIMENT_DIR)/diagnostics
 
 lint: install
 	$(BIN)/ruff check .

@@ -5,7 +5,8 @@ max_preconditioner_dim 1024. Each optimizer runs ``--steps`` timed steps (defaul
 three warm-up steps, on real forward/backward passes over fixed random data. Reported per model: the optimizer
 step's time and the whole training step's time, each divided by AdamW's. One torch thread by default, for
 stable numbers on a shared 2-core machine. HeavyBall runs eagerly (its torch.compile costs minutes per model
-here and, per DESIGN.md, brings no CPU speed-up); ``--heavyball_compile`` turns compilation on.
+here and brings no CPU speed-up: docs/architecture.md, "Environment"); ``--heavyball_compile`` turns compilation
+on.
 
     python -m benchmarks.step_time [--steps 100] [--models mlp transformer convnet] [--threads 1]
 """

@@ -7,6 +7,9 @@ from absl import app, flags
 from runner.errors import PROGRESS, UsageError, cli_main
 from workloads.registry import get_workload
 
+# A name, not an import: diagnostics sits above the runner, which loads the hook only when it is asked for.
+KRON_HOOK = "diagnostics.kron_logging:KronQualityHook"
+
 flags.DEFINE_string("submission_path", None, "Path to the submission's submission.py.")
 flags.DEFINE_string("workload", None, "Workload name (see workloads.registry).")
 flags.DEFINE_enum("framework", "pytorch", ["pytorch", "jax"], "Framework of the submission.")
@@ -26,14 +29,23 @@ flags.DEFINE_integer("hparam_start_index", None, "First hyperparameter point to 
 flags.DEFINE_integer("hparam_end_index", None, "One past the last hyperparameter point to run.")
 flags.DEFINE_boolean("torch_compile", False, "Accepted for AlgoPerf compatibility; compile is not used on CPU.")
 flags.DEFINE_enum("progress", "auto", ["auto", "on", "off"], "Progress bar (auto: only on a terminal).")
+flags.DEFINE_list(
+    "eval_hooks",
+    [],
+    "Measurements after evals, to TensorBoard: package.module:factory[@N] (every N-th eval), comma-separated; "
+    "see runner/eval_hooks.py.",
+)
 flags.DEFINE_integer(
-    "log_kron_quality_every", 0, "Log Kronecker approximation quality of small layers to TensorBoard every N evals."
+    "log_kron_quality_every",
+    0,
+    f"Log Kronecker approximation quality of small layers to TensorBoard every N evals (--eval_hooks={KRON_HOOK}@N).",
 )
 
 FLAGS = flags.FLAGS
 
 
 def _config():
+    from runner.eval_hooks import EvalHookSpec
     from runner.experiment import ExperimentConfig
     from runner.loop import TrialConfig
 
@@ -42,6 +54,11 @@ def _config():
         raise UsageError(f"missing {' and '.join(missing)}; see python -m runner --help")
     if FLAGS.log_kron_quality_every < 0:
         raise UsageError(f"--log_kron_quality_every={FLAGS.log_kron_quality_every} must be >= 0 (0 turns it off)")
+    hooks = [EvalHookSpec.parse(text) for text in FLAGS.eval_hooks]
+    if FLAGS.log_kron_quality_every:
+        hooks.append(EvalHookSpec(KRON_HOOK, FLAGS.log_kron_quality_every))
+    for hook in hooks:
+        hook.resolve()  # a bad name fails here, before any trial starts
     if FLAGS.framework != "pytorch":
         raise UsageError("--framework=jax is not supported yet; use --framework=pytorch")
     flag_values = {f.name: f.value for f in FLAGS.get_flags_for_module(__name__)}
@@ -55,7 +72,7 @@ def _config():
         save_checkpoints=FLAGS.save_checkpoints,
         rng_seed=FLAGS.rng_seed,
         progress=PROGRESS[FLAGS.progress],
-        kron_quality_every=FLAGS.log_kron_quality_every,
+        eval_hooks=tuple(hooks),
         flags=json.loads(json.dumps(flag_values, default=str)),
     )
     return ExperimentConfig(

@@ -64,8 +64,8 @@ def load_submission(path: str) -> Submission:
 
 
 def _import(path: str) -> ModuleType:
-    dotted = _dotted_name(path)
     try:
+        dotted = _dotted_name(path)
         if dotted is not None:
             return importlib.import_module(dotted)
         name = "kronbench_submission_" + str(abs(hash(path)))
@@ -82,13 +82,26 @@ def _import(path: str) -> ModuleType:
 
 
 def _dotted_name(path: str) -> str | None:
-    """``a.b.submission`` if ``path`` lies in packages under a ``sys.path`` entry, else None."""
+    """``a.b.submission`` if ``path`` lies in packages under a ``sys.path`` entry and that name imports this very
+    file, else None. The top folder may be a namespace package: kronbench's ``submissions`` is one, so that
+    another project's ``submissions`` namespace (MLCommons' submissions repository has no ``__init__.py``)
+    merges with it instead of being shadowed by it."""
     parts = [os.path.splitext(os.path.basename(path))[0]]
     folder = os.path.dirname(path)
     while os.path.isfile(os.path.join(folder, "__init__.py")):
         parts.insert(0, os.path.basename(folder))
         folder = os.path.dirname(folder)
     roots = {os.path.abspath(p or os.getcwd()) for p in sys.path}
-    if len(parts) > 1 and folder in roots:
-        return ".".join(parts)
-    return None
+    if len(parts) > 1 and folder not in roots and os.path.dirname(folder) in roots:
+        parts.insert(0, os.path.basename(folder))  # a namespace package directly under a sys.path entry
+        folder = os.path.dirname(folder)
+    if len(parts) == 1 or folder not in roots or not all(p.isidentifier() for p in parts):
+        return None
+    dotted = ".".join(parts)
+    try:
+        found = importlib.util.find_spec(dotted)
+    except ImportError:  # a parent of that name is some other module
+        return None
+    if found is None or not found.origin or not os.path.samefile(found.origin, path):
+        return None  # the name belongs to another file that comes first on sys.path
+    return dotted

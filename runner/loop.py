@@ -1,4 +1,4 @@
-"""One trial under AlgoPerf's clock (ALGOPERF_API.md section 4).
+"""One trial under AlgoPerf's clock (docs/algoperf_contract.md, section 4).
 
 Timed (``accumulated_submission_time``): data_selection + update_params, and prepare_for_eval.
 Untimed: initialisation, evaluation, logging and checkpointing. An eval is due when
@@ -25,6 +25,7 @@ from algoperf import spec
 from compat import prng
 from runner import checkpoint
 from runner.clock import get_time
+from runner.eval_hooks import EvalHooks
 from runner.loading import Submission
 from runner.logs import MetricsLogger, meta_data, write_json
 from runner.progress import Progress
@@ -64,7 +65,7 @@ class TrialConfig:
     save_checkpoints: bool = True
     rng_seed: int | None = None
     progress: bool | None = None  # None: only when stderr is a terminal
-    kron_quality_every: int = 0  # log Kronecker approximation quality to TensorBoard every N evals (0: never)
+    eval_hooks: tuple = ()  # runner.eval_hooks.EvalHookSpec: measurements after evals, to TensorBoard
     flags: dict = field(default_factory=dict)
 
     @property
@@ -152,11 +153,9 @@ def train_once(
             write_json(os.path.join(trial_dir, "hparams.json"), hyperparameters._asdict())
         logger = MetricsLogger(trial_dir, resume_step=global_step)
         workload.attach_metrics_logger(logger)
-    kron_logger = None
-    if logger is not None and config.kron_quality_every > 0:
-        from runner.kron_logging import KronQualityLogger
-
-        kron_logger = KronQualityLogger(workload, config.kron_quality_every, data_rng, config.data_dir)
+    eval_hooks = None
+    if logger is not None and config.eval_hooks:
+        eval_hooks = EvalHooks(config.eval_hooks, workload, data_rng, config.data_dir)
 
     budget = workload.max_allowed_runtime_sec * config.budget_factor
     metric = workload.target_metric_name
@@ -258,8 +257,8 @@ def train_once(
                     if logger is not None:  # logging time is tracked, not charged
                         start = get_time()
                         logger.append_scalar_metrics(result, global_step, preemption_count, is_eval=True)
-                        if kron_logger is not None:
-                            kron_logger.after_eval(workload, model_params, model_state, eval_rng, global_step, logger)
+                        if eval_hooks is not None:
+                            eval_hooks.after_eval(workload, model_params, model_state, eval_rng, global_step, logger)
                         save_checkpoint()
                         train_state["accumulated_logging_time"] += get_time() - start
         progress.update(global_step, train_state["accumulated_submission_time"])

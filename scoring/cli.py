@@ -1,10 +1,12 @@
 """``python -m scoring``: AlgoPerf's scoring flags over a folder of submissions' experiment logs."""
 
 import os
+import time
 
 from absl import app, flags
 
 from runner.errors import UsageError, cli_main
+from scoring.targets import DEFAULT_VERSION, VERSIONS
 
 flags.DEFINE_string("submission_directory", None, "Folder holding one experiment folder per submission.")
 flags.DEFINE_string("output_dir", "scoring_results", "Where tables, plots and report.md are written.")
@@ -13,10 +15,14 @@ flags.DEFINE_string("baseline", None, "Submission the speedups are measured agai
 flags.DEFINE_boolean("strict", False, "Errors instead of warnings when workloads, studies or trials are missing.")
 flags.DEFINE_enum(
     "trial_selection",
-    "time",
-    ["time", "eval_index"],
-    "Best trial of a study: earliest time to target, or the official scorer's earliest eval index.",
+    "eval_index",
+    ["eval_index", "time"],
+    "Best trial of a study: the official scorer's earliest eval index (ties to the earlier time), or the earliest "
+    "time to target.",
 )
+flags.DEFINE_string("benchmark_version", DEFAULT_VERSION, f"AlgoPerf version ({', '.join(VERSIONS)}): targets, base "
+                    "and held-out workloads.")  # fmt: skip
+flags.DEFINE_boolean("lenient", False, "Skip unreadable or inconsistent eval logs with a warning instead of refusing.")
 flags.DEFINE_boolean("compute_performance_profiles", True, "Accepted for AlgoPerf compatibility; always on.")
 
 FLAGS = flags.FLAGS
@@ -25,7 +31,8 @@ FLAGS = flags.FLAGS
 def _run() -> None:
     from scoring.compare import compare
     from scoring.experiments import read_experiments
-    from scoring.report import text_table, time_table, write_all
+    from scoring.report import ranked, speedup_lines, text_table, time_table, write_all
+    from scoring.targets import benchmark, target_of
 
     if not FLAGS.submission_directory:
         raise UsageError("missing --submission_directory; pass the folder holding one folder per submission")
@@ -33,7 +40,9 @@ def _run() -> None:
     source = os.path.abspath(FLAGS.submission_directory)
     if output_dir == source:
         raise UsageError("--output_dir must differ from --submission_directory; pick another folder")
-    logs, warnings = read_experiments(source)
+    benchmark(FLAGS.benchmark_version)  # an unknown version is refused before anything is read
+    started = time.perf_counter()
+    logs, warnings, skipped = read_experiments(source, lambda w, f: target_of(w, f).column, lenient=FLAGS.lenient)
     c = compare(
         logs,
         rule=FLAGS.trial_selection,
@@ -41,16 +50,19 @@ def _run() -> None:
         strict=FLAGS.strict,
         baseline=FLAGS.baseline,
         warnings=warnings,
+        skipped=skipped,
+        version=FLAGS.benchmark_version,
     )
+    seconds = time.perf_counter() - started
     for w in c.warnings:
         print(f"warning: {w}")
     files = write_all(c, output_dir, FLAGS.trial_selection, FLAGS.self_tuning_ruleset, source)
     print("Time to target (s, median over studies; - = not reached):")
     print(text_table(time_table(c)))
-    print("Scores: " + ", ".join(f"{s} {c.scores[s]:.4f}" for s in c.submissions))
-    for s, (v, n) in c.speedups.items():
-        value = "n/a (no workload reached by both)" if n == 0 else f"{v:.3f}x over {n} workload(s)"
-        print(f"Speedup of {s} over {c.baseline}: {value}")
+    print("Scores: " + ", ".join(f"{s} {c.scores[s]:.4f}" for s in ranked(c)))
+    for line in speedup_lines(c):
+        print(line)
+    print(f"Scored {len(c.trials)} trial(s) in {seconds:.2f} s (reading and scoring, before writing outputs)")
     print(f"Report: {files['report.md']}")
 
 

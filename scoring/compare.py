@@ -10,7 +10,9 @@ import numpy as np
 from runner.errors import UsageError
 from scoring import scores
 from scoring.experiments import TrialLog
-from scoring.targets import Target, target_of
+from scoring.targets import DEFAULT_VERSION, Benchmark, Target, benchmark, own_budget, target_of
+
+EXTERNAL_TRIALS = 5  # trials per study under external tuning
 
 
 @dataclass(frozen=True)
@@ -33,16 +35,21 @@ class WorkloadRow:
 @dataclass
 class Comparison:
     submissions: list[str]
-    workloads: list[str]
+    workloads: list[str]  # every workload with logs
     targets: dict[str, Target]
     trials: list[TrialRow]
     rows: list[WorkloadRow]
-    ratios: dict[str, np.ndarray]
+    ratios: dict[str, np.ndarray]  # over base_workloads, after the 4x and held-out rules
     profiles: dict[str, np.ndarray]
     scores: dict[str, float]
-    speedups: dict[str, tuple[float, int]] = field(default_factory=dict)  # vs the baseline
+    base_workloads: list[str] = field(default_factory=list)  # the profile's workloads
+    variants: dict[str, str] = field(default_factory=dict)  # held-out variant -> its base workload
+    speedups: dict[str, tuple[float, int]] = field(default_factory=dict)  # kronbench's, vs the baseline
+    official_speedups: dict[str, float] = field(default_factory=dict)  # compute_speedups', vs the baseline
     baseline: str | None = None
+    version: str = DEFAULT_VERSION
     warnings: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (trial path, why it was not scored)
 
     def time(self, submission: str, workload: str) -> float:
         for r in self.rows:
@@ -53,13 +60,16 @@ class Comparison:
 
 def compare(
     logs: list[TrialLog],
-    rule: str = "time",
+    rule: str = "eval_index",
     self_tuning: bool = False,
     strict: bool = False,
     baseline: str | None = None,
     warnings: list[str] | None = None,
+    skipped: list[tuple[str, str]] | None = None,
+    version: str = DEFAULT_VERSION,
 ) -> Comparison:
-    warnings = list(warnings or [])
+    warnings, skipped = list(warnings or []), list(skipped or [])
+    bench = benchmark(version)
     submissions = sorted({t.submission for t in logs})
     workloads = sorted({t.workload for t in logs})
     if baseline is not None and baseline not in submissions:
@@ -72,37 +82,14 @@ def compare(
     problems = _coverage_problems(by_study, submissions, workloads, self_tuning)
     if strict and problems:
         raise UsageError(f"--strict: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
-    warnings += problems
+    warnings += problems + _mixed_frameworks(logs)
 
-    trial_rows, study_results = [], defaultdict(list)
-    for (submission, workload, _), trials in sorted(by_study.items()):
-        target = targets[workload]
-        if self_tuning:
-            trials = sorted(trials, key=lambda t: t.trial)[:1]  # one trial per study; extra ones were warned about
-        hits = {
-            t.trial: scores.first_hit(t.times, t.steps, t.metrics.get(target.column, _nans(t)), target.value,
-                                      target.lower_is_better)
-            for t in trials
-        }  # fmt: skip
-        chosen = scores.best_trial(hits, rule)
-        trial_rows += [TrialRow(t, hits[t.trial], t.trial == chosen) for t in trials]
-        best = hits[chosen] if chosen is not None else scores.Hit()
-        study_results[(submission, workload)].append(best)
-
-    rows = []
-    for (submission, workload), hits in sorted(study_results.items()):
-        rows.append(
-            WorkloadRow(
-                submission,
-                workload,
-                scores.median_time([h.time for h in hits]),
-                scores.median_time([h.step if h.reached else math.inf for h in hits]),
-                len(hits),
-                sum(h.reached for h in hits),
-            )
-        )
+    trial_rows, rows = _choose(by_study, targets, rule, self_tuning, skipped)
     times = {s: {r.workload: r.time for r in rows if r.submission == s} for s in submissions}
-    ratios = scores.performance_ratios(times, workloads)
+    base, variants = _profile_workloads(bench, workloads, warnings)
+    profile_times = scores.held_out_rule({s: {w: ts.get(w, math.inf) for w in base + list(variants)}
+                                          for s, ts in times.items()}, variants)  # fmt: skip
+    ratios = scores.performance_ratios(profile_times, base)
     profiles = {s: scores.performance_profile(ratios[s]) for s in submissions}
     result = Comparison(
         submissions=submissions,
@@ -113,17 +100,102 @@ def compare(
         ratios=ratios,
         profiles=profiles,
         scores={s: scores.benchmark_score(profiles[s]) for s in submissions},
+        base_workloads=base,
+        variants=variants,
         baseline=baseline,
+        version=version,
         warnings=warnings,
+        skipped=skipped,
     )
     if baseline is not None:
-        result.speedups = {s: scores.speedup(times[baseline], times[s]) for s in submissions if s != baseline}
+        base_times = {s: {w: times[s].get(w, math.inf) for w in base} for s in submissions}
+        budgets = _speedup_budgets(bench, base, self_tuning, warnings)
+        others = [s for s in submissions if s != baseline]
+        result.speedups = {s: scores.speedup(base_times[baseline], base_times[s]) for s in others}
+        result.official_speedups = {
+            s: scores.official_speedup(base_times[baseline], base_times[s], budgets) for s in others
+        }
     return result
 
 
+def _choose(by_study, targets, rule, self_tuning, skipped) -> tuple[list[TrialRow], list[WorkloadRow]]:
+    """Each study's best trial, then each workload's median over studies."""
+    trial_rows, study_results = [], defaultdict(list)
+    for (submission, workload, _), trials in sorted(by_study.items()):
+        if self_tuning:  # one trial per study; extra ones were warned about
+            trials = sorted(trials, key=lambda t: t.trial)
+            skipped += [(t.path, "an extra trial of a self-tuning study") for t in trials[1:]]
+            trials = trials[:1]
+        hits = {t.trial: _hit(t, targets[workload]) for t in trials}
+        chosen = scores.best_trial(hits, rule)
+        trial_rows += [TrialRow(t, hits[t.trial], t.trial == chosen) for t in trials]
+        study_results[(submission, workload)].append(hits[chosen] if chosen is not None else scores.Hit())
+    rows = [
+        WorkloadRow(
+            submission,
+            workload,
+            scores.median_time([h.time for h in hits]),
+            scores.median_time([h.step if h.reached else math.inf for h in hits]),
+            len(hits),
+            sum(h.reached for h in hits),
+        )
+        for (submission, workload), hits in sorted(study_results.items())
+    ]
+    return trial_rows, rows
+
+
+def _hit(t: TrialLog, target: Target) -> scores.Hit:
+    """Where a trial first reached its target; a diverged trial never did."""
+    if t.diverged:
+        return scores.Hit()
+    values = t.metrics.get(target.column, np.full(len(t.times), np.nan))
+    return scores.first_hit(t.times, t.steps, values, target.value, target.lower_is_better)
+
+
+def _profile_workloads(bench: Benchmark, workloads: list[str], warnings: list[str]) -> tuple[list[str], dict]:
+    """The base workloads the profile is over and the held-out variants (variant -> base) that gate them."""
+    variants = {}
+    for w in workloads:
+        b = bench.base_of(w)
+        if b == w:
+            continue
+        if bench.held_out_workloads and w not in bench.held_out_workloads:
+            warnings.append(f"{w} is not a held-out workload of v{bench.version}; left out of the profile")
+        elif b not in workloads:
+            warnings.append(f"{w} is a variant of {b}, which has no logs; left out of the profile")
+        else:
+            variants[w] = b
+    base = [w for w in workloads if bench.base_of(w) == w]
+    if any(bench.is_official(w) for w in base):
+        absent = [w for w in bench.base_workloads if w not in workloads]
+        if absent:
+            warnings.append(
+                f"base workload(s) of v{bench.version} without logs from any submission, left out of the profile: "
+                + ", ".join(absent)
+            )
+    return base, variants
+
+
+def _speedup_budgets(bench: Benchmark, base: list[str], self_tuning: bool, warnings: list[str]):
+    """What the official speedup charges for "not reached": the first competition's budget (x3 under self-tuning,
+    as compute_speedups) for official workloads, the workload's own budget (x1.5 under self-tuning, the runner's
+    rule) for kronbench's: {workload: seconds}."""
+    budgets = {}
+    for w in base:
+        if bench.is_official(w):
+            b, factor = bench.speedup_budgets.get(w), (3.0 if self_tuning else 1.0)
+        else:
+            b, factor = own_budget(w), (1.5 if self_tuning else 1.0)
+        if b is None:
+            warnings.append(f"no runtime budget known for {w}; left out of the official speedup")
+        else:
+            budgets[w] = factor * b
+    return budgets
+
+
 def _coverage_problems(by_study, submissions, workloads, self_tuning) -> list[str]:
-    """What AlgoPerf's rules ask for and these logs lack: every workload for every submission, the same number of
-    studies per workload across submissions, one trial per study under self-tuning, equal trial counts otherwise."""
+    """What AlgoPerf's rulesets ask for and these logs lack: every workload for every submission and the same
+    studies for each; per study, 5 trials under external tuning, 1 under self-tuning."""
     problems = []
     studies = defaultdict(set)
     for submission, workload, study in by_study:
@@ -133,23 +205,28 @@ def _coverage_problems(by_study, submissions, workloads, self_tuning) -> list[st
         if missing:
             problems.append(f"submission {s} has no trials on {', '.join(missing)} (scored as never reaching)")
     for w in workloads:
-        counts = {s: len(studies[(s, w)]) for s in submissions if (s, w) in studies}
-        if len(set(counts.values())) > 1:
-            listed = ", ".join(f"{s} {n}" for s, n in counts.items())
-            problems.append(f"workload {w} has different numbers of studies per submission ({listed})")
+        ran = {s: studies[(s, w)] for s in submissions if (s, w) in studies}
+        if len({frozenset(k) for k in ran.values()}) > 1:
+            listed = "; ".join(f"{s}: {', '.join(map(str, sorted(k)))}" for s, k in ran.items())
+            problems.append(f"workload {w}: submissions ran different studies ({listed})")
     for (s, w, k), trials in sorted(by_study.items()):
         if self_tuning and len(trials) > 1:
             first = min(t.trial for t in trials)
             problems.append(f"{s}/study_{k}/{w}: {len(trials)} trials under self-tuning; only trial {first} is scored")
-    if not self_tuning:
-        sizes = defaultdict(set)
-        for (s, w, _), trials in by_study.items():
-            sizes[(s, w)].add(len(trials))
-        for (s, w), n in sorted(sizes.items()):
-            if len(n) > 1:
-                problems.append(f"{s}/{w}: studies have different numbers of trials ({', '.join(map(str, sorted(n)))})")
+        elif not self_tuning and len(trials) != EXTERNAL_TRIALS:
+            problems.append(
+                f"{s}/study_{k}/{w}: {len(trials)} trial(s) where external tuning expects {EXTERNAL_TRIALS}"
+            )
     return problems
 
 
-def _nans(t: TrialLog) -> np.ndarray:
-    return np.full(len(t.times), np.nan)
+def _mixed_frameworks(logs: list[TrialLog]) -> list[str]:
+    """A submission's workload logged under both frameworks is scored as one workload, but should not be."""
+    seen: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    for t in logs:
+        seen[(t.submission, t.workload)].setdefault(t.framework, t.path)
+    return [
+        f"submission {s} mixes frameworks on {w}: {' and '.join(paths[f] for f in sorted(paths))}; scored together"
+        for (s, w), paths in sorted(seen.items())
+        if len(paths) > 1
+    ]

@@ -5,9 +5,11 @@ submission folder holding ``<workload>_<framework>/`` directly (one ``python -m 
 """
 
 import csv
+import json
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +20,8 @@ EVALS = "eval_measurements.csv"
 STUDY = re.compile(r"^study_(\d+)$")
 TRIAL = re.compile(r"^trial_(\d+)$")
 WORKLOAD = re.compile(r"^(.+)_(pytorch|jax)$")
+META = re.compile(r"^meta_data_\d+\.json$")
+TIME_COLUMNS = ("score", "accumulated_submission_time")  # the official scorer's time column first
 
 
 @dataclass(frozen=True)
@@ -29,15 +33,51 @@ class TrialLog:
     trial: int
     path: str
     steps: np.ndarray
-    times: np.ndarray  # accumulated submission time at each eval (the ``score`` column)
+    times: np.ndarray  # submission time at each eval (the ``score`` column)
     metrics: dict[str, np.ndarray] = field(default_factory=dict)  # "validation/<m>" -> values, NaN where blank
+    diverged: bool = False  # meta_data records a divergence: never reaches, whatever its logs say
 
 
-def read_experiments(directory: str) -> tuple[list[TrialLog], list[str]]:
-    """Every trial under ``directory``, and warnings about folders that hold none."""
+class BadLog(Exception):
+    """An eval_measurements.csv the scorer cannot trust; the message says why."""
+
+
+def read_experiments(
+    directory: str, metric_column: Callable[[str, str], str] | None = None, lenient: bool = False
+) -> tuple[list[TrialLog], list[str], list[tuple[str, str]]]:
+    """Every trial under ``directory``, warnings, and the trials skipped as (path, reason).
+
+    ``metric_column(workload, framework)`` names the column each log must hold. A log that is unreadable or
+    inconsistent (see ``_read_trial``) is an error naming it, or with ``lenient`` a skipped trial.
+    """
     if not os.path.isdir(directory):
         raise UsageError(f"--submission_directory={directory} is not a directory; pass the folder of submissions")
-    trials, warnings = [], []
+    trials, warnings, skipped = [], [], []
+    for submission, study, workload, framework, trial, path in _trial_dirs(directory):
+        if not os.path.isfile(os.path.join(path, EVALS)):
+            skipped.append((path, f"no {EVALS} (never evaluated)"))
+            continue
+        column = metric_column(workload, framework) if metric_column else None
+        try:
+            trials.append(_read_trial(submission, study, workload, framework, trial, path, column))
+        except BadLog as e:
+            if not lenient:
+                raise UsageError(
+                    f"{os.path.join(path, EVALS)} {e}; repair or remove it, or pass --lenient to skip it"
+                ) from None
+            warnings.append(f"{os.path.join(path, EVALS)} {e}; skipped (--lenient)")
+            skipped.append((path, str(e)))
+    if not trials:
+        raise UsageError(
+            f"no usable {EVALS} under {directory}; pass the folder holding one folder per submission "
+            f"(<submission>/study_<k>/<workload>_<framework>/trial_<n>/)"
+        )
+    trials.sort(key=lambda t: (t.submission, t.workload, t.study, t.trial))
+    return trials, warnings, skipped
+
+
+def _trial_dirs(directory: str):
+    """(submission, study, workload, framework, trial, path) of every trial folder, in a fixed order."""
     for submission in sorted(_dirs(directory)):
         sub_dir = os.path.join(directory, submission)
         studies = {int(m.group(1)): os.path.join(sub_dir, d) for d in _dirs(sub_dir) if (m := STUDY.match(d))}
@@ -47,28 +87,50 @@ def read_experiments(directory: str) -> tuple[list[TrialLog], list[str]]:
             for wl_dir in sorted(_dirs(study_dir)):
                 if not (wm := WORKLOAD.match(wl_dir)):
                     continue
-                for trial_dir in _dirs(os.path.join(study_dir, wl_dir)):
-                    if not (tm := TRIAL.match(trial_dir)):
-                        continue
-                    path = os.path.join(study_dir, wl_dir, trial_dir)
-                    if not os.path.isfile(os.path.join(path, EVALS)):
-                        warnings.append(f"{path} has no {EVALS} (never evaluated); skipped")
-                        continue
-                    trials.append(_read_trial(submission, study, wm.group(1), wm.group(2), int(tm.group(1)), path))
-    if not trials:
-        raise UsageError(
-            f"no {EVALS} under {directory}; pass the folder holding one folder per submission "
-            f"(<submission>/study_<k>/<workload>_<framework>/trial_<n>/)"
-        )
-    trials.sort(key=lambda t: (t.submission, t.workload, t.study, t.trial))
-    return trials, warnings
+                numbered = [
+                    (int(m.group(1)), d) for d in _dirs(os.path.join(study_dir, wl_dir)) if (m := TRIAL.match(d))
+                ]
+                for trial, trial_dir in sorted(numbered):
+                    yield submission, study, wm.group(1), wm.group(2), trial, os.path.join(study_dir, wl_dir, trial_dir)
 
 
-def _read_trial(submission, study, workload, framework, trial, path) -> TrialLog:
-    with open(os.path.join(path, EVALS), newline="") as f:
-        rows = [r for r in csv.DictReader(f) if _float(r.get("global_step")) is not None]
-    time_key = "accumulated_submission_time" if rows and "accumulated_submission_time" in rows[0] else "score"
-    columns = [k for k in (rows[0] if rows else {}) if k.startswith("validation/")]
+def _read_trial(submission, study, workload, framework, trial, path, column=None) -> TrialLog:
+    """Refuses (BadLog) a log that is empty, header-only, not UTF-8, lacks the step, time or metric column, holds a
+    non-numeric step, time or metric, or whose steps or times go backwards. Blank metric cells are NaN."""
+    try:
+        with open(os.path.join(path, EVALS), newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            rows = [r for r in reader if r]  # blank lines carry nothing
+    except UnicodeDecodeError:
+        raise BadLog("is not UTF-8 text") from None
+    except csv.Error as e:
+        raise BadLog(f"is not valid CSV ({e})") from None
+    if not header:
+        raise BadLog("is empty")
+    if not rows:
+        raise BadLog("has a header but no rows")
+    time_key = next((k for k in TIME_COLUMNS if k in header), None)
+    needed = {"global_step": "step column global_step", time_key or TIME_COLUMNS[0]: "time column score"}
+    if column is not None:
+        needed[column] = f"metric column {column}"
+    for key, what in needed.items():
+        if key not in header:
+            raise BadLog(f"has no {what}")
+    ragged = next((n for n, r in enumerate(rows) if len(r) != len(header)), None)
+    if ragged is not None:
+        raise BadLog(f"has {len(rows[ragged])} fields at line {ragged + 2} where its header has {len(header)}")
+    col = {k: header.index(k) for k in header}
+    steps = _numbers(rows, col["global_step"], "global_step", blank_ok=False)
+    times = _numbers(rows, col[time_key], time_key, blank_ok=False)
+    for name, values in (("steps", steps), ("times", times)):
+        if not np.all(np.isfinite(values)):
+            raise BadLog(f"has a non-finite value among its {name}")
+        if np.any(np.diff(values) < 0):
+            i = int(np.flatnonzero(np.diff(values) < 0)[0])
+            raise BadLog(f"has {name} going backwards at line {i + 3} ({values[i]:g} then {values[i + 1]:g})")
+    scored = [column] if column is not None else [k for k in header if k.startswith("validation/")]
+    metrics = {k: _numbers(rows, col[k], k, blank_ok=True) for k in scored}
     return TrialLog(
         submission=submission,
         study=study,
@@ -76,24 +138,41 @@ def _read_trial(submission, study, workload, framework, trial, path) -> TrialLog
         framework=framework,
         trial=trial,
         path=path,
-        steps=np.array([int(_float(r["global_step"])) for r in rows], dtype=np.int64),
-        times=np.array([_nan(r.get(time_key)) for r in rows], dtype=np.float64),
-        metrics={c: np.array([_nan(r.get(c)) for r in rows], dtype=np.float64) for c in columns},
+        steps=steps.astype(np.int64),
+        times=times,
+        metrics=metrics,
+        diverged=_diverged(path),
     )
+
+
+def _numbers(rows: list[list[str]], i: int, name: str, blank_ok: bool) -> np.ndarray:
+    out = np.empty(len(rows), dtype=np.float64)
+    for n, row in enumerate(rows):
+        cell = row[i].strip()
+        if cell == "" and blank_ok:
+            out[n] = math.nan
+            continue
+        try:
+            out[n] = float(cell)
+        except ValueError:
+            raise BadLog(f"has a non-numeric {name} {cell!r} at line {n + 2}") from None
+    return out
+
+
+def _diverged(path: str) -> bool:
+    """Whether any meta_data_*.json of the trial records a divergence (key ``diverged``, neither null nor false)."""
+    for name in sorted(os.listdir(path)):
+        if not META.match(name):
+            continue
+        try:
+            with open(os.path.join(path, name), encoding="utf-8") as f:
+                meta = json.load(f)
+        except (OSError, ValueError):
+            continue  # metadata is informative; the eval log is what is scored
+        if isinstance(meta, dict) and meta.get("diverged") not in (None, False):  # a record, a step or True
+            return True
+    return False
 
 
 def _dirs(path: str) -> list[str]:
     return [d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)) and not d.startswith(".")]
-
-
-def _float(v) -> float | None:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
-def _nan(v) -> float:
-    x = _float(v)
-    return math.nan if x is None else x

@@ -8,9 +8,15 @@ from scoring import plots, scores
 from scoring.compare import Comparison
 
 RULE_TEXT = {
-    "time": "the trial with the earliest submission time to target (kronbench's default)",
-    "eval_index": "the trial whose first hit comes at the earliest eval index (the official scorer's rule)",
+    "eval_index": "the trial whose first hit comes at the earliest eval index, ties to the earlier submission time "
+    "(the official scorer's rule)",
+    "time": "the trial with the earliest submission time to target (`--trial_selection=time`)",
 }
+KRON_SPEEDUP = "t_baseline / t_submission, geometric mean over the base workloads both reached; > 1 = faster"
+OFFICIAL_SPEEDUP = (
+    "t_submission / t_baseline, geometric mean over all base workloads, not reached = the first competition's "
+    "budget (x3 under self-tuning) + 1 s, as the official compute_speedups; < 1 = faster"
+)
 
 
 def write_all(c: Comparison, output_dir: str, rule: str, self_tuning: bool, source: str) -> dict[str, str]:
@@ -35,8 +41,8 @@ def write_all(c: Comparison, output_dir: str, rule: str, self_tuning: bool, sour
         out["speedups.csv"] = os.path.join(output_dir, "speedups.csv")
         _write_csv(
             out["speedups.csv"],
-            ["submission", "baseline", "speedup", "workloads"],
-            [[s, c.baseline, v, n] for s, (v, n) in c.speedups.items()],
+            ["submission", "baseline", "speedup", "workloads", "official_speedup"],
+            [[s, c.baseline, v, n, c.official_speedups[s]] for s, (v, n) in c.speedups.items()],
         )
     out["performance_profiles.png"] = os.path.join(output_dir, "performance_profiles.png")
     plots.save(plots.performance_profiles(c), out["performance_profiles.png"])
@@ -60,6 +66,24 @@ def time_table(c: Comparison) -> list[list[str]]:
     return rows
 
 
+def ranked(c: Comparison) -> list[str]:
+    """Submissions in the published leaderboards' order: best score first, ties by name."""
+    return sorted(c.submissions, key=lambda s: (-c.scores[s], s))
+
+
+def speedup_lines(c: Comparison) -> list[str]:
+    """Both speedup figures per submission, each with its direction."""
+    lines = []
+    for s, (v, n) in c.speedups.items():
+        kron = "n/a (no base workload reached by both)" if n == 0 else f"{v:.3f}x over {n} workload(s)"
+        lines += [
+            f"Speedup of {s} over {c.baseline} (t_base / t_sub, > 1 = faster): {kron}",
+            f"Official speedup of {s} over {c.baseline} (compute_speedups: t_sub / t_base, < 1 = faster): "
+            f"{c.official_speedups[s]:.4f}",
+        ]
+    return lines
+
+
 def text_table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -72,33 +96,48 @@ def markdown(c: Comparison, rule: str, self_tuning: bool, source: str) -> str:
     lines = [
         "# kronbench comparison",
         "",
-        f"Scored `{source}` under the {ruleset} ruleset: per trial, the submission time of the first eval whose "
-        f"validation metric reaches the workload's target; per study, {RULE_TEXT[rule]}; per workload, the median "
-        f"over studies. Times beyond {scores.MAX_TAU:g}x the best submission's count as not reached.",
+        f"Scored `{source}` under the {ruleset} ruleset with AlgoPerf v{c.version}'s targets: per trial, the "
+        f"submission time of the first eval whose validation metric reaches the workload's target; per study, "
+        f"{RULE_TEXT[rule]}; per workload, the median over studies. Times beyond {scores.MAX_TAU:g}x the best "
+        f"submission's count as not reached.",
+        "",
+        "## Benchmark score",
+        "",
+        f"Area under each performance profile over tau in [1, 4], divided by 3, over {len(c.base_workloads)} base "
+        f"workload(s) ({', '.join(c.base_workloads)}): 1 means fastest on every workload. Scores are relative to "
+        "the submissions scored together.",
+        "",
+        *_md_table([["submission", "score"], *[[s, f"{c.scores[s]:.4f}"] for s in ranked(c)]]),
+        "",
+    ]
+    if c.variants:
+        held_out = ", ".join(f"{v} ({b})" for v, b in sorted(c.variants.items()))
+        lines += [
+            f"Held-out rule (v0.5) over {held_out}: a variant counts as not reached where its base is not, the 4x "
+            "rule applies to both, and a base counts as not reached where its variant is.",
+            "",
+        ]
+    lines += [
+        "![performance profiles](performance_profiles.png)",
         "",
         "## Time to target (median over studies, seconds)",
         "",
         *_md_table(time_table(c)),
-        "",
-        "## Benchmark score",
-        "",
-        "Area under each performance profile over tau in [1, 4], divided by 3: 1 means fastest on every workload. "
-        "Scores are relative to the submissions scored together.",
-        "",
-        *_md_table([["submission", "score"], *[[s, f"{c.scores[s]:.4f}"] for s in c.submissions]]),
-        "",
-        "![performance profiles](performance_profiles.png)",
         "",
     ]
     if c.baseline is not None:
         lines += [
             f"## Speedup over {c.baseline}",
             "",
-            "Geometric mean of t_baseline / t_submission over the workloads both reached (counted in the last column).",
+            f"- kronbench: {KRON_SPEEDUP}.",
+            f"- official: {OFFICIAL_SPEEDUP}.",
             "",
             *_md_table(
-                [["submission", "speedup", "workloads"]]
-                + [[s, "n/a" if n == 0 else f"{v:.3f}x", str(n)] for s, (v, n) in c.speedups.items()]
+                [["submission", "kronbench (> 1 = faster)", "workloads both reached", "official (< 1 = faster)"]]
+                + [
+                    [s, "n/a" if n == 0 else f"{v:.3f}x", str(n), f"{c.official_speedups[s]:.4f}"]
+                    for s, (v, n) in c.speedups.items()
+                ]
             ),
             "",
         ]
@@ -107,7 +146,16 @@ def markdown(c: Comparison, rule: str, self_tuning: bool, source: str) -> str:
         lines += [f"### {w}", "", f"![{w}](curves_{w}.png)", ""]
     lines += ["## Studies", "", *_md_table(_study_table(c)), ""]
     if c.warnings:
-        lines += ["## Warnings", "", *[f"- {w}" for w in c.warnings], ""]
+        lines += ["## Warnings (coverage and inputs)", "", *[f"- {w}" for w in c.warnings], ""]
+    diverged = [t.log.path for t in c.trials if t.log.diverged]
+    if c.skipped or diverged:
+        lines += [
+            "## Trials skipped",
+            "",
+            *[f"- `{path}`: {why}" for path, why in c.skipped],
+            *[f"- `{path}`: diverged (meta_data); scored as not reached" for path in diverged],
+            "",
+        ]
     lines += ["Per-trial detail: `trials.csv`; per workload: `time_to_targets.csv`; scores: `scores.csv`.", ""]
     return "\n".join(lines)
 

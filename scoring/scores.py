@@ -1,4 +1,4 @@
-"""AlgoPerf's scoring arithmetic (ALGOPERF_API.md section 5), as pure functions on arrays and dicts.
+"""AlgoPerf's scoring arithmetic (docs/algoperf_contract.md section 6), as pure functions on arrays and dicts.
 
 Trial -> time to target; study -> its best trial; workload -> median over studies; then, across submissions,
 the 4x rule, performance profiles, the benchmark score and speedups over a baseline. ``inf`` means "never reached".
@@ -12,9 +12,11 @@ import numpy as np
 MAX_TAU = 4.0
 TAUS = np.linspace(1.0, MAX_TAU, 100)
 
-# How a study's best trial is chosen. "time": the earliest submission time to target (kronbench's default).
-# "eval_index": the trial whose first hit comes at the earliest eval index, ties to the lowest trial number, as the
-# official scorer does; it can pick a trial that needed more time, when another trial evaluated less often.
+# How a study's best trial is chosen. "eval_index" (the default, the official scorer's rule): the trial whose first
+# hit comes at the earliest eval index; the official code breaks ties by directory listing order, and the published
+# v0.6 scores are the ones obtained when ties go to the earlier submission time, then the lower trial number.
+# "time": the earliest submission time to target (kronbench's earlier default); the two differ when trials evaluate
+# at different rates, where the official rule can pick a trial that needed more time.
 TRIAL_RULES = ("time", "eval_index")
 
 
@@ -32,9 +34,10 @@ class Hit:
 
 
 def first_hit(times: np.ndarray, steps: np.ndarray, values: np.ndarray, target: float, lower_is_better: bool) -> Hit:
-    """The first eval whose validation metric reaches ``target`` (``<=`` or ``>=``; NaN never does)."""
+    """The first eval whose validation metric reaches ``target`` (``<=`` or ``>=``); a non-finite value (NaN, or
+    the inf of a diverged loss) never does."""
     with np.errstate(invalid="ignore"):
-        ok = values <= target if lower_is_better else values >= target
+        ok = np.isfinite(values) & (values <= target if lower_is_better else values >= target)
     hits = np.flatnonzero(ok)
     if hits.size == 0:
         return Hit()
@@ -43,13 +46,14 @@ def first_hit(times: np.ndarray, steps: np.ndarray, values: np.ndarray, target: 
 
 
 def best_trial(hits: dict[int, Hit], rule: str = "time") -> int | None:
-    """The chosen trial number of a study (None if no trial reached the target). Ties go to the lower number."""
+    """The chosen trial number of a study (None if no trial reached the target). Ties under "eval_index" go to
+    the earlier time, then to the lower number; under "time" to the lower number."""
     if rule not in TRIAL_RULES:
         raise ValueError(f"unknown trial rule {rule!r}; use one of {TRIAL_RULES}")
     reached = {n: h for n, h in hits.items() if h.reached}
     if not reached:
         return None
-    key = (lambda n: (reached[n].time, n)) if rule == "time" else (lambda n: (reached[n].index, n))
+    key = (lambda n: (reached[n].time, n)) if rule == "time" else (lambda n: (reached[n].index, reached[n].time, n))
     return min(reached, key=key)
 
 
@@ -81,10 +85,49 @@ def benchmark_score(rho: np.ndarray, taus: np.ndarray = TAUS) -> float:
     return float(np.trapezoid(rho, taus) / (taus[-1] - taus[0]))
 
 
+def held_out_rule(times: dict[str, dict[str, float]], base_of: dict[str, str]) -> dict[str, dict[str, float]]:
+    """AlgoPerf v0.5's held-out rule on per-submission median times, keyed by workload (bases and the variants in
+    ``base_of``, variant -> base): a variant counts as not reached where its base is not; the 4x rule then applies
+    to bases and variants alike; a base counts as not reached where its variant is. Returns the bases only. Without
+    variants this is the 4x rule alone."""
+    columns = sorted({w for t in times.values() for w in t})
+    t = {s: {w: ts.get(w, math.inf) for w in columns} for s, ts in times.items()}
+    for v, b in base_of.items():
+        for ts in t.values():
+            if not math.isfinite(ts[b]):
+                ts[v] = math.inf
+    for w in columns:
+        best = min(ts[w] for ts in t.values())
+        for ts in t.values():
+            if ts[w] > MAX_TAU * best:
+                ts[w] = math.inf
+    for v, b in base_of.items():
+        for ts in t.values():
+            if not math.isfinite(ts[v]):
+                ts[b] = math.inf
+    return {s: {w: x for w, x in ts.items() if w not in base_of} for s, ts in t.items()}
+
+
 def speedup(baseline: dict[str, float], submission: dict[str, float]) -> tuple[float, int]:
-    """Geometric mean of t_baseline / t_submission over the workloads both reached, and how many those are."""
+    """kronbench's figure: geometric mean of t_baseline / t_submission over the workloads both reached, and how
+    many those are (> 1: the submission is faster)."""
     shared = [w for w in baseline if w in submission and math.isfinite(baseline[w]) and math.isfinite(submission[w])]
     if not shared:
         return math.nan, 0
     logs = [math.log(baseline[w] / submission[w]) for w in shared]
     return math.exp(sum(logs) / len(logs)), len(shared)
+
+
+def official_speedup(baseline: dict[str, float], submission: dict[str, float], budgets: dict[str, float]) -> float:
+    """The official ``compute_speedups`` figure: geometric mean over the workloads of ``budgets`` of
+    t_submission / t_baseline (< 1: the submission is faster), a time not reached (or missing) counting as its
+    budget + 1 s (the caller passes the budget x3 under self-tuning, as the official script)."""
+    if not budgets:
+        return math.nan
+
+    def t(times: dict[str, float], w: str) -> float:
+        x = times.get(w, math.inf)
+        return x if math.isfinite(x) else budgets[w] + 1.0
+
+    logs = [math.log(t(submission, w) / t(baseline, w)) for w in budgets]
+    return math.exp(sum(logs) / len(logs))

@@ -1,29 +1,25 @@
-"""Each workload's validation target: metric, value and direction, without loading any data.
+"""Each workload's validation target (metric, value, direction) and, per AlgoPerf benchmark version, which
+workloads are base workloads, which are held-out variants of which base, and the runtime budgets.
 
-kronbench's suite states them as class constants. Official names come from an installed ``algoperf`` package, else
-from the v0.6 values in ALGOPERF_API.md section 3. Direction follows the official scorer: a target is reached when
-the metric is ``<=`` it for losses and error rates and ``>=`` it for accuracies, SSIM, BLEU and mAP.
+Official names come from ``algoperf_workloads.json`` (the published target tables, provenance inside), kronbench's
+suite from its workload classes. Direction follows the official scorer: a target is reached when the metric is
+``<=`` it for losses, error rates and perplexity and ``>=`` it for accuracies, SSIM, BLEU and mAP.
 """
 
+import functools
 import importlib
+import json
+import math
+import os
 from dataclasses import dataclass
 
 from workloads.registry import WORKLOADS, WorkloadError, get_workload, official_workloads
 
-LOWER_IS_BETTER = {"loss", "error_rate", "wer", "l1_loss", "ce_loss", "ctc_loss"}
+LOWER_IS_BETTER = {"loss", "error_rate", "wer", "l1_loss", "ce_loss", "ctc_loss", "ppl"}
 HIGHER_IS_BETTER = {"accuracy", "ssim", "bleu", "mean_average_precision"}
-
-# AlgoPerf v0.6 validation targets (metric, value), used when the algoperf package is not installed.
-OFFICIAL = {
-    "criteo1tb": ("loss", 0.123735),
-    "fastmri": ("ssim", 0.723653),
-    "imagenet_resnet": ("accuracy", 0.77431),
-    "imagenet_vit": ("accuracy", 0.77309),
-    "librispeech_conformer": ("wer", 0.085884),
-    "librispeech_deepspeech": ("wer", 0.119936),
-    "ogbg": ("mean_average_precision", 0.28098),
-    "wmt": ("bleu", 30.8491),
-}
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "algoperf_workloads.json")
+VERSIONS = ("0.5", "0.6")
+DEFAULT_VERSION = VERSIONS[-1]
 
 
 @dataclass(frozen=True)
@@ -37,25 +33,77 @@ class Target:
         return f"validation/{self.metric}"
 
     def reached(self, value: float) -> bool:
-        """The official scorer's comparison; NaN never reaches."""
+        """The official scorer's comparison; a non-finite value (NaN, a diverged inf) never reaches."""
+        if not math.isfinite(value):
+            return False
         return value <= self.value if self.lower_is_better else value >= self.value
 
 
+@dataclass(frozen=True)
+class Benchmark:
+    """One AlgoPerf benchmark version as the scorer needs it."""
+
+    version: str
+    base_workloads: tuple[str, ...]  # what the profile is over (those with logs)
+    held_out_workloads: tuple[str, ...]  # the variants drawn for this version (empty: any variant in the logs)
+    max_runtime_sec: dict  # base workload -> this version's budget
+    speedup_budgets: dict  # base workload -> the budget the official speedup table charges for "not reached"
+
+    def base_of(self, workload: str) -> str:
+        """The base workload of an official variant; any other workload is its own base."""
+        entry = _table()["workloads"].get(workload)
+        return entry["base"] if entry and workload not in WORKLOADS else workload
+
+    def is_official(self, workload: str) -> bool:
+        return workload in _table()["workloads"] and workload not in WORKLOADS
+
+
+@functools.cache
+def _table() -> dict:
+    with open(DATA) as f:
+        return json.load(f)
+
+
+@functools.cache
+def benchmark(version: str = DEFAULT_VERSION) -> Benchmark:
+    versions = _table()["versions"]
+    if version not in versions:
+        raise WorkloadError(f"unknown --benchmark_version={version}; use one of {', '.join(sorted(versions))}")
+    v = versions[version]
+    return Benchmark(
+        version=version,
+        base_workloads=tuple(v["base_workloads"]),
+        held_out_workloads=tuple(v["held_out_workloads"]),
+        max_runtime_sec=dict(v["max_runtime_sec"]),
+        speedup_budgets=dict(versions[_table()["speedup_budgets_version"]]["max_runtime_sec"]),
+    )
+
+
 def target_of(workload: str, framework: str = "pytorch") -> Target:
+    """kronbench's own workloads first, then the published tables (same in every version), then an installed
+    algoperf's registry."""
     if workload in WORKLOADS:
         module_name, class_name = WORKLOADS[workload].split(":")
         cls = getattr(importlib.import_module(module_name), class_name)
         return Target(cls.target_metric_name, float(cls.validation_target_value), bool(cls.lower_is_better))
+    entry = _table()["workloads"].get(workload)
+    if entry is not None:
+        return Target(entry["metric"], float(entry["target"]), entry["direction"] == "min")
     if workload in official_workloads():
         w = get_workload(workload, framework)
         return Target(w.target_metric_name, float(w.validation_target_value), _lower(w.target_metric_name))
-    if workload in OFFICIAL:
-        metric, value = OFFICIAL[workload]
-        return Target(metric, value, _lower(metric))
     raise WorkloadError(
         f"no target known for workload {workload!r}; score only kronbench's or AlgoPerf's workloads "
-        f"({', '.join(sorted(set(WORKLOADS) | set(OFFICIAL)))})"
+        f"({', '.join(sorted(set(WORKLOADS) | set(_table()['workloads'])))})"
     )
+
+
+def own_budget(workload: str) -> float | None:
+    """The runtime budget of one of kronbench's workloads (None for other names)."""
+    if workload not in WORKLOADS:
+        return None
+    module_name, class_name = WORKLOADS[workload].split(":")
+    return float(getattr(importlib.import_module(module_name), class_name).max_allowed_runtime_sec)
 
 
 def _lower(metric: str) -> bool:

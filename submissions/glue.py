@@ -13,6 +13,7 @@ from typing import Any
 import torch
 import torch.distributed.nn as dist_nn
 
+import compat  # noqa: F401  (so `from algoperf import spec` resolves)
 import precond
 from algoperf import spec
 from algoperf.pytorch_utils import pytorch_setup

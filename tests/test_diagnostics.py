@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from precond.diagnostics import kron
-from precond.diagnostics.kron_quality import networks, per_example_grads
+from diagnostics import kron
+from diagnostics.kron_quality import networks, per_example_grads
 from tests.cli_helpers import run_cli
 
 
@@ -77,7 +77,7 @@ def test_per_example_grads_match_autograd_one_example_at_a_time():
 
 
 def test_quick_command_writes_its_csv_and_png_with_the_orderings_it_must_show(tmp_path):
-    proc = run_cli("kron-quality", f"--output_dir={tmp_path}", "--quick", module="precond.diagnostics")
+    proc = run_cli("kron-quality", f"--output_dir={tmp_path}", "--quick", module="diagnostics")
     assert proc.returncode == 0, proc.stderr
     with open(tmp_path / "kron_quality.csv", newline="") as f:
         reader = csv.DictReader(f)
@@ -104,7 +104,7 @@ def test_quick_command_writes_its_csv_and_png_with_the_orderings_it_must_show(tm
 
 
 def test_fp32_root_errors_grow_with_the_condition_number_and_the_inverse_free_root_survives():
-    from precond.diagnostics import fp32
+    from diagnostics import fp32
 
     rows = fp32.root_errors(fp32.QUICK)
     errors = {m: [r["relative_error"] for r in rows if r["method"] == m] for m in ("direct_eigh", "inverse_free")}
@@ -120,7 +120,7 @@ def test_fp32_root_errors_grow_with_the_condition_number_and_the_inverse_free_ro
 
 
 def test_fp32_robustness_quick_command(tmp_path):
-    proc = run_cli("fp32-robustness", f"--output_dir={tmp_path}", "--quick", module="precond.diagnostics")
+    proc = run_cli("fp32-robustness", f"--output_dir={tmp_path}", "--quick", module="diagnostics")
     assert proc.returncode == 0, proc.stderr
     with open(tmp_path / "fp32_quadratic.csv", newline="") as f:
         rows = {(r["optimizer"], r["dtype"]): float(r["relative_loss"]) for r in csv.DictReader(f)}
@@ -134,7 +134,7 @@ def test_fp32_robustness_quick_command(tmp_path):
 
 
 def test_refresh_stats_quick_command_counts_refreshes_per_factor(tmp_path):
-    proc = run_cli("refresh-stats", f"--output_dir={tmp_path}", "--quick", module="precond.diagnostics")
+    proc = run_cli("refresh-stats", f"--output_dir={tmp_path}", "--quick", module="diagnostics")
     assert proc.returncode == 0, proc.stderr
     with open(tmp_path / "refresh_stats.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -156,7 +156,7 @@ def test_refresh_stats_quick_command_counts_refreshes_per_factor(tmp_path):
 
 
 def test_hooked_per_example_grads_sum_over_token_axes_and_leave_grad_fields_alone():
-    from precond.diagnostics.hooks import per_example_linear_grads, small_linear_layers
+    from diagnostics.hooks import per_example_linear_grads, small_linear_layers
 
     g = torch.Generator().manual_seed(6)
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2))

@@ -1,4 +1,4 @@
-"""The Kronecker optimizers against the reference behaviours of ALGORITHMS.md."""
+"""The Kronecker optimizers against the reference behaviours of docs/algorithms.md."""
 
 import copy
 import io

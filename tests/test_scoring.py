@@ -110,8 +110,8 @@ def test_profile_and_score_closed_forms():
 
 
 def test_fixture_times_scores_and_speedups(fixture_dir):
-    logs, warnings = read_experiments(str(fixture_dir))
-    c = compare(logs, baseline="a", warnings=warnings)
+    logs, warnings, _ = read_experiments(str(fixture_dir))
+    c = compare(logs, rule="time", baseline="a", warnings=warnings)
     assert {(r.submission, r.workload): r.time for r in c.rows} == EXPECTED_TIMES
     assert c.time("c", "qm9_gnn") == math.inf
     assert c.scores == pytest.approx(EXPECTED_SCORES)
@@ -121,9 +121,8 @@ def test_fixture_times_scores_and_speedups(fixture_dir):
     v, n = c.speedups["c"]
     assert n == 2 and v == pytest.approx(math.sqrt(9 / 45 * 50 / 70))  # medians, before the 4x rule
     assert any("submission c has no trials on qm9_gnn" in w for w in c.warnings)
-    assert any(
-        "workload mnist has different numbers of studies per submission (a 3, b 2, c 3)" in w for w in c.warnings
-    )
+    assert "workload mnist: submissions ran different studies (a: 0, 1, 2; b: 0, 1; c: 0, 1, 2)" in c.warnings
+    assert "a/study_0/mnist: 2 trial(s) where external tuning expects 5" in c.warnings
     chosen = {
         (t.log.study, t.log.trial)
         for t in c.trials
@@ -146,7 +145,7 @@ def test_official_trial_rule_picks_the_earliest_eval_index(fixture_dir):
 
 
 def test_strict_refuses_missing_workloads_and_unequal_studies(fixture_dir):
-    with pytest.raises(Exception, match=r"--strict: submission c has no trials on qm9_gnn .* \(and 1 more\)"):
+    with pytest.raises(Exception, match=r"--strict: submission c has no trials on qm9_gnn .* \(and \d+ more\)"):
         compare(read_experiments(str(fixture_dir))[0], strict=True)
 
 
@@ -159,7 +158,8 @@ def test_self_tuning_scores_one_trial_per_study(tmp_path):
 
 def test_cli_writes_every_output_and_prints_the_table(fixture_dir, tmp_path):
     out = tmp_path / "scores"
-    proc = run_cli(f"--submission_directory={fixture_dir}", f"--output_dir={out}", "--baseline=a", module="scoring")
+    proc = run_cli(f"--submission_directory={fixture_dir}", f"--output_dir={out}", "--baseline=a",
+                   "--trial_selection=time", module="scoring")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "warning: submission c has no trials on qm9_gnn" in proc.stdout
     lines = proc.stdout.splitlines()
@@ -195,7 +195,7 @@ def test_cli_writes_every_output_and_prints_the_table(fixture_dir, tmp_path):
 
 
 def test_plots_have_their_axes_and_one_line_per_submission(fixture_dir):
-    c = compare(read_experiments(str(fixture_dir))[0])
+    c = compare(read_experiments(str(fixture_dir))[0], rule="time")
     fig = plots.performance_profiles(c)
     ax = fig.axes[0]
     assert ax.get_xlabel().startswith("tau") and ax.get_ylabel() == "fraction of workloads within tau"
@@ -228,7 +228,7 @@ def test_never_reached_everywhere_scores_zero_and_still_plots(tmp_path):
     "make, args, message",
     [
         (lambda root: None, [], "is not a directory"),
-        (lambda root: root.mkdir(), [], "no eval_measurements.csv under"),
+        (lambda root: root.mkdir(), [], "no usable eval_measurements.csv under"),
         (lambda root: write_fixture(root), ["--baseline=zzz"], "--baseline=zzz is not among the submissions (a, b, c)"),
         (lambda root: (root / "a" / "study_0" / "imagenet9_pytorch" / "trial_1").mkdir(parents=True)
          or (root / "a" / "study_0" / "imagenet9_pytorch" / "trial_1" / "eval_measurements.csv").write_text(
@@ -248,6 +248,6 @@ def test_a_runner_experiment_without_study_folders_is_one_study(tmp_path):
     write_fixture(tmp_path / "tmp", {("a", "mnist"): [{1: [(10, 4.0, 0.98)]}]})
     (root / "a").mkdir(parents=True)
     (tmp_path / "tmp" / "a" / "study_0" / "mnist_pytorch").rename(root / "a" / "mnist_pytorch")
-    logs, _ = read_experiments(str(root))
+    logs, _, _ = read_experiments(str(root))
     assert [(t.submission, t.study, t.workload, t.trial) for t in logs] == [("a", 0, "mnist", 1)]
     assert compare(logs).time("a", "mnist") == 4.0

@@ -1,7 +1,7 @@
 """A campaign's plan: submissions x workloads x studies x trials, each with its seed and hyperparameter point.
 
 Pure and deterministic: the same flags give the same plan, so a re-run recognises its finished trials by name and
-can check that it continues the same campaign. Layout (ALGOPERF_API.md section 5, one folder per submission as
+can check that it continues the same campaign. Layout (docs/algoperf_contract.md section 5, one folder per submission as
 AlgoPerf's scoring reads it): ``<root>/<submission>/study_<k>/<workload>_<framework>/trial_<n>/``, studies
 counted from 0 and trials from 1 as the official runner does.
 
