@@ -23,7 +23,8 @@ def test_is_valid_bash():
 def test_fails_clearly_without_a_gpu():
     proc = run(CUDA_VISIBLE_DEVICES="")
     assert proc.returncode == 1 and proc.stdout == ""
-    assert proc.stderr.count("\n") == 1 and "no CUDA GPU visible" in proc.stderr and "GPU_CHECK_DEVICE=cpu" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "no CUDA GPU visible" in proc.stderr
+    assert "GPU_CHECK_DEVICE=cpu" in proc.stderr
 
 
 def test_refuses_an_unknown_device():
