@@ -76,6 +76,8 @@ class Sharding:
         self.rank, self.world = dist.get_rank(process_group), dist.get_world_size(process_group)
         costs = [group_cost(shape, n, pre, frequency, cubic_per_step) for shape, n, pre, _, _ in groups]
         self.owners = balance(costs, self.world)
+        # where the small collectives (counters, scalars of the state) live: NCCL takes only CUDA tensors
+        self.device = groups[0][4] if groups else torch.device("cpu")
         # Static all_gather layout: per (dtype, device) bucket, each rank's owned groups at fixed offsets.
         self.buckets: dict[tuple, dict] = {}
         for i, (shape, n, _, dtype, device) in enumerate(groups):
@@ -108,7 +110,9 @@ class Sharding:
 
     def _sum_counters(self, delta: dict, counters: dict, error: Exception | None) -> None:
         names = sorted(delta)
-        values = torch.tensor([delta[k] for k in names] + [int(error is not None)], dtype=torch.int64)
+        values = torch.tensor(
+            [delta[k] for k in names] + [int(error is not None)], dtype=torch.int64, device=self.device
+        )
         dist.all_reduce(values, group=self.group)
         if error is not None:
             raise error
@@ -144,27 +148,27 @@ class Sharding:
             if owner == 0 or self.rank not in (0, owner):
                 continue
             if self.rank == owner:
-                for leaf in _leaves(saved[i]):
+                for leaf in _leaves(saved[i], self.device):
                     dist.send(leaf.contiguous(), dst=root, group=self.group)
             else:
                 src = dist.get_global_rank(self.group, owner) if self.group is not dist.group.WORLD else owner
                 shape = template(i)
-                received = _leaves(shape)
+                received = _leaves(shape, self.device)
                 for leaf in received:
                     dist.recv(leaf, src=src, group=self.group)
                 saved[i] = _rebuild(shape, iter(received))
         return saved
 
 
-def _leaves(obj) -> list[torch.Tensor]:
-    """The tensors of a nested state in a fixed order; plain numbers and booleans as float64 scalars."""
+def _leaves(obj, device) -> list[torch.Tensor]:
+    """The tensors of a nested state in a fixed order; plain numbers and booleans as float64 scalars on ``device``."""
     if isinstance(obj, dict):
-        return [leaf for k in sorted(obj) for leaf in _leaves(obj[k])]
+        return [leaf for k in sorted(obj) for leaf in _leaves(obj[k], device)]
     if isinstance(obj, (list, tuple)):
-        return [leaf for item in obj for leaf in _leaves(item)]
+        return [leaf for item in obj for leaf in _leaves(item, device)]
     if isinstance(obj, torch.Tensor):
         return [obj]
-    return [torch.tensor(float(obj), dtype=torch.float64)]
+    return [torch.tensor(float(obj), dtype=torch.float64, device=device)]
 
 
 def _rebuild(template, leaves):

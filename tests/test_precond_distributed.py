@@ -11,6 +11,7 @@ import torch.multiprocessing as mp
 
 import precond
 from precond import distributed
+from precond import matrix_functions as mf
 
 STEPS, SAVE_AT = 50, 20
 COMMON = {"precondition_frequency": 5, "max_preconditioner_dim": 12}
@@ -114,8 +115,29 @@ def _worker(rank, world, tmp):
                 _train(name, _initial(), 0, 0, mid_state, process_group=False)
             except ValueError as e:
                 results[name]["rank_state_error"] = str(e)
+    results["refresh_failure"] = _refresh_failure(rank)
     torch.save(results, os.path.join(tmp, f"rank{rank}.pt"))
     dist.destroy_process_group()
+
+
+def _refresh_failure(rank):
+    """A refresh that fails for good on rank 0 must stop every rank at that step, not leave rank 1 waiting."""
+    params = [p.requires_grad_() for p in _initial()]
+    opt = precond.Shampoo(params, max_consecutive_failures=1, **COMMON)
+    if rank == 0:
+
+        def failing(state, step, counters):
+            raise mf.MatrixFunctionError("eigh did not converge (forced)")
+
+        opt.variant.refresh = failing
+    for t in range(COMMON["precondition_frequency"]):
+        opt.zero_grad()
+        _loss(params, _targets(), t).backward()
+        try:
+            opt.step()
+        except (mf.MatrixFunctionError, RuntimeError) as e:
+            return {"step": t + 1, "error": f"{type(e).__name__}: {e}"}
+    return None
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +187,13 @@ def test_checkpoints_move_between_world_sizes(two_ranks, name):
     for rank, results in enumerate(two_ranks):
         _assert_same(results[name]["from_one"], reference, f"{name}: 1-process checkpoint on rank {rank}")
     assert "save rank 0's" in two_ranks[1][name]["rank_state_error"]
+
+
+def test_a_refresh_failure_on_one_rank_stops_every_rank(two_ranks):
+    first, second = (results["refresh_failure"] for results in two_ranks)
+    assert first["step"] == second["step"] == COMMON["precondition_frequency"]  # the first refresh step
+    assert first["error"].startswith("MatrixFunctionError: 1 refreshes in a row failed")
+    assert second["error"].startswith("RuntimeError: a preconditioner refresh failed on 1 other rank(s)")
 
 
 def test_balance_is_longest_processing_time_first():
