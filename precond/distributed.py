@@ -6,13 +6,20 @@ the same update. The Distributed Shampoo idea (Shi et al. 2023), for kronbench's
 Ownership is balanced by estimated cost with greedy longest-processing-time, deterministic from the group shapes
 alone, so every rank derives the same plan. Counters change only on refresh steps (which every rank knows), so
 their deltas, and any refresh failure, are summed over ranks then, keeping ``counters`` global and identical on
-every rank. ``collect`` gathers every group's state on rank 0 for a complete, world-size independent state_dict.
+every rank.
+
+A complete state_dict needs every owner's state on rank 0, which only a collective can bring; yet AlgoPerf's runner
+calls ``state_dict()`` on rank 0 alone, also after the last step when the other ranks have moved on, so a collective
+there would hang. Hence ``state_dict()`` is local (this rank's groups, None for the others), and inside
+``with gathering_state():``, entered on every rank, it brings every group to rank 0 (kronbench's runner does this).
 
 Every rank must see the same gradients (DDP all-reduces them; without DDP, average them yourself) and call
-``step`` and ``state_dict`` together: both are collective.
+``step()`` together.
 """
 
+import contextlib
 import math
+import threading
 from collections.abc import Callable, Sequence
 
 import torch
@@ -20,6 +27,20 @@ import torch.distributed as dist
 
 # eigh / Newton / QR on a d x d factor costs about this many times d^3 multiply-adds
 REFRESH_FLOPS_PER_CUBE = 10
+
+_GATHERING = threading.local()
+
+
+@contextlib.contextmanager
+def gathering_state():
+    """Within it (entered on every rank of the process group), a sharded optimizer's ``state_dict()`` is collective
+    and complete on rank 0; outside it, local."""
+    previous = getattr(_GATHERING, "on", False)
+    _GATHERING.on = True
+    try:
+        yield
+    finally:
+        _GATHERING.on = previous
 
 
 def resolve(process_group):
@@ -69,10 +90,20 @@ def balance(costs: Sequence[float], world: int) -> tuple[int, ...]:
 class Sharding:
     """Which rank owns which block group, and the collectives that share directions, counters and state.
 
-    ``groups``: per block group (block shape, number of blocks, preconditioned, parameter dtype, device)."""
+    ``groups``: per block group (block shape, number of blocks, preconditioned, parameter dtype, device).
+    ``local_state()``: this rank's saved state per group (None where another rank owns it); ``template(i)``: a
+    freshly initialised saved state of group i, whose structure the owner's matches."""
 
-    def __init__(self, process_group, groups: Sequence[tuple], frequency: int, cubic_per_step: bool):
-        self.group = process_group
+    def __init__(
+        self,
+        process_group,
+        groups: Sequence[tuple],
+        frequency: int,
+        cubic_per_step: bool,
+        local_state: Callable[[], list],
+        template: Callable[[int], dict],
+    ):
+        self.group, self.local_state, self.template = process_group, local_state, template
         self.rank, self.world = dist.get_rank(process_group), dist.get_world_size(process_group)
         costs = [group_cost(shape, n, pre, frequency, cubic_per_step) for shape, n, pre, _, _ in groups]
         self.owners = balance(costs, self.world)
@@ -139,11 +170,13 @@ class Sharding:
         for i, owner, offset, stack in bucket["slots"]:
             yield i, received[owner][offset : offset + math.prod(stack)].view(stack)
 
-    def collect(self, saved: list, template: Callable[[int], dict]) -> list:
-        """Every group's saved state on rank 0 (sent by its owner); other ranks keep None for groups they do not
-        own. ``template(i)``: a freshly initialised state of group i, whose structure the owner's matches."""
+    def saved_groups(self) -> list:
+        """Each group's saved state: this rank's own (None for the others), or, inside ``gathering_state()``,
+        every group's on rank 0, sent by its owner."""
+        if not getattr(_GATHERING, "on", False):
+            return list(self.local_state())
         root = dist.get_global_rank(self.group, 0) if self.group is not dist.group.WORLD else 0
-        saved = list(saved)
+        saved, template = list(self.local_state()), self.template
         for i, owner in enumerate(self.owners):
             if owner == 0 or self.rank not in (0, owner):
                 continue

@@ -7,10 +7,11 @@ Parameters whose gradient is None do not move (no weight decay either), as in to
 stacked statistics see a zero gradient that step.
 
 Under torch.distributed (``process_group``: see ``precond.distributed``) each block group lives on one rank, which
-computes its direction; the directions are shared so every rank applies the same update, and rank 0's state_dict
-holds every group. ``step`` and ``state_dict`` are then collective.
+computes its direction; the directions are shared so every rank applies the same update. ``step`` is then
+collective; ``state_dict`` is local unless taken inside ``precond.distributed.gathering_state()`` on every rank.
 """
 
+import warnings
 from collections import defaultdict
 
 import torch
@@ -121,7 +122,12 @@ class KronOptimizer(torch.optim.Optimizer):
             for bg in self._groups
         ]
         return distributed.Sharding(
-            process_group, shapes, self.config.precondition_frequency, self.variant.cubic_per_step
+            process_group,
+            shapes,
+            self.config.precondition_frequency,
+            self.variant.cubic_per_step,
+            self._local_group_states,
+            self._fresh_group_state,
         )
 
     def _init_state(self, bg: BlockGroup) -> dict:
@@ -210,14 +216,15 @@ class KronOptimizer(torch.optim.Optimizer):
         ]
 
     def state_dict(self) -> dict:
-        """Complete on a single process and on rank 0 of a process group (collective there: call it on every
-        rank); another rank's holds None for the groups it does not own."""
+        """Complete on a single process. Under a process group, this rank's groups (None for the others), and
+        complete on rank 0 inside ``with precond.distributed.gathering_state():`` entered on every rank."""
         sd = super().state_dict()
-        groups = [None if bg.state is None else bg.state_dict() for bg in self._groups]
-        if self._sharding is not None:
-            groups = self._sharding.collect(groups, self._fresh_group_state)
+        groups = self._local_group_states() if self._sharding is None else self._sharding.saved_groups()
         sd["kron"] = {"step": self._step, "counters": dict(self.counters), "groups": groups}
         return sd
+
+    def _local_group_states(self) -> list:
+        return [None if bg.state is None else bg.state_dict() for bg in self._groups]
 
     def _fresh_group_state(self, index: int) -> dict:
         bg = self._groups[index]
@@ -232,14 +239,21 @@ class KronOptimizer(torch.optim.Optimizer):
                 f"checkpoint has {len(kron['groups'])} block groups, this optimizer {len(self._groups)}; "
                 f"it was saved for other parameters or another max_preconditioner_dim"
             )
-        if any(saved is None for saved in kron["groups"]):
-            raise ValueError(
-                "this optimizer state_dict was taken on a rank other than 0 of a process group and lacks the block "
-                "groups that rank did not own; save rank 0's"
+        missing = sum(saved is None for saved in kron["groups"])
+        if missing:
+            warnings.warn(
+                f"{type(self).__name__}: the checkpoint lacks {missing} of {len(kron['groups'])} block groups (saved "
+                f"by one rank of a process group outside precond.distributed.gathering_state()); their "
+                f"preconditioner state starts afresh",
+                stacklevel=2,
             )
         self._step, self.counters = kron["step"], {**dict.fromkeys(COUNTERS, 0), **kron["counters"]}
         for bg, saved in zip(self._groups, kron["groups"], strict=True):
-            if bg.state is not None:  # under a process group, the groups this rank owns
+            if bg.state is None:  # another rank owns it
+                continue
+            if saved is None:
+                bg.state, bg.ready, bg.consecutive_failures = self._init_state(bg), False, 0
+            else:
                 bg.load_state_dict(saved)
 
 
