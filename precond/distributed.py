@@ -11,7 +11,8 @@ every rank.
 A complete state_dict needs every owner's state on rank 0, which only a collective can bring; yet AlgoPerf's runner
 calls ``state_dict()`` on rank 0 alone, also after the last step when the other ranks have moved on, so a collective
 there would hang. Hence ``state_dict()`` is local (this rank's groups, None for the others), and inside
-``with gathering_state():``, entered on every rank, it brings every group to rank 0 (kronbench's runner does this).
+``with gathering_state():``, entered on every rank, it brings every group to rank 0 (for a runner that checkpoints
+under torchrun).
 
 Every rank must see the same gradients (DDP all-reduces them; without DDP, average them yourself) and call
 ``step()`` together.
