@@ -5,13 +5,18 @@ Blocks of equal shape (across all parameters) are stacked so a refresh is one ba
 dimension. Parameter groups may set "lr", "weight_decay" and "precondition" (False: diagonal method only).
 Parameters whose gradient is None do not move (no weight decay either), as in torch.optim; their blocks'
 stacked statistics see a zero gradient that step.
+
+Under torch.distributed (``process_group``: see ``precond.distributed``) each block group lives on one rank, which
+computes its direction; the directions are shared so every rank applies the same update. ``step`` is then
+collective; ``state_dict`` is local unless taken inside ``precond.distributed.gathering_state()`` on every rank.
 """
 
+import warnings
 from collections import defaultdict
 
 import torch
 
-from precond import blocking, grafting, guards
+from precond import blocking, distributed, grafting, guards
 from precond.config import KronConfig
 from precond.matrix_functions import MatrixFunctionError
 from precond.preconditioners import make_variant
@@ -26,7 +31,7 @@ class BlockGroup:
     def __init__(self, shape: tuple[int, ...], preconditioned: bool):
         self.shape, self.preconditioned = shape, preconditioned
         self.members: list[tuple[torch.Tensor, dict, tuple[int, ...], blocking.Block]] = []
-        self.state: dict = {}
+        self.state: dict | None = None  # None: held by another rank
         self.ready = False  # a refresh has succeeded at least once
         self.consecutive_failures = 0
 
@@ -60,11 +65,14 @@ class BlockGroup:
 
 
 class KronOptimizer(torch.optim.Optimizer):
-    """The engine. Use a preset (precond.Shampoo, SOAP, ...) or pass ``variant=`` and any KronConfig field."""
+    """The engine. Use a preset (precond.Shampoo, SOAP, ...) or pass ``variant=`` and any KronConfig field.
+
+    ``process_group``: None shards the block groups over the default process group when torch.distributed is
+    initialised with several processes; False never shards; or a ``torch.distributed.ProcessGroup``."""
 
     PRESET: dict = {}
 
-    def __init__(self, params, lr: float = 1e-3, weight_decay: float = 0.0, **options):
+    def __init__(self, params, lr: float = 1e-3, weight_decay: float = 0.0, process_group=None, **options):
         owner = type(self).__name__
         guards.check_number(owner, "lr", lr)
         guards.check_number(owner, "weight_decay", weight_decay)
@@ -76,6 +84,10 @@ class KronOptimizer(torch.optim.Optimizer):
         self.counters = dict.fromkeys(COUNTERS, 0)
         self._step = 0
         self._groups = self._build_groups()
+        self._sharding = self._shard(distributed.resolve(process_group))
+        for i, bg in enumerate(self._groups):
+            if self._sharding is None or self._sharding.owns(i):
+                bg.state = self._init_state(bg)
 
     def add_param_group(self, param_group: dict) -> None:
         if hasattr(self, "_groups"):
@@ -86,7 +98,6 @@ class KronOptimizer(torch.optim.Optimizer):
         super().add_param_group(param_group)
 
     def _build_groups(self) -> list[BlockGroup]:
-        dtype = getattr(torch, self.config.factor_dtype)
         groups: dict[tuple, BlockGroup] = {}
         for group in self.param_groups:
             for p in group["params"]:
@@ -101,54 +112,79 @@ class KronOptimizer(torch.optim.Optimizer):
                     if key not in groups:
                         groups[key] = BlockGroup(block.shape, plan.preconditioned)
                     groups[key].members.append((p, group, plan.merged_shape, block))
-        for bg in groups.values():
-            p = bg.members[0][0]
-            stack = (len(bg.members),) + bg.shape
-            zeros = torch.zeros(stack, dtype=p.dtype, device=p.device)
-            if not (bg.preconditioned and self.variant.owns_first_moment):
-                bg.state["first_moment"] = zeros.clone()
-            if not bg.preconditioned or self.variant.grafted or not self.variant.ready_before_refresh:
-                bg.state["diagonal"] = grafting.init_state(self.config.diagonal_method, zeros)
-            if bg.preconditioned:
-                bg.state.update(self.variant.init_state(stack, dtype, p.device))
         return list(groups.values())
+
+    def _shard(self, process_group) -> distributed.Sharding | None:
+        if process_group is None:
+            return None
+        shapes = [
+            (bg.shape, len(bg.members), bg.preconditioned, bg.members[0][0].dtype, bg.members[0][0].device)
+            for bg in self._groups
+        ]
+        return distributed.Sharding(
+            process_group,
+            shapes,
+            self.config.precondition_frequency,
+            self.variant.cubic_per_step,
+            self._local_group_states,
+            self._fresh_group_state,
+        )
+
+    def _init_state(self, bg: BlockGroup) -> dict:
+        p = bg.members[0][0]
+        stack = (len(bg.members),) + bg.shape
+        zeros = torch.zeros(stack, dtype=p.dtype, device=p.device)
+        state = {}
+        if not (bg.preconditioned and self.variant.owns_first_moment):
+            state["first_moment"] = zeros.clone()
+        if not bg.preconditioned or self.variant.grafted or not self.variant.ready_before_refresh:
+            state["diagonal"] = grafting.init_state(self.config.diagonal_method, zeros)
+        if bg.preconditioned:
+            state.update(self.variant.init_state(stack, getattr(torch, self.config.factor_dtype), p.device))
+        return state
 
     @torch.no_grad()
     def step(self, closure=None):
         loss = evaluate_closure(closure)
-        cfg, variant = self.config, self.variant
+        cfg = self.config
         if guards.nonfinite_step(type(self).__name__, self.param_groups, lambda: self._step + 1, cfg.nonfinite):
             self.counters["nonfinite_skips"] += 1  # nothing else changes: the step did not happen
             return loss
         self._step += 1
-        t = self._step
-        b1, b2 = cfg.betas
-        for bg in self._groups:
-            g = bg.gather()
-            state = bg.state
-            pre = bg.preconditioned
-            m_hat = None
-            if not (pre and variant.owns_first_moment):
-                m = state["first_moment"].lerp_(g, 1 - b1)
-                m_hat = (b1 * m + (1 - b1) * g if cfg.nesterov else m) / (1 - b1**t)
-            if pre:
-                variant.accumulate(state, g, t)
-                if cfg.refresh_due(t):
-                    self._refresh(bg, t)
-            use_variant = pre and (bg.ready or variant.ready_before_refresh)
-            # The diagonal method's moments must see every step whenever its direction or norm is used.
-            if not use_variant or (variant.grafted and cfg.grafting is not None):
-                diag = grafting.direction(cfg.diagonal_method, state["diagonal"], m_hat, g, t, b2, cfg.graft_eps)
-            if use_variant:
-                u = variant.direction(state, g, m_hat, t)
-                if variant.grafted and cfg.grafting is not None:
-                    u = u * (block_norms(diag) / (block_norms(u) + 1e-16))
-            else:
-                u = diag
-            bg.apply(u)
+        if self._sharding is None:
+            for bg in self._groups:
+                bg.apply(self._direction(bg, self.counters))
+        else:
+            self._sharding.step(self._groups, self._direction, self.counters, cfg.refresh_due(self._step))
         return loss
 
-    def _refresh(self, bg: BlockGroup, step: int) -> None:
+    def _direction(self, bg: BlockGroup, counters: dict) -> torch.Tensor:
+        """This step's update direction of one group (its statistics and refresh first)."""
+        cfg, variant, t = self.config, self.variant, self._step
+        b1, b2 = cfg.betas
+        g = bg.gather()
+        state = bg.state
+        pre = bg.preconditioned
+        m_hat = None
+        if not (pre and variant.owns_first_moment):
+            m = state["first_moment"].lerp_(g, 1 - b1)
+            m_hat = (b1 * m + (1 - b1) * g if cfg.nesterov else m) / (1 - b1**t)
+        if pre:
+            variant.accumulate(state, g, t)
+            if cfg.refresh_due(t):
+                self._refresh(bg, t, counters)
+        use_variant = pre and (bg.ready or variant.ready_before_refresh)
+        # The diagonal method's moments must see every step whenever its direction or norm is used.
+        if not use_variant or (variant.grafted and cfg.grafting is not None):
+            diag = grafting.direction(cfg.diagonal_method, state["diagonal"], m_hat, g, t, b2, cfg.graft_eps)
+        if not use_variant:
+            return diag
+        u = variant.direction(state, g, m_hat, t)
+        if variant.grafted and cfg.grafting is not None:
+            u = u * (block_norms(diag) / (block_norms(u) + 1e-16))
+        return u
+
+    def _refresh(self, bg: BlockGroup, step: int, counters: dict) -> None:
         factors = [f for key in ("factors", "inverse_factors") for f in bg.state.get(key, [])]
         if not all(torch.isfinite(f).all() for f in factors):
             raise FloatingPointError(
@@ -156,10 +192,10 @@ class KronOptimizer(torch.optim.Optimizer):
                 f"learning rate, clip gradients or start preconditioning later (start_preconditioning_step)"
             )
         try:
-            self.variant.refresh(bg.state, step, self.counters)
+            self.variant.refresh(bg.state, step, counters)
         except MatrixFunctionError as e:
-            self.counters["failures"] += 1
-            self.counters["fallbacks"] += int(bg.ready)  # keep the previous preconditioner
+            counters["failures"] += 1
+            counters["fallbacks"] += int(bg.ready)  # keep the previous preconditioner
             bg.consecutive_failures += 1
             if bg.consecutive_failures >= self.config.max_consecutive_failures:
                 raise MatrixFunctionError(
@@ -170,22 +206,29 @@ class KronOptimizer(torch.optim.Optimizer):
         bg.ready, bg.consecutive_failures = True, 0
 
     def refresh_counts(self) -> list[dict]:
-        """Eigenbasis refreshes per factor (EShampoo, SOAP): per block shape and factor, each block's count."""
+        """Eigenbasis refreshes per factor (EShampoo, SOAP): per block shape and factor, each block's count
+        (under a process group, of the groups this rank owns)."""
         return [
             {"block_shape": tuple(bg.shape), "factor": i, "counts": c.tolist()}
             for bg in self._groups
-            if bg.preconditioned
+            if bg.preconditioned and bg.state is not None
             for i, c in enumerate(bg.state.get("refresh_counts", ()))
         ]
 
     def state_dict(self) -> dict:
+        """Complete on a single process. Under a process group, this rank's groups (None for the others), and
+        complete on rank 0 inside ``with precond.distributed.gathering_state():`` entered on every rank."""
         sd = super().state_dict()
-        sd["kron"] = {
-            "step": self._step,
-            "counters": dict(self.counters),
-            "groups": [bg.state_dict() for bg in self._groups],
-        }
+        groups = self._local_group_states() if self._sharding is None else self._sharding.saved_groups()
+        sd["kron"] = {"step": self._step, "counters": dict(self.counters), "groups": groups}
         return sd
+
+    def _local_group_states(self) -> list:
+        return [None if bg.state is None else bg.state_dict() for bg in self._groups]
+
+    def _fresh_group_state(self, index: int) -> dict:
+        bg = self._groups[index]
+        return BlockGroup(bg.shape, bg.preconditioned).state_dict() | {"state": self._init_state(bg)}
 
     def load_state_dict(self, state_dict: dict) -> None:
         state_dict = dict(state_dict)
@@ -196,9 +239,22 @@ class KronOptimizer(torch.optim.Optimizer):
                 f"checkpoint has {len(kron['groups'])} block groups, this optimizer {len(self._groups)}; "
                 f"it was saved for other parameters or another max_preconditioner_dim"
             )
+        missing = sum(saved is None for saved in kron["groups"])
+        if missing:
+            warnings.warn(
+                f"{type(self).__name__}: the checkpoint lacks {missing} of {len(kron['groups'])} block groups (saved "
+                f"by one rank of a process group outside precond.distributed.gathering_state()); their "
+                f"preconditioner state starts afresh",
+                stacklevel=2,
+            )
         self._step, self.counters = kron["step"], {**dict.fromkeys(COUNTERS, 0), **kron["counters"]}
         for bg, saved in zip(self._groups, kron["groups"], strict=True):
-            bg.load_state_dict(saved)
+            if bg.state is None:  # another rank owns it
+                continue
+            if saved is None:
+                bg.state, bg.ready, bg.consecutive_failures = self._init_state(bg), False, 0
+            else:
+                bg.load_state_dict(saved)
 
 
 def evaluate_closure(closure):

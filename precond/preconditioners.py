@@ -20,6 +20,7 @@ class Variant:
     grafted = True  # the engine rescales each block's direction to the grafting method's norm
     owns_first_moment = False  # True: the variant keeps its own first moment (SOAP's, in the eigenbasis)
     ready_before_refresh = False  # True: direction() is valid before the first refresh (EShampoo, SOAP)
+    cubic_per_step = False  # True: accumulate() costs d^3 per factor every step (KrAD's inverse updates)
 
     def __init__(self, cfg: KronConfig):
         self.cfg = cfg
@@ -112,6 +113,7 @@ class KrADagradStar(Variant):
     first-moment estimate's norm per block, as the reference code does."""
 
     grafted = False
+    cubic_per_step = True
 
     def init_state(self, stack_shape, dtype, device):
         dims = stack_shape[1:]

@@ -1,0 +1,44 @@
+"""benchmarks/gpu_check.sh: valid bash, a clear failure without a GPU, and (slow) its CPU smoke run end to end."""
+
+import os
+import subprocess
+
+import pytest
+
+from tests.cli_helpers import ROOT
+
+SCRIPT = os.path.join(ROOT, "benchmarks", "gpu_check.sh")
+
+
+def run(**env):
+    return subprocess.run(
+        ["bash", SCRIPT], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=1200
+    )
+
+
+def test_is_valid_bash():
+    assert subprocess.run(["bash", "-n", SCRIPT]).returncode == 0
+
+
+def test_fails_clearly_without_a_gpu():
+    proc = run(CUDA_VISIBLE_DEVICES="")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "no CUDA GPU visible" in proc.stderr
+    assert "GPU_CHECK_DEVICE=cpu" in proc.stderr
+
+
+def test_refuses_an_unknown_device():
+    proc = run(GPU_CHECK_DEVICE="tpu")
+    assert proc.returncode == 2 and "must be cuda or cpu" in proc.stderr
+
+
+@pytest.mark.slow
+def test_cpu_smoke_run_prints_one_table():
+    proc = run(GPU_CHECK_DEVICE="cpu", GPU_CHECK_TRIAL_WORKLOADS="mnist", GPU_CHECK_WORKLOADS="mnist")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[:2] == ["| check | workload | result | detail |", "|---|---|---|---|"] and len(lines) == 5
+    assert lines[2].startswith("| runner (cpu) | mnist | ok | step 2, validation/loss ")
+    assert lines[3].startswith("| DDP trial (2 procs) | mnist | skipped | 0 GPU(s) visible")
+    assert lines[4].startswith("| Shampoo/AdamW step time | mnist (batch 8, as mnist) | ")
+    assert "x optimizer step, " in lines[4] and "x training step" in lines[4]
