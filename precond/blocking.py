@@ -1,7 +1,12 @@
-"""How a parameter becomes blocks: squeeze unit dims, merge small dims, split large dims into blocks.
+"""How a parameter becomes blocks: squeeze unit dims, merge trailing dims, split large dims into blocks.
 
-A (64, 32, 3, 3) conv weight with max_dim 1024 becomes one (64, 288) block; a (3000, 200) matrix becomes
-blocks of (1024, 200), (1024, 200) and (952, 200). One-dimensional results are not preconditioned.
+The leading dim (a weight's outputs in torch's layouts) keeps a factor of its own; the trailing dims are merged
+from the right while their product stays <= max_dim. A (c_out, c_in, kh, kw) conv weight is thus preconditioned as
+(c_out, c_in*kh*kw) whenever c_in*kh*kw <= max_dim: the standard Shampoo / K-FAC reshaping, one factor for the
+output channels and one for the receptive field (merging from the left, as before, gave (c_out*c_in, kh*kw) for
+small convs); beyond that the trailing dims form several groups, e.g. (512, 256, 9). A (64, 32, 3, 3) conv weight
+with max_dim 1024 becomes one (64, 288) block; a (3000, 200) matrix becomes blocks of (1024, 200), (1024, 200)
+and (952, 200). One-dimensional results are not preconditioned.
 """
 
 import itertools
@@ -10,20 +15,19 @@ from dataclasses import dataclass
 
 
 def merge_small_dims(shape: tuple[int, ...], max_dim: int) -> tuple[int, ...]:
-    """Drop size-1 dims, then greedily merge neighbours while their product stays <= max_dim, never down to a
-    single dim when there were several (a matrix stays a matrix: 1-D means diagonal treatment)."""
+    """Drop size-1 dims; keep the leading (output) dim on its own and merge the trailing dims from the right, each
+    joining the group to its right while the group's product stays <= max_dim. Never down to a single dim when
+    there were several (a matrix stays a matrix: 1-D means diagonal treatment)."""
     dims = [d for d in shape if d != 1]
-    if not dims:
-        return (1,) if shape else ()
-    merged = [dims[0]]
-    for d in dims[1:]:
+    if len(dims) <= 1:
+        return tuple(dims) or ((1,) if shape else ())
+    merged = [dims[-1]]
+    for d in reversed(dims[1:-1]):
         if merged[-1] * d <= max_dim:
             merged[-1] *= d
         else:
             merged.append(d)
-    if len(merged) == 1 and len(dims) > 1:
-        return (math.prod(dims[:-1]), dims[-1])
-    return tuple(merged)
+    return (dims[0], *reversed(merged))
 
 
 @dataclass(frozen=True)

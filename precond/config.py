@@ -1,11 +1,42 @@
-"""The one configuration of the Kronecker engine; presets (Shampoo, SOAP, ...) are values of it."""
+"""The one configuration of the Kronecker engine; presets (Shampoo, SOAP, ...) are values of it.
+
+Each variant declares the options it honours (``HONOURED``); ``KronConfig.build`` refuses any other option a user
+passes, so that no option is silently ignored.
+"""
 
 import math
 from dataclasses import dataclass
 
+from precond import guards
 from precond.grafting import METHODS
 
 VARIANTS = ("shampoo", "shampoo2", "kradagrad", "kradagrad_star", "eshampoo", "soap")
+
+# Options every variant honours: the engine's (momentum, the diagonal method of 1-D parameters, scheduling,
+# blocking, failure handling) and the factors' dtype.
+_COMMON = frozenset(
+    {
+        "betas",
+        "eps",
+        "graft_eps",
+        "precondition_frequency",
+        "start_preconditioning_step",
+        "max_preconditioner_dim",
+        "diagonal",
+        "nesterov",
+        "factor_dtype",
+        "max_consecutive_failures",
+        "nonfinite",
+    }
+)
+HONOURED = {
+    "shampoo": _COMMON | {"grafting", "exponent_override", "root_method"},
+    "shampoo2": _COMMON | {"grafting", "exponent_override", "root_method", "trace_scaling", "online"},
+    "kradagrad": _COMMON | {"grafting", "damping"},
+    "kradagrad_star": _COMMON,  # ungrafted: its direction keeps the first moment's norm per block
+    "eshampoo": _COMMON | {"refresh_tau", "basis_method", "max_qr_iterations"},
+    "soap": _COMMON | {"refresh_tau"},
+}
 
 
 @dataclass(frozen=True)
@@ -17,7 +48,8 @@ class KronConfig:
     graft_eps: epsilon of the grafting / diagonal method.
     precondition_frequency: steps between refreshes (roots or eigenbases), from start_preconditioning_step
         (None: equal to precondition_frequency; math.inf: never precondition).
-    max_preconditioner_dim: small dims are merged up to it, larger ones split into blocks of it.
+    max_preconditioner_dim: trailing dims are merged while their product stays <= it, larger ones split into
+        blocks of it.
     grafting: "adam" | "adagrad" | "rmsprop" | "sgd" | None. Grafted variants take each block's direction norm
         from this method, and step with it alone before their first refresh.
     diagonal: the method for 1-D parameters (and before the first refresh) when grafting is None.
@@ -26,6 +58,8 @@ class KronConfig:
     factor_dtype: "float32" | "float64" for factor statistics and their roots.
     root_method: "eigh" (fp64 retry) | "newton" (coupled Newton, integer roots).
     max_consecutive_failures: failed refreshes of one block group in a row before an error is raised.
+    nonfinite: a NaN or infinite gradient "raise"s at once (naming the parameter and step) or "skip"s the step
+        (no parameter or state changes; counted in ``counters["nonfinite_skips"]``).
     trace_scaling (shampoo2): factors scaled by 1/sqrt(trace) so steps are invariant to gradient scale.
     online (shampoo2): power-iteration statistics L += G R^ G^T with the other factor's normalised estimate.
     refresh_tau (eshampoo, soap): skip a block factor's refresh while ||B - diag B|| / ||B|| <= tau, B = Q^T L Q
@@ -48,6 +82,7 @@ class KronConfig:
     factor_dtype: str = "float32"
     root_method: str = "eigh"
     max_consecutive_failures: int = 5
+    nonfinite: str = "raise"
     trace_scaling: bool = True
     online: bool = False
     refresh_tau: float = 0.0
@@ -55,26 +90,64 @@ class KronConfig:
     max_qr_iterations: int = 10
     damping: float | None = None
 
+    @classmethod
+    def build(cls, owner: str, preset: dict, options: dict) -> "KronConfig":
+        """The preset's values overridden by ``options``; an option ``owner``'s variant does not honour is refused."""
+        if "variant" in preset and "variant" in options:
+            raise ValueError(f"{owner}: variant is fixed by the preset; use KronOptimizer(variant=...) instead")
+        variant = {**preset, **options}.get("variant")
+        if variant not in VARIANTS:
+            raise ValueError(f"{owner}: variant={variant!r} must be one of {VARIANTS}")
+        honoured = HONOURED[variant] | ({"variant"} if "variant" not in preset else set())
+        refused = sorted(set(options) - honoured)
+        if refused:
+            raise ValueError(
+                f"{owner} ({variant}) does not use {', '.join(refused)}; it accepts {', '.join(sorted(honoured))}"
+            )
+        cfg = cls(**{**preset, **options})
+        if "diagonal" in options and cfg.grafting is not None:
+            raise ValueError(
+                f"{owner}: diagonal applies only with grafting=None; 1-D parameters use the grafting method "
+                f"({cfg.grafting!r})"
+            )
+        if "max_qr_iterations" in options and cfg.basis_method != "qr":
+            raise ValueError(f"{owner}: max_qr_iterations applies only with basis_method='qr'")
+        return cfg
+
     def __post_init__(self):
-        b1, b2 = self.betas
+        owner = f"{self.variant}"
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant={self.variant!r} must be one of {VARIANTS}")
+        guards.check_betas(owner, self.betas, beta2_may_be_one=True)
+        guards.check_number(owner, "eps", self.eps, strict=True)
+        guards.check_number(owner, "graft_eps", self.graft_eps)
+        for name in ("precondition_frequency", "max_preconditioner_dim", "max_consecutive_failures"):
+            guards.check_int(owner, name, getattr(self, name))
+        guards.check_int(owner, "max_qr_iterations", self.max_qr_iterations)
+        start = self.start_preconditioning_step
+        if not (start is None or start == math.inf):
+            guards.check_int(owner, "start_preconditioning_step (or None, or math.inf: never)", start)
+        guards.check_number(owner, "refresh_tau", self.refresh_tau)
+        if self.exponent_override is not None:
+            guards.check_number(owner, "exponent_override", self.exponent_override, strict=True)
+        if self.damping is not None:
+            guards.check_number(owner, "damping", self.damping)
+        guards.check_nonfinite_policy(owner, self.nonfinite)
+        b2 = self.betas[1]
         checks = [
-            (self.variant in VARIANTS, f"variant must be one of {VARIANTS}"),
-            (0.0 <= b1 < 1.0 and 0.0 < b2 <= 1.0, "betas must satisfy 0 <= beta1 < 1 and 0 < beta2 <= 1"),
-            (self.eps > 0 and self.graft_eps >= 0, "eps must be > 0 and graft_eps >= 0"),
-            (self.precondition_frequency >= 1, "precondition_frequency must be >= 1"),
-            (
-                self.start_preconditioning_step is None or self.start_preconditioning_step >= 1,
-                "start_preconditioning_step must be >= 1 (math.inf turns preconditioning off)",
-            ),
-            (self.max_preconditioner_dim >= 1, "max_preconditioner_dim must be >= 1"),
             (self.grafting is None or self.grafting in METHODS, f"grafting must be None or one of {METHODS}"),
             (self.diagonal in METHODS, f"diagonal must be one of {METHODS}"),
             (self.factor_dtype in ("float32", "float64"), "factor_dtype must be 'float32' or 'float64'"),
             (self.root_method in ("eigh", "newton"), "root_method must be 'eigh' or 'newton'"),
             (self.basis_method in ("eigh", "qr"), "basis_method must be 'eigh' or 'qr'"),
-            (self.max_consecutive_failures >= 1, "max_consecutive_failures must be >= 1"),
-            (self.refresh_tau >= 0, "refresh_tau must be >= 0"),
-            (self.exponent_override is None or self.exponent_override > 0, "exponent_override must be > 0"),
+            (
+                all(isinstance(getattr(self, f), bool) for f in ("nesterov", "trace_scaling", "online")),
+                "nesterov, trace_scaling and online must be True or False",
+            ),
+            (
+                self.root_method != "newton" or self._newton_root_is_integer(),
+                "root_method='newton' needs an integer root: exponent_override must be 1/k for an integer k",
+            ),
             (
                 b2 < 1.0 or self.diagonal_method not in ("adam", "rmsprop"),
                 f"{self.diagonal_method} needs beta2 < 1 (1 means plain sums); use betas=(b1, 0.999) or adagrad",
@@ -82,7 +155,13 @@ class KronConfig:
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(f"{self.variant}: {message}")
+                raise ValueError(f"{owner}: {message}")
+
+    def _newton_root_is_integer(self) -> bool:
+        if self.exponent_override is None:
+            return True
+        root = 1.0 / self.exponent_override
+        return abs(root - round(root)) < 1e-9
 
     @property
     def start(self) -> float:

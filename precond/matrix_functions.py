@@ -122,9 +122,32 @@ def qr_refine(a: torch.Tensor, q: torch.Tensor, tau: float, max_iterations: int)
 
 
 def power_qr_step(a: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """SOAP's refresh: one power-iteration step Q <- qr(A Q), then re-sorted; returns (Q, permutation)."""
+    """SOAP's refresh, in its reference order: columns sorted by descending Rayleigh quotient, then one
+    power-iteration step Q <- qr(A Q). QR keeps the sorted column order, so the sort's permutation (returned,
+    for the second moment) is the whole re-ordering; returns (Q, permutation)."""
+    q, perm = sort_by_rayleigh(a, q)
     q, _ = torch.linalg.qr(a @ q)
-    return sort_by_rayleigh(a, q)
+    return q, perm
+
+
+def match_columns(q_new: torch.Tensor, q_old: torch.Tensor) -> torch.Tensor:
+    """A one-to-one map from the new basis's columns to the old one's: ``perm[..., j]`` is the old column that
+    new column j continues (a permutation of 0..d-1 per matrix).
+
+    Columns that are each other's best match by |cosine| are paired (exact when the basis was only re-sorted,
+    whatever the signs); the rest, typically from a near-degenerate subspace, are paired in index order, which
+    for bases in descending eigenvalue order pairs them by eigenvalue rank.
+    """
+    d = q_new.shape[-1]
+    overlap = (q_new.transpose(-1, -2) @ q_old).abs()
+    best_old, best_new = overlap.argmax(dim=-1), overlap.argmax(dim=-2)
+    index = torch.arange(d, device=q_new.device).expand_as(best_old)
+    mutual = best_new.gather(-1, best_old) == index
+    old_taken = torch.zeros_like(best_old).scatter_add_(-1, best_old, mutual.long()) > 0
+    new_left = torch.argsort(torch.where(mutual, index + d, index), dim=-1, stable=True)  # unpaired first
+    old_left = torch.argsort(torch.where(old_taken, index + d, index), dim=-1, stable=True)
+    unpaired = index < (~mutual).sum(dim=-1, keepdim=True)
+    return best_old.scatter(-1, new_left, torch.where(unpaired, old_left, best_old.gather(-1, new_left)))
 
 
 def sort_by_rayleigh(a: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

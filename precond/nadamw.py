@@ -4,7 +4,9 @@ Per step t, with g the gradient:
     p <- p (1 - lr wd)
     m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
     p <- p - lr / (1 - b1^t) * (b1 m + (1 - b1) g) / (sqrt(v / (1 - b2^t)) + eps)
-Parameters are updated with multi-tensor (_foreach) ops, one launch per group and step count.
+Parameters are updated with multi-tensor (_foreach) ops, one launch per group and step count. Parameters whose
+gradient is None are left alone. A NaN or infinite gradient raises at once (``nonfinite="raise"``) or skips the
+whole step, counted in ``nonfinite_skips`` (``nonfinite="skip"``).
 """
 
 import math
@@ -12,6 +14,7 @@ from collections import defaultdict
 
 import torch
 
+from precond import guards
 from precond.optimizer import evaluate_closure
 
 
@@ -23,18 +26,25 @@ class NAdamW(torch.optim.Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
+        nonfinite: str = "raise",
     ):
-        if lr < 0:
-            raise ValueError(f"NAdamW: lr={lr} must be >= 0")
-        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
-            raise ValueError(f"NAdamW: betas={betas} must lie in [0, 1)")
-        if eps < 0 or weight_decay < 0:
-            raise ValueError(f"NAdamW: eps={eps} and weight_decay={weight_decay} must be >= 0")
-        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay})
+        guards.check_number("NAdamW", "lr", lr)
+        guards.check_betas("NAdamW", betas)
+        guards.check_number("NAdamW", "eps", eps)
+        guards.check_number("NAdamW", "weight_decay", weight_decay)
+        guards.check_nonfinite_policy("NAdamW", nonfinite)
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
+        super().__init__(params, defaults)
+        guards.check_groups("NAdamW", self.param_groups, tuple(defaults))
+        guards.check_params("NAdamW", self.param_groups)
+        self.nonfinite, self.nonfinite_skips = nonfinite, 0
 
     @torch.no_grad()
     def step(self, closure=None):
         loss = evaluate_closure(closure)
+        if guards.nonfinite_step("NAdamW", self.param_groups, self._next_step, self.nonfinite):
+            self.nonfinite_skips += 1
+            return loss
         for group in self.param_groups:
             buckets: dict[int, list[torch.Tensor]] = defaultdict(list)
             for p in group["params"]:
@@ -52,6 +62,19 @@ class NAdamW(torch.optim.Optimizer):
             for step, params in buckets.items():
                 self._update(params, step, group)
         return loss
+
+    def _next_step(self) -> int:
+        """The step about to be taken (the largest per-parameter count + 1), for error messages."""
+        steps = [int(s["step"].item()) for s in self.state.values() if "step" in s]
+        return max(steps, default=0) + 1
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "nonfinite_skips": self.nonfinite_skips}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state_dict = dict(state_dict)
+        self.nonfinite_skips = state_dict.pop("nonfinite_skips", 0)
+        super().load_state_dict(state_dict)
 
     def _update(self, params: list[torch.Tensor], step: int, group: dict) -> None:
         lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]

@@ -3,19 +3,21 @@ first moment, grafting, weight decay, refresh scheduling with failure handling, 
 
 Blocks of equal shape (across all parameters) are stacked so a refresh is one batched call per shape and
 dimension. Parameter groups may set "lr", "weight_decay" and "precondition" (False: diagonal method only).
+Parameters whose gradient is None do not move (no weight decay either), as in torch.optim; their blocks'
+stacked statistics see a zero gradient that step.
 """
 
 from collections import defaultdict
 
 import torch
 
-from precond import blocking, grafting
+from precond import blocking, grafting, guards
 from precond.config import KronConfig
 from precond.matrix_functions import MatrixFunctionError
 from precond.preconditioners import make_variant
 from precond.tensor_ops import block_norms
 
-COUNTERS = ("refreshes", "skipped", "failures", "fallbacks", "fp64_retries")
+COUNTERS = ("refreshes", "skipped", "failures", "fallbacks", "fp64_retries", "nonfinite_skips")
 
 
 class BlockGroup:
@@ -36,9 +38,11 @@ class BlockGroup:
         return torch.stack(grads)
 
     def apply(self, update: torch.Tensor) -> None:
-        """p <- p (1 - lr wd) - lr U for every block, batched per (lr, wd)."""
+        """p <- p (1 - lr wd) - lr U for every block with a gradient, batched per (lr, wd)."""
         by_hparams = defaultdict(lambda: ([], []))
         for (p, group, merged, b), u in zip(self.members, update.unbind(0), strict=True):
+            if p.grad is None:  # frozen this step: torch.optim leaves it alone, weight decay included
+                continue
             views, updates = by_hparams[(group["lr"], group["weight_decay"])]
             views.append(p.data.view(merged)[b.slices])
             updates.append(u.to(p.dtype))
@@ -61,10 +65,13 @@ class KronOptimizer(torch.optim.Optimizer):
     PRESET: dict = {}
 
     def __init__(self, params, lr: float = 1e-3, weight_decay: float = 0.0, **options):
-        if lr < 0 or weight_decay < 0:
-            raise ValueError(f"lr={lr} and weight_decay={weight_decay} must be >= 0")
-        self.config = KronConfig(**{**self.PRESET, **options})
+        owner = type(self).__name__
+        guards.check_number(owner, "lr", lr)
+        guards.check_number(owner, "weight_decay", weight_decay)
+        self.config = KronConfig.build(owner, self.PRESET, options)
         super().__init__(params, {"lr": lr, "weight_decay": weight_decay, "precondition": True})
+        guards.check_groups(owner, self.param_groups, ("lr", "weight_decay", "precondition"))
+        guards.check_params(owner, self.param_groups)
         self.variant = make_variant(self.config)
         self.counters = dict.fromkeys(COUNTERS, 0)
         self._step = 0
@@ -109,8 +116,12 @@ class KronOptimizer(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure=None):
         loss = evaluate_closure(closure)
+        cfg, variant = self.config, self.variant
+        if guards.nonfinite_step(type(self).__name__, self.param_groups, lambda: self._step + 1, cfg.nonfinite):
+            self.counters["nonfinite_skips"] += 1  # nothing else changes: the step did not happen
+            return loss
         self._step += 1
-        t, cfg, variant = self._step, self.config, self.variant
+        t = self._step
         b1, b2 = cfg.betas
         for bg in self._groups:
             g = bg.gather()
@@ -185,7 +196,7 @@ class KronOptimizer(torch.optim.Optimizer):
                 f"checkpoint has {len(kron['groups'])} block groups, this optimizer {len(self._groups)}; "
                 f"it was saved for other parameters or another max_preconditioner_dim"
             )
-        self._step, self.counters = kron["step"], dict(kron["counters"])
+        self._step, self.counters = kron["step"], {**dict.fromkeys(COUNTERS, 0), **kron["counters"]}
         for bg, saved in zip(self._groups, kron["groups"], strict=True):
             bg.load_state_dict(saved)
 

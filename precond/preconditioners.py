@@ -192,7 +192,16 @@ class KrADagrad(KrADagradStar):
 class EShampoo(Variant):
     """Eigenvalue-corrected Shampoo: D <- b2 D + (1 - b2) (Q^T G Q)^2 in the factors' eigenbasis Q;
     U = Q [(Q^T G~ Q) / (sqrt(D / bc) + eps)] Q^T. With Q = I (before the first refresh) this is Adam.
-    Refreshes are skipped per block and factor while the basis criterion stays <= refresh_tau."""
+    Refreshes are skipped per block and factor while the basis criterion stays <= refresh_tau.
+
+    The second moment across a refresh: each entry of D is the gradient's second moment along one basis
+    direction, so D moves with the columns by a one-to-one map, and is a permutation of itself after any refresh
+    (never an entry duplicated or dropped). QR refreshes keep each column's identity and then re-sort by Rayleigh
+    quotient: D takes that sort's permutation (as SOAP's reference code does). An eigh refresh (in descending order,
+    as warm starts need) has no column identity, so ``mf.match_columns`` pairs new columns with old ones. Keeping
+    D in place in the solver's order (the Purifying Shampoo reading) would also be a permutation, but then two
+    eigenvalues crossing swap their second moments, and a refresh that only re-sorts the basis changes the step;
+    following the columns makes a re-sorted basis leave the step exactly unchanged."""
 
     grafted = False
     ready_before_refresh = True
@@ -239,7 +248,7 @@ class EShampoo(Variant):
         if self.cfg.basis_method == "qr":
             return mf.qr_refine(a, q, self.cfg.refresh_tau, self.cfg.max_qr_iterations)
         q_new = mf.eigenbasis(a)[1]
-        return q_new, _closest_columns(q_new, q)
+        return q_new, mf.match_columns(q_new, q)
 
     def direction(self, state, g, m, step):
         """Also updates the second moment, in the basis current after this step's refresh."""
@@ -256,7 +265,10 @@ class EShampoo(Variant):
 
 class SOAP(EShampoo):
     """EShampoo with the first moment kept in the eigenbasis (rotated when Q changes) and bases refreshed by one
-    power-iteration + QR step (eigh the first time); the second moment is permuted when the basis re-sorts."""
+    power-iteration + QR step (eigh the first time); the second moment is permuted when the basis re-sorts.
+
+    First-moment estimate: ``nesterov=False`` (the preset, as SOAP's paper and reference code) uses the rotated EMA
+    m / (1 - b1^t); ``nesterov=True`` uses (b1 m + (1 - b1) Q^T G Q) / (1 - b1^t), both in the eigenbasis."""
 
     owns_first_moment = True
 
@@ -273,7 +285,7 @@ class SOAP(EShampoo):
         for i, (f, q) in enumerate(zip(state["factors"], old, strict=True)):
             if first:
                 q_new = mf.eigenbasis(f)[1]
-                d = _permute(d, _closest_columns(q_new, q), i, None)
+                d = _permute(d, mf.match_columns(q_new, q), i, None)
                 counters["refreshes"] += len(q)
                 state["refresh_counts"][i] += 1
             else:  # one power-iteration + QR step, for the blocks whose criterion exceeds refresh_tau (all if 0)
@@ -318,11 +330,6 @@ def _normalised(f: torch.Tensor) -> torch.Tensor:
     tr = _trace(f)[:, None, None]
     eye = torch.eye(f.shape[-1], dtype=f.dtype, device=f.device)
     return torch.where(tr > 0, f * (f.shape[-1] / tr.clamp(min=torch.finfo(f.dtype).tiny)), eye)
-
-
-def _closest_columns(q_new: torch.Tensor, q_old: torch.Tensor) -> torch.Tensor:
-    """For each new column, the old column it is closest to (|cosine|): exact when the basis was only re-sorted."""
-    return (q_new.transpose(-1, -2) @ q_old).abs().argmax(dim=-1)
 
 
 def _permute(d: torch.Tensor, perm: torch.Tensor, dim: int, rows: torch.Tensor | None) -> torch.Tensor:

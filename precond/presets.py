@@ -1,7 +1,13 @@
-"""The variants as torch optimizers: thin presets over ``KronOptimizer``. Every KronConfig field is a keyword.
+"""The variants as torch optimizers: thin presets over ``KronOptimizer``. Each takes the KronConfig fields its
+variant honours (``precond.config.HONOURED``) as keywords and refuses any other.
 
 KrAD variants default to eps = 1e-4: their inverse factors start at I / eps, and with eps = 1e-8 the fp32 product
 X A X overflows within a few steps.
+
+First-moment estimate, with m <- b1 m + (1 - b1) g: every preset but SOAP defaults to nesterov=True, the NAdam
+estimate (b1 m + (1 - b1) g) / (1 - b1^t), which is what the AlgoPerf v0.5/v0.6 Shampoo submission feeds its
+preconditioner (and precond.NAdamW uses); SOAP defaults to nesterov=False, Adam's m / (1 - b1^t), as SOAP's paper
+and reference code (kept in the eigenbasis). Either can be chosen for every preset.
 """
 
 from precond.optimizer import KronOptimizer

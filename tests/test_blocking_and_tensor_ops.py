@@ -1,17 +1,55 @@
 """Blocking rules and Kronecker mode products against explicit Kronecker matrices."""
 
+import pytest
 import torch
 
+import precond
 from precond import blocking
 from precond.tensor_ops import apply_all, block_norms, gram, mode_product
 
 
 def test_merge_small_dims():
+    """The leading dim stays; trailing dims merge from the right while the product stays <= max_dim. Two
+    expectations changed with the rule (merging from the left was the bug): (3, 3, 32, 64) was (288, 64), and
+    (4, 5, 6) was (20, 6)."""
     assert blocking.merge_small_dims((64, 32, 3, 3), 1024) == (64, 288)
-    assert blocking.merge_small_dims((3, 3, 32, 64), 1024) == (288, 64)
+    assert blocking.merge_small_dims((3, 3, 32, 64), 1024) == (3, 96, 64)
     assert blocking.merge_small_dims((1, 30, 1, 20), 1024) == (30, 20)  # unit dims dropped, a matrix stays a matrix
-    assert blocking.merge_small_dims((4, 5, 6), 1024) == (20, 6)
+    assert blocking.merge_small_dims((4, 5, 6), 1024) == (4, 30)
     assert blocking.merge_small_dims((2000, 3), 1024) == (2000, 3)
+    assert blocking.merge_small_dims((512, 256, 3, 3), 1024) == (512, 256, 9)  # c_in*kh*kw > max_dim
+    assert blocking.merge_small_dims((7, 1), 1024) == (7,) and blocking.merge_small_dims((1, 1), 1024) == (1,)
+
+
+def factor_shapes(param_shape, max_dim=1024):
+    """The Kronecker factor shapes an optimizer builds for one parameter: [[factor dims per block group]]."""
+    opt = precond.Shampoo([torch.nn.Parameter(torch.zeros(param_shape))], max_preconditioner_dim=max_dim)
+    return sorted((len(bg.members), tuple(f.shape[1:] for f in bg.state.get("factors", ()))) for bg in opt._groups)
+
+
+@pytest.mark.parametrize(
+    "param_shape, max_dim, expected",
+    [
+        # conv (c_out, c_in, kh, kw) -> (c_out, c_in*kh*kw): an output factor and a receptive-field factor
+        ((8, 4, 3, 3), 1024, [(1, ((8, 8), (36, 36)))]),  # the old rule gave (96, 3)
+        ((32, 16, 3, 3), 1024, [(1, ((32, 32), (144, 144)))]),  # the old rule gave (512, 9)
+        ((16, 3, 5, 5), 64, [(1, ((16, 16), (3, 3), (25, 25)))]),  # c_in*kh*kw = 75 > 64: two trailing groups
+        # embedding (vocab, dim): rows split into blocks of max_dim
+        ((100, 8), 1024, [(1, ((100, 100), (8, 8)))]),
+        ((2500, 16), 1024, [(1, ((452, 452), (16, 16))), (2, ((1024, 1024), (16, 16)))]),
+        # attention: a stacked (3, d, d) q/k/v weight keeps q/k/v as a factor while d * d > max_dim;
+        # a per-head (h, d_head, d) weight gives (h, d_head * d); a fused (3d, d) in_proj is a plain matrix
+        ((3, 64, 64), 1024, [(1, ((3, 3), (64, 64), (64, 64)))]),
+        ((3, 16, 16), 1024, [(1, ((3, 3), (256, 256)))]),
+        ((4, 16, 64), 1024, [(1, ((4, 4), (1024, 1024)))]),
+        ((192, 64), 1024, [(1, ((192, 192), (64, 64)))]),
+        # 1-D: the diagonal method, no factors
+        ((128,), 1024, [(1, ())]),
+        ((1, 128, 1), 1024, [(1, ())]),
+    ],
+)
+def test_factor_shapes(param_shape, max_dim, expected):
+    assert factor_shapes(param_shape, max_dim) == expected
 
 
 def test_plan_blocks_and_one_dimensional_parameters():
