@@ -11,10 +11,9 @@ on.
     python -m benchmarks.step_time [--steps 100] [--models mlp transformer convnet] [--threads 1]
 """
 
-import os
+from common.threads import configure_thread_env  # first: it must precede numpy and torch
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+configure_thread_env()
 
 import argparse  # noqa: E402
 import time  # noqa: E402
