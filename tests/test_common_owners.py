@@ -15,10 +15,14 @@ from tests.cli_helpers import ROOT
 
 def test_targets_strict_for_stopping_inclusive_for_scoring():
     # AlgoPerf: workloads stop on accuracy > target / loss < target; the scorer counts >= / <=
-    assert not targets.reached(0.97, 0.97, False, inclusive=False) and targets.reached(0.97, 0.97, False, inclusive=True)
-    assert not targets.reached(2.2, 2.2, True, inclusive=False) and targets.reached(2.2, 2.2, True, inclusive=True)
-    assert targets.reached(0.98, 0.97, False, inclusive=False) and not targets.reached(0.96, 0.97, False, inclusive=True)
-    assert targets.reached(2.1, 2.2, True, inclusive=False) and not targets.reached(2.3, 2.2, True, inclusive=True)
+    def both(value, target, lower):
+        return bool(targets.reached(value, target, lower, inclusive=False)), bool(
+            targets.reached(value, target, lower, inclusive=True)
+        )
+
+    assert both(0.97, 0.97, False) == (False, True) and both(2.2, 2.2, True) == (False, True)  # at the target
+    assert both(0.98, 0.97, False) == (True, True) and both(2.1, 2.2, True) == (True, True)  # past it
+    assert both(0.96, 0.97, False) == (False, False) and both(2.3, 2.2, True) == (False, False)  # short of it
     for inclusive in (False, True):
         assert not targets.reached(math.nan, 0.97, False, inclusive=inclusive)
     assert not targets.reached(math.inf, 0.97, False, inclusive=True)  # the scorer refuses a non-finite value
