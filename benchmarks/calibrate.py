@@ -8,14 +8,15 @@ budget (``--budget_factor`` x median) and step_hint (the baseline's steps within
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+from common.threads import configure_thread_env  # first: it must precede numpy and torch
+
+configure_thread_env()
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
 
 import compat  # noqa: E402,F401
-from common import search_space  # noqa: E402
+from common import layout, search_space  # noqa: E402
 from compat import prng  # noqa: E402
 from runner.loading import load_submission  # noqa: E402
 from runner.loop import TrialConfig, train_once  # noqa: E402
@@ -41,9 +42,7 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=None, help="override the validation target")
     parser.add_argument("--trace", action="store_true", help="print every evaluation's validation metric")
     args = parser.parse_args()
-    space_path = args.tuning_search_space or os.path.join(
-        os.path.dirname(args.submission_path), "tuning_search_space.json"
-    )
+    space_path = args.tuning_search_space or os.path.join(os.path.dirname(args.submission_path), layout.SEARCH_SPACE)
     point = search_space.load(space_path).points(1)[0]
     hyperparameters = search_space.make_hyperparameters(point)
     submission = load_submission(args.submission_path)

@@ -14,8 +14,9 @@ slower and add +-5% jitter that hides a 2% effect. Two runner figures:
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+from common.threads import configure_thread_env  # first: it must precede numpy and torch
+
+configure_thread_env()
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402

@@ -13,10 +13,9 @@ right after its torch twin, so the JAX / torch ratios are measured side by side;
     python -m benchmarks.step_time [--steps 100] [--models mlp transformer convnet] [--threads 1] [--no_jax]
 """
 
-import os
+from common.threads import configure_thread_env  # first: it must precede numpy and torch
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+configure_thread_env()
 
 import argparse  # noqa: E402
 import time  # noqa: E402

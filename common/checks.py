@@ -5,6 +5,9 @@ import os
 from common.errors import UsageError
 
 MAX_SEED = 2**32 - 1
+FRAMEWORKS = ("pytorch", "jax")  # the names the experiment layout knows; SUPPORTED_FRAMEWORKS are those that run
+SUPPORTED_FRAMEWORKS = ("pytorch",)
+RULESETS = ("external", "self")
 
 
 def max_global_steps(value: int | None) -> None:
@@ -48,5 +51,10 @@ PROGRESS = {"auto": None, "on": True, "off": False}  # --progress values; None: 
 
 
 def framework(value: str) -> None:
-    if value != "pytorch":
+    if value not in SUPPORTED_FRAMEWORKS:
         raise UsageError(f"--framework={value} is not supported yet; use --framework=pytorch")
+
+
+def tuning_ruleset(value: str) -> None:
+    if value not in RULESETS:
+        raise UsageError(f"unknown --tuning_ruleset={value!r}; use external or self")

@@ -13,12 +13,12 @@ from typing import Any
 
 import torch
 
+from common import layout
 from common.atomic import atomic_open
 from common.errors import UsageError
 
 log = logging.getLogger("kronbench.runner")
 
-CHECKPOINT = "checkpoint.pt"
 KEYS = (
     "identity",
     "model_params",
@@ -38,7 +38,7 @@ class CheckpointError(UsageError):
 
 
 def path(trial_dir: str) -> str:
-    return os.path.join(trial_dir, CHECKPOINT)
+    return os.path.join(trial_dir, layout.CHECKPOINT)
 
 
 def save(

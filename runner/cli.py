@@ -14,8 +14,8 @@ KRON_HOOK = "diagnostics.kron_logging:KronQualityHook"
 
 flags.DEFINE_string("submission_path", None, "Path to the submission's submission.py.")
 flags.DEFINE_string("workload", None, "Workload name (see workloads.registry).")
-flags.DEFINE_enum("framework", "pytorch", ["pytorch", "jax"], "Framework of the submission.")
-flags.DEFINE_enum("tuning_ruleset", "external", ["external", "self"], "AlgoPerf tuning ruleset.")
+flags.DEFINE_enum("framework", "pytorch", list(checks.FRAMEWORKS), "Framework of the submission.")
+flags.DEFINE_enum("tuning_ruleset", "external", list(checks.RULESETS), "AlgoPerf tuning ruleset.")
 flags.DEFINE_string("tuning_search_space", None, "tuning_search_space.json (external ruleset only).")
 flags.DEFINE_integer("num_tuning_trials", 1, "Number of hyperparameter points to run (external ruleset).")
 flags.DEFINE_string("data_dir", "", "Dataset directory; workloads also look in installed packages.")

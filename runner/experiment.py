@@ -2,14 +2,14 @@
 
 import os
 import shutil
-import struct
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
-from common import checks
+from common import checks, layout
 from common import search_space as ss
 from common.errors import UsageError
 from common.locks import HOLDER, LockBusy, exclusive_dir
+from common.seeds import draw_seed
 from compat import prng
 from runner.loading import Submission, load_submission
 from runner.loop import TrialConfig, TrialResult, train_once
@@ -34,7 +34,7 @@ class ExperimentConfig:
         return os.path.join(
             os.path.abspath(os.path.expanduser(self.experiment_dir)),
             self.experiment_name or "",
-            f"{self.trial.workload_name}_{self.trial.framework}",
+            layout.workload_name(self.trial.workload_name, self.trial.framework),
         )
 
 
@@ -42,8 +42,7 @@ def plan_trials(cfg: ExperimentConfig, submission: Submission | None = None) -> 
     """(trial index, hyperparameter point) pairs; one (0, None) trial under the self-tuning ruleset. The search
     space is checked against the hyperparameters ``submission`` declares."""
     ruleset = cfg.trial.tuning_ruleset
-    if ruleset not in ("external", "self"):
-        raise UsageError(f"unknown --tuning_ruleset={ruleset!r}; use external or self")
+    checks.tuning_ruleset(ruleset)
     if ruleset == "self":
         if cfg.tuning_search_space:
             raise UsageError(
@@ -91,7 +90,7 @@ def prepare_trial_dirs(cfg: ExperimentConfig, indices: list[int], locks: ExitSta
     base = cfg.workload_dir()
     if base is None:
         return {i: None for i in indices}
-    dirs = {i: os.path.join(base, f"trial_{i + 1}") for i in indices}
+    dirs = {i: os.path.join(base, layout.trial_name(i + 1)) for i in indices}
     for d in dirs.values():
         if os.path.exists(d) and not os.path.isdir(d):
             raise UsageError(f"{d} is a file, not a trial directory; move it away or pick another --experiment_name")
@@ -128,9 +127,7 @@ def run_experiment(cfg: ExperimentConfig, workload) -> list[TrialResult]:
     """Run every planned trial of ``cfg`` on ``workload``; print one summary line per trial."""
     submission = load_submission(cfg.submission_path)
     if cfg.trial.rng_seed is None:  # one seed for the search-space points and the trials, recorded in meta data
-        seed = struct.unpack("I", os.urandom(4))[0]
-        print(f"no --rng_seed given; drew {seed} (pass --rng_seed={seed} to repeat this run)", flush=True)
-        cfg = replace(cfg, trial=replace(cfg.trial, rng_seed=seed))
+        cfg = replace(cfg, trial=replace(cfg.trial, rng_seed=draw_seed("run")))
     trials = plan_trials(cfg, submission)
     check_paths(cfg)
     check_data = getattr(workload, "check_data", None)

@@ -12,11 +12,9 @@ from typing import Any
 
 import torch
 
+from common import layout
 from common.atomic import atomic_open
 from common.errors import UsageError
-
-MEASUREMENTS = "measurements.csv"
-EVAL_MEASUREMENTS = "eval_measurements.csv"
 
 
 def meta_data(workload, workload_name: str, framework: str, rng_seed: int | None) -> dict[str, Any]:
@@ -120,8 +118,8 @@ class MetricsLogger:
 
         self.trial_dir = trial_dir
         self._tables = {
-            False: _CsvTable(os.path.join(trial_dir, MEASUREMENTS), resume_step),
-            True: _CsvTable(os.path.join(trial_dir, EVAL_MEASUREMENTS), resume_step),
+            False: _CsvTable(os.path.join(trial_dir, layout.MEASUREMENTS), resume_step),
+            True: _CsvTable(os.path.join(trial_dir, layout.EVAL_MEASUREMENTS), resume_step),
         }
         for table in self._tables.values():  # both read and checked before either is changed
             table.repair()

@@ -12,29 +12,23 @@ interval: they are runner bookkeeping, and derived one at a time between torch s
 because of where its code sits.
 """
 
-import functools
 import logging
 import math
-import os
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 import torch
 
 from algoperf import spec
-from common.atomic import write_json
 from compat import prng
-from runner import checkpoint
 from runner.clock import get_time
-from runner.eval_hooks import EvalHooks
 from runner.loading import Submission
-from runner.logs import MetricsLogger, meta_data
 from runner.progress import Progress
+from runner.recorder import TrialRecorder
+from runner.trial import TrialConfig, TrialResult, TrialState
 
 log = logging.getLogger("kronbench.runner")
 
-SELF_TUNING_BUDGET_FACTOR = 1.5
 KEY_BLOCK = 256
 
 
@@ -56,61 +50,6 @@ class StepKeys:
         return self._keys[i]
 
 
-@dataclass(frozen=True)
-class TrialConfig:
-    workload_name: str
-    framework: str = "pytorch"
-    data_dir: str = ""
-    imagenet_v2_data_dir: str | None = None
-    tuning_ruleset: str = "external"
-    max_global_steps: int | None = None
-    save_checkpoints: bool = True
-    rng_seed: int | None = None
-    progress: bool | None = None  # None: only when stderr is a terminal
-    eval_hooks: tuple = ()  # runner.eval_hooks.EvalHookSpec: measurements after evals, to TensorBoard
-    flags: dict = field(default_factory=dict)
-
-    @property
-    def budget_factor(self) -> float:
-        return SELF_TUNING_BUDGET_FACTOR if self.tuning_ruleset == "self" else 1.0
-
-
-@dataclass
-class TrialResult:
-    trial_dir: str | None
-    global_step: int
-    submission_time: float
-    budget_sec: float
-    metric: str
-    target: float
-    reached_validation: bool
-    reached_test: bool
-    step_to_target: int | None = None
-    time_to_target: float | None = None
-    last_validation: float | None = None
-    eval_results: list = field(default_factory=list)
-    train_state: dict = field(default_factory=dict)
-    diverged_at_step: int | None = None  # the step whose loss or parameters were not finite
-
-    def summary(self, label: str) -> str:
-        steps = f"{self.global_step} steps, {self.submission_time:.1f} s submission time"
-        last = "n/a" if self.last_validation is None else f"{self.last_validation:.4g}"
-        if self.diverged_at_step is not None:
-            return (
-                f"{label}: diverged at step {self.diverged_at_step} (non-finite training loss or parameters; "
-                f"did NOT reach validation {self.metric} target {self.target:g}; ran {steps})"
-            )
-        if self.reached_validation:
-            return (
-                f"{label}: reached validation {self.metric} target {self.target:g} at step {self.step_to_target}, "
-                f"{self.time_to_target:.2f} s submission time (ran {steps}; last {last})"
-            )
-        return (
-            f"{label}: did NOT reach validation {self.metric} target {self.target:g} "
-            f"(ran {steps} of a {self.budget_sec:g} s budget; last {last})"
-        )
-
-
 def train_once(
     workload: spec.Workload,
     submission: Submission,
@@ -129,223 +68,173 @@ def train_once(
     optimizer_state = submission.module.init_optimizer_state(
         workload, model_params, model_state, hyperparameters, opt_init_rng
     )
-    train_state = {
-        "validation_goal_reached": False,
-        "test_goal_reached": False,
-        "is_time_remaining": True,
-        "last_eval_time": 0,
-        "training_complete": False,
-        "accumulated_submission_time": 0,
-        "accumulated_eval_time": 0,
-        "accumulated_logging_time": 0,
-        "last_step_end_time": None,
-    }
-    global_step, eval_results, preemption_count = 0, [], 0
+    state = TrialState(model_params, model_state, optimizer_state)
     identity = {
         "submission": submission.name,
         "workload": config.workload_name,
         "rng_seed": config.rng_seed,
         "hyperparameters": None if hyperparameters is None else dict(hyperparameters._asdict()),
     }
+    recorder = TrialRecorder(trial_dir, config, identity)
+    recorder.start(workload, state, hyperparameters, data_rng)
+    run = _Run(workload, submission, hyperparameters, config, recorder, input_queue, eval_batch_size)
+    diverged_at = run.loop(state, rng)
+    recorder.finish(workload, state, diverged_at)
+    return run.result(state, trial_dir, diverged_at)
 
-    logger = None
-    meta_path, meta = None, None
-    if trial_dir is not None:
-        restored = checkpoint.restore(trial_dir, identity, model_params, optimizer_state)
-        if restored is not None:
-            model_state = checkpoint.load_into(model_state, restored["model_state"])
-            optimizer_state = restored["optimizer_state"]
-            train_state.update(restored["train_state"])
-            eval_results = [tuple(e) for e in restored["eval_results"]]
-            global_step = restored["global_step"]
-            preemption_count = restored["preemption_count"] + 1
-            log.info("resumed %s at step %d (preemption %d)", trial_dir, global_step, preemption_count)
-        logger = MetricsLogger(trial_dir, resume_step=global_step)  # checks the logs before anything is written
-        meta_path = os.path.join(trial_dir, f"meta_data_{preemption_count}.json")
-        meta = meta_data(workload, config.workload_name, config.framework, config.rng_seed)
-        write_json(meta_path, meta)
-        write_json(os.path.join(trial_dir, f"flags_{preemption_count}.json"), config.flags)
-        if hyperparameters is not None:
-            write_json(os.path.join(trial_dir, "hparams.json"), hyperparameters._asdict())
-        workload.attach_metrics_logger(logger)
-    eval_hooks = None
-    if logger is not None and config.eval_hooks:
-        eval_hooks = EvalHooks(config.eval_hooks, workload, data_rng, config.data_dir)
 
-    budget = workload.max_allowed_runtime_sec * config.budget_factor
-    metric = workload.target_metric_name
-    progress = Progress(
-        f"{config.workload_name}/{submission.name}",
-        budget,
-        metric,
-        workload.validation_target_value,
-        enabled=config.progress,
-    )
-    data_selection = submission.module.data_selection
-    update_params = submission.module.update_params
-    prepare_for_eval = submission.fn("prepare_for_eval")
-    update_kwargs = {"train_state": MappingProxyType(train_state)} if submission.update_takes_train_state else {}
-    first_hit = _first_hit(eval_results, workload)
-    api_kwargs = functools.partial(_api_kwargs, workload, hyperparameters, eval_results)
+class _Run:
+    """One run of a trial under AlgoPerf's clock: what stays fixed while it runs, and the loop itself."""
 
-    def save_checkpoint() -> None:
-        """The trial as it is now (the closure reads the loop's current values)."""
-        if trial_dir is not None and config.save_checkpoints:
-            checkpoint.save(
-                trial_dir,
-                identity=identity,
-                model_params=model_params,
-                model_state=model_state,
-                optimizer_state=optimizer_state,
-                train_state=train_state,
-                eval_results=eval_results,
-                global_step=global_step,
-                preemption_count=preemption_count,
-            )
+    def __init__(self, workload, submission, hyperparameters, config, recorder, input_queue, eval_batch_size):
+        self.workload, self.hyperparameters, self.config, self.recorder = workload, hyperparameters, config, recorder
+        self.input_queue, self.eval_batch_size = input_queue, eval_batch_size
+        self.data_selection = submission.module.data_selection
+        self.update_params = submission.module.update_params
+        self.prepare_for_eval = submission.fn("prepare_for_eval")
+        self.takes_train_state = submission.update_takes_train_state
+        self.budget = workload.max_allowed_runtime_sec * config.budget_factor
+        self.metric = workload.target_metric_name
+        self.progress = Progress(
+            f"{config.workload_name}/{submission.name}",
+            self.budget,
+            self.metric,
+            workload.validation_target_value,
+            enabled=config.progress,
+        )
 
-    step_keys = StepKeys(rng)
-    keys = step_keys(global_step)
-    diverged_at = None
+    def loop(self, state: TrialState, rng) -> int | None:
+        """Select data, update, maybe evaluate, check the budget; until a stopping rule holds. Returns the step
+        at which training diverged (non-finite loss or parameters), else None."""
+        ts = state.train_state
+        update_kwargs = {"train_state": MappingProxyType(ts)} if self.takes_train_state else {}
+        step_keys = StepKeys(rng)
+        keys = step_keys(state.global_step)
+        diverged_at = None
+        start_time = get_time()
+        ts["last_step_end_time"] = start_time
+        while (
+            ts["is_time_remaining"]
+            and not (ts["validation_goal_reached"] and ts["test_goal_reached"])
+            and not ts["training_complete"]
+            and diverged_at is None
+        ):
+            data_select_rng, update_rng, prep_eval_rng, eval_rng = keys
+            step_end_time = self._train_step(state, data_select_rng, update_rng, update_kwargs)
+            if not _finite(state.model_params):  # untimed, as the eval is: runner bookkeeping
+                diverged_at = state.global_step
+                break
+            if step_end_time - ts["last_eval_time"] >= self.workload.eval_period_time_sec or ts["training_complete"]:
+                diverged_at = self._eval_point(state, prep_eval_rng, eval_rng, start_time)
+            self.progress.update(state.global_step, ts["accumulated_submission_time"])
+            keys = step_keys(state.global_step)
+            ts["last_step_end_time"] = get_time()
+        self.progress.close()
+        return diverged_at
 
-    global_start_time = get_time()
-    train_state["last_step_end_time"] = global_start_time
-    while (
-        train_state["is_time_remaining"]
-        and not (train_state["validation_goal_reached"] and train_state["test_goal_reached"])
-        and not train_state["training_complete"]
-        and diverged_at is None
-    ):
-        data_select_rng, update_rng, prep_eval_rng, eval_rng = keys
-        batch = data_selection(
-            workload,
-            input_queue,
-            optimizer_state,
-            model_params,
-            model_state,
-            hyperparameters,
-            global_step,
+    def _train_step(self, state: TrialState, data_select_rng, update_rng, update_kwargs: dict) -> float:
+        """Timed, from the end of the previous step: data_selection and update_params. Returns the step's end.
+        The batch is released on return, before any eval."""
+        ts = state.train_state
+        batch = self.data_selection(
+            self.workload,
+            self.input_queue,
+            state.optimizer_state,
+            state.model_params,
+            state.model_state,
+            self.hyperparameters,
+            state.global_step,
             data_select_rng,
         )
         try:
-            optimizer_state, model_params, model_state = update_params(
-                batch=batch,
-                **api_kwargs(model_params, model_state, optimizer_state, global_step, update_rng),
-                **update_kwargs,
+            state.optimizer_state, state.model_params, state.model_state = self.update_params(
+                batch=batch, **self._api_kwargs(state, update_rng), **update_kwargs
             )
         except spec.TrainingCompleteError:
-            train_state["training_complete"] = True
-        global_step += 1
-        if config.max_global_steps is not None and global_step >= config.max_global_steps:
-            train_state["training_complete"] = True
-        train_step_end_time = get_time()
-        train_state["accumulated_submission_time"] += train_step_end_time - train_state["last_step_end_time"]
-        train_state["is_time_remaining"] = train_state["accumulated_submission_time"] < budget
-        if not _finite(model_params):  # untimed, as the eval is: runner bookkeeping
-            diverged_at = global_step
-            break
+            ts["training_complete"] = True
+        state.global_step += 1
+        if self.config.max_global_steps is not None and state.global_step >= self.config.max_global_steps:
+            ts["training_complete"] = True
+        step_end_time = get_time()
+        ts["accumulated_submission_time"] += step_end_time - ts["last_step_end_time"]
+        ts["is_time_remaining"] = ts["accumulated_submission_time"] < self.budget
+        return step_end_time
 
-        if (
-            train_step_end_time - train_state["last_eval_time"] >= workload.eval_period_time_sec
-            or train_state["training_complete"]
-        ):
-            if prepare_for_eval is not None:
-                start = get_time()
-                optimizer_state, model_params, model_state = prepare_for_eval(
-                    **api_kwargs(model_params, model_state, optimizer_state, global_step, prep_eval_rng)
-                )
-                train_state["accumulated_submission_time"] += get_time() - start
-            train_state["is_time_remaining"] = train_state["accumulated_submission_time"] < budget
-            if train_state["is_time_remaining"]:
-                del batch
-                result = _evaluate(
-                    workload,
-                    model_params,
-                    model_state,
-                    eval_rng,
-                    config,
-                    eval_batch_size,
-                    global_step,
-                    train_state,
-                    global_start_time,
-                )
-                if result is not None and not math.isfinite(result.get("train/loss", 0.0)):
-                    diverged_at = global_step
-                if result is not None:
-                    eval_results.append((global_step, result))
-                    if first_hit is None and workload.has_reached_validation_target(result):
-                        first_hit = (global_step, result["score"])
-                    progress.evaluated(
-                        global_step, train_state["accumulated_submission_time"], result.get(f"validation/{metric}")
-                    )
-                    if logger is not None:  # logging time is tracked, not charged
-                        start = get_time()
-                        logger.append_scalar_metrics(result, global_step, preemption_count, is_eval=True)
-                        if eval_hooks is not None:
-                            eval_hooks.after_eval(workload, model_params, model_state, eval_rng, global_step, logger)
-                        if diverged_at is None:
-                            save_checkpoint()
-                        train_state["accumulated_logging_time"] += get_time() - start
-        progress.update(global_step, train_state["accumulated_submission_time"])
-        keys = step_keys(global_step)
-        train_state["last_step_end_time"] = get_time()
-
-    progress.close()
-    if diverged_at is not None:  # the logs so far stay; the last checkpoint stays the last finite one
-        if meta_path is not None:
-            write_json(
-                meta_path,
-                {**meta, "diverged": {"step": diverged_at, "reason": "non-finite training loss or parameters"}},
+    def _eval_point(self, state: TrialState, prep_eval_rng, eval_rng, start_time: float) -> int | None:
+        """An eval is due: prepare_for_eval (timed), then, while budget remains, the untimed eval and its record.
+        Returns the step if the eval found the training loss non-finite."""
+        ts = state.train_state
+        if self.prepare_for_eval is not None:
+            start = get_time()
+            state.optimizer_state, state.model_params, state.model_state = self.prepare_for_eval(
+                **self._api_kwargs(state, prep_eval_rng)
             )
-    if logger is not None and not logger.has_row(global_step):  # once, even if a kill came just before it
-        logger.append_scalar_metrics(
-            {"score": train_state["accumulated_submission_time"]}, global_step, preemption_count
+            ts["accumulated_submission_time"] += get_time() - start
+        ts["is_time_remaining"] = ts["accumulated_submission_time"] < self.budget
+        if not ts["is_time_remaining"]:
+            return None
+        result = _evaluate(
+            self.workload,
+            state.model_params,
+            state.model_state,
+            eval_rng,
+            self.config,
+            self.eval_batch_size,
+            state.global_step,
+            ts,
+            start_time,
         )
-        if diverged_at is None:
-            save_checkpoint()
-    if logger is not None:
-        logger.close()
-        workload.attach_metrics_logger(None)
-    last = eval_results[-1][1].get(f"validation/{metric}") if eval_results else None
-    return TrialResult(
-        trial_dir=trial_dir,
-        global_step=global_step,
-        submission_time=train_state["accumulated_submission_time"],
-        budget_sec=budget,
-        metric=metric,
-        target=workload.validation_target_value,
-        reached_validation=train_state["validation_goal_reached"],
-        reached_test=train_state["test_goal_reached"],
-        step_to_target=first_hit[0] if first_hit else None,
-        time_to_target=first_hit[1] if first_hit else None,
-        last_validation=last,
-        eval_results=eval_results,
-        train_state=dict(train_state),
-        diverged_at_step=diverged_at,
-    )
+        if result is None:
+            return None
+        diverged = not math.isfinite(result.get("train/loss", 0.0))
+        state.eval_results.append((state.global_step, result))
+        self.progress.evaluated(
+            state.global_step, ts["accumulated_submission_time"], result.get(f"validation/{self.metric}")
+        )
+        self.recorder.evaluated(self.workload, state, result, eval_rng, diverged)
+        return state.global_step if diverged else None
+
+    def _api_kwargs(self, state: TrialState, rng) -> dict:
+        """The keyword arguments update_params and prepare_for_eval share, under AlgoPerf's names."""
+        return {
+            "workload": self.workload,
+            "current_param_container": state.model_params,
+            "current_params_types": self.workload.model_params_types,
+            "model_state": state.model_state,
+            "hyperparameters": self.hyperparameters,
+            "loss_type": self.workload.loss_type,
+            "optimizer_state": state.optimizer_state,
+            "eval_results": state.eval_results,
+            "global_step": state.global_step,
+            "rng": rng,
+        }
+
+    def result(self, state: TrialState, trial_dir: str | None, diverged_at: int | None) -> TrialResult:
+        first_hit = _first_hit(state.eval_results, self.workload)
+        last = state.eval_results[-1][1].get(f"validation/{self.metric}") if state.eval_results else None
+        ts = state.train_state
+        return TrialResult(
+            trial_dir=trial_dir,
+            global_step=state.global_step,
+            submission_time=ts["accumulated_submission_time"],
+            budget_sec=self.budget,
+            metric=self.metric,
+            target=self.workload.validation_target_value,
+            reached_validation=ts["validation_goal_reached"],
+            reached_test=ts["test_goal_reached"],
+            step_to_target=first_hit[0] if first_hit else None,
+            time_to_target=first_hit[1] if first_hit else None,
+            last_validation=last,
+            eval_results=state.eval_results,
+            train_state=dict(ts),
+            diverged_at_step=diverged_at,
+        )
 
 
 def _finite(model) -> bool:
     """Every parameter finite: one fused max-abs per step (NaN propagates through it, and it cannot overflow)."""
     params = [p.detach() for p in model.parameters()]
     return not params or bool(torch.isfinite(torch.stack(torch._foreach_norm(params, math.inf))).all())
-
-
-def _api_kwargs(
-    workload, hyperparameters, eval_results, model_params, model_state, optimizer_state, global_step, rng
-) -> dict:
-    """The keyword arguments update_params and prepare_for_eval share, under AlgoPerf's names."""
-    return {
-        "workload": workload,
-        "current_param_container": model_params,
-        "current_params_types": workload.model_params_types,
-        "model_state": model_state,
-        "hyperparameters": hyperparameters,
-        "loss_type": workload.loss_type,
-        "optimizer_state": optimizer_state,
-        "eval_results": eval_results,
-        "global_step": global_step,
-        "rng": rng,
-    }
 
 
 def _evaluate(
@@ -381,6 +270,7 @@ def _evaluate(
 
 
 def _first_hit(eval_results, workload) -> tuple[int, float] | None:
+    """(step, submission time) of the first eval past the validation target, under the workload's own rule."""
     for step, result in eval_results:
         if workload.has_reached_validation_target(result):
             return step, result["score"]

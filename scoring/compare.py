@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common import layout
 from common.errors import UsageError
 from scoring import scores
 from scoring.experiments import TrialLog
@@ -210,13 +211,12 @@ def _coverage_problems(by_study, submissions, workloads, self_tuning) -> list[st
             listed = "; ".join(f"{s}: {', '.join(map(str, sorted(k)))}" for s, k in ran.items())
             problems.append(f"workload {w}: submissions ran different studies ({listed})")
     for (s, w, k), trials in sorted(by_study.items()):
+        where = f"{s}/{layout.study_name(k)}/{w}"
         if self_tuning and len(trials) > 1:
             first = min(t.trial for t in trials)
-            problems.append(f"{s}/study_{k}/{w}: {len(trials)} trials under self-tuning; only trial {first} is scored")
+            problems.append(f"{where}: {len(trials)} trials under self-tuning; only trial {first} is scored")
         elif not self_tuning and len(trials) != EXTERNAL_TRIALS:
-            problems.append(
-                f"{s}/study_{k}/{w}: {len(trials)} trial(s) where external tuning expects {EXTERNAL_TRIALS}"
-            )
+            problems.append(f"{where}: {len(trials)} trial(s) where external tuning expects {EXTERNAL_TRIALS}")
     return problems
 
 

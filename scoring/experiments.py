@@ -1,4 +1,4 @@
-"""Read experiment directories as ``python -m tuning`` and the official runner write them.
+"""Read experiment directories as ``python -m tuning`` and the official runner write them (names: common/layout.py).
 
 ``<submission_directory>/<submission>/study_<k>/<workload>_<framework>/trial_<n>/eval_measurements.csv``; a
 submission folder holding ``<workload>_<framework>/`` directly (one ``python -m runner`` experiment) is one study.
@@ -8,19 +8,14 @@ import csv
 import json
 import math
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from common import layout
 from common.errors import UsageError
 
-EVALS = "eval_measurements.csv"
-STUDY = re.compile(r"^study_(\d+)$")
-TRIAL = re.compile(r"^trial_(\d+)$")
-WORKLOAD = re.compile(r"^(.+)_(pytorch|jax)$")
-META = re.compile(r"^meta_data_\d+\.json$")
 TIME_COLUMNS = ("score", "accumulated_submission_time")  # the official scorer's time column first
 
 
@@ -54,23 +49,22 @@ def read_experiments(
         raise UsageError(f"--submission_directory={directory} is not a directory; pass the folder of submissions")
     trials, warnings, skipped = [], [], []
     for submission, study, workload, framework, trial, path in _trial_dirs(directory):
-        if not os.path.isfile(os.path.join(path, EVALS)):
-            skipped.append((path, f"no {EVALS} (never evaluated)"))
+        log = os.path.join(path, layout.EVAL_MEASUREMENTS)
+        if not os.path.isfile(log):
+            skipped.append((path, f"no {layout.EVAL_MEASUREMENTS} (never evaluated)"))
             continue
         column = metric_column(workload, framework) if metric_column else None
         try:
             trials.append(_read_trial(submission, study, workload, framework, trial, path, column))
         except BadLog as e:
             if not lenient:
-                raise UsageError(
-                    f"{os.path.join(path, EVALS)} {e}; repair or remove it, or pass --lenient to skip it"
-                ) from None
-            warnings.append(f"{os.path.join(path, EVALS)} {e}; skipped (--lenient)")
+                raise UsageError(f"{log} {e}; repair or remove it, or pass --lenient to skip it") from None
+            warnings.append(f"{log} {e}; skipped (--lenient)")
             skipped.append((path, str(e)))
     if not trials:
         raise UsageError(
-            f"no usable {EVALS} under {directory}; pass the folder holding one folder per submission "
-            f"(<submission>/study_<k>/<workload>_<framework>/trial_<n>/)"
+            f"no usable {layout.EVAL_MEASUREMENTS} under {directory}; pass the folder holding one folder per "
+            f"submission (<submission>/study_<k>/<workload>_<framework>/trial_<n>/)"
         )
     trials.sort(key=lambda t: (t.submission, t.workload, t.study, t.trial))
     return trials, warnings, skipped
@@ -80,25 +74,24 @@ def _trial_dirs(directory: str):
     """(submission, study, workload, framework, trial, path) of every trial folder, in a fixed order."""
     for submission in sorted(_dirs(directory)):
         sub_dir = os.path.join(directory, submission)
-        studies = {int(m.group(1)): os.path.join(sub_dir, d) for d in _dirs(sub_dir) if (m := STUDY.match(d))}
-        if not studies and any(WORKLOAD.match(d) for d in _dirs(sub_dir)):
+        studies = {k: os.path.join(sub_dir, d) for d in _dirs(sub_dir) if (k := layout.parse_study(d)) is not None}
+        if not studies and any(layout.parse_workload(d) for d in _dirs(sub_dir)):
             studies = {0: sub_dir}
         for study, study_dir in sorted(studies.items()):
             for wl_dir in sorted(_dirs(study_dir)):
-                if not (wm := WORKLOAD.match(wl_dir)):
+                if not (parsed := layout.parse_workload(wl_dir)):
                     continue
-                numbered = [
-                    (int(m.group(1)), d) for d in _dirs(os.path.join(study_dir, wl_dir)) if (m := TRIAL.match(d))
-                ]
+                wl_path = os.path.join(study_dir, wl_dir)
+                numbered = [(n, d) for d in _dirs(wl_path) if (n := layout.parse_trial(d)) is not None]
                 for trial, trial_dir in sorted(numbered):
-                    yield submission, study, wm.group(1), wm.group(2), trial, os.path.join(study_dir, wl_dir, trial_dir)
+                    yield submission, study, *parsed, trial, os.path.join(wl_path, trial_dir)
 
 
 def _read_trial(submission, study, workload, framework, trial, path, column=None) -> TrialLog:
     """Refuses (BadLog) a log that is empty, header-only, not UTF-8, lacks the step, time or metric column, holds a
     non-numeric step, time or metric, or whose steps or times go backwards. Blank metric cells are NaN."""
     try:
-        with open(os.path.join(path, EVALS), newline="", encoding="utf-8") as f:
+        with open(os.path.join(path, layout.EVAL_MEASUREMENTS), newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
             header = next(reader, None)
             rows = [r for r in reader if r]  # blank lines carry nothing
@@ -162,7 +155,7 @@ def _numbers(rows: list[list[str]], i: int, name: str, blank_ok: bool) -> np.nda
 def _diverged(path: str) -> bool:
     """Whether any meta_data_*.json of the trial records a divergence (key ``diverged``, neither null nor false)."""
     for name in sorted(os.listdir(path)):
-        if not META.match(name):
+        if not layout.is_meta_data(name):
             continue
         try:
             with open(os.path.join(path, name), encoding="utf-8") as f:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common import targets
+
 MAX_TAU = 4.0
 TAUS = np.linspace(1.0, MAX_TAU, 100)
 
@@ -36,9 +38,7 @@ class Hit:
 def first_hit(times: np.ndarray, steps: np.ndarray, values: np.ndarray, target: float, lower_is_better: bool) -> Hit:
     """The first eval whose validation metric reaches ``target`` (``<=`` or ``>=``); a non-finite value (NaN, or
     the inf of a diverged loss) never does."""
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(values) & (values <= target if lower_is_better else values >= target)
-    hits = np.flatnonzero(ok)
+    hits = np.flatnonzero(targets.reached(values, target, lower_is_better, inclusive=True))
     if hits.size == 0:
         return Hit()
     i = int(hits[0])

@@ -9,10 +9,10 @@ suite from its workload classes. Direction follows the official scorer: a target
 import functools
 import importlib
 import json
-import math
 import os
 from dataclasses import dataclass
 
+from common import targets
 from workloads.registry import WORKLOADS, WorkloadError, get_workload, official_workloads
 
 LOWER_IS_BETTER = {"loss", "error_rate", "wer", "l1_loss", "ce_loss", "ctc_loss", "ppl"}
@@ -33,10 +33,8 @@ class Target:
         return f"validation/{self.metric}"
 
     def reached(self, value: float) -> bool:
-        """The official scorer's comparison; a non-finite value (NaN, a diverged inf) never reaches."""
-        if not math.isfinite(value):
-            return False
-        return value <= self.value if self.lower_is_better else value >= self.value
+        """The official scorer's comparison (common/targets.py); a non-finite value never reaches."""
+        return bool(targets.reached(value, self.value, self.lower_is_better, inclusive=True))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,5 @@
-import os
+from common.threads import configure_thread_env  # first: it must precede numpy and torch
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+configure_thread_env()
 
 import compat  # noqa: E402,F401  (so `import algoperf` resolves in every test module)

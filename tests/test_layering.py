@@ -16,7 +16,7 @@ from tests.cli_helpers import ROOT
 # import each other. ``algoperf`` is the AlgoPerf API, provided by compat's shim when the real package is absent.
 LAYERS = [
     ("compat", "algoperf"),
-    ("common",),  # user errors, atomic writes, locks, shared flag checks, search spaces
+    ("common",),  # user errors, atomic writes, locks, flag checks, search spaces, layout, targets, seeds, threads
     ("precond",),
     ("precond_jax",),  # the JAX core: shares precond's torch-free config and blocking rules, nothing else
     ("workloads",),

@@ -1,9 +1,8 @@
 """``python -m tuning``. Thread settings first: they must precede the import of torch."""
 
-import os
+from common.threads import configure_thread_env  # first: it must precede numpy and torch
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+configure_thread_env()
 
 import compat  # noqa: E402,F401
 from tuning.cli import main  # noqa: E402

@@ -1,19 +1,17 @@
 """``python -m tuning``: a campaign of submissions x workloads x studies x trials (AlgoPerf's flag names)."""
 
-import os
-import struct
-
 from absl import app, flags
 
 from common import checks
 from common.checks import PROGRESS
 from common.errors import UsageError, cli_main, parse_flags
+from common.seeds import draw_seed
 
 flags.DEFINE_list("submissions", None, "Submission names under submissions/ or folders holding submission.py.")
 flags.DEFINE_list("workloads", None, "Workload names; 'suite' stands for the CPU suite.")
 flags.DEFINE_integer("num_studies", 1, "Studies per submission and workload (AlgoPerf scores with 3).")
 flags.DEFINE_integer("num_tuning_trials", 1, "Hyperparameter points per study (external ruleset; AlgoPerf: 5).")
-flags.DEFINE_enum("tuning_ruleset", "external", ["external", "self"], "AlgoPerf tuning ruleset.")
+flags.DEFINE_enum("tuning_ruleset", "external", list(checks.RULESETS), "AlgoPerf tuning ruleset.")
 flags.DEFINE_string("experiment_dir", None, "Root directory of experiment logs.")
 flags.DEFINE_string("experiment_name", None, "Campaign name (a folder under --experiment_dir).")
 flags.DEFINE_enum("executor", "local", ["local", "ray"], "local: worker subprocesses; ray: Ray tasks.")
@@ -25,7 +23,7 @@ flags.DEFINE_float("gpus_per_trial", 0.0, "Ray: GPUs each trial task asks for.")
 flags.DEFINE_integer("max_global_steps", None, "Stop every trial after this many update steps.")
 flags.DEFINE_integer("rng_seed", None, "Campaign seed; studies derive theirs from it. Unset: drawn, or reused.")
 flags.DEFINE_string("data_dir", "", "Dataset directory; workloads also look in installed packages.")
-flags.DEFINE_enum("framework", "pytorch", ["pytorch", "jax"], "Framework of the submissions.")
+flags.DEFINE_enum("framework", "pytorch", list(checks.FRAMEWORKS), "Framework of the submissions.")
 flags.DEFINE_enum("progress", "auto", ["auto", "on", "off"], "Campaign progress bar (auto: only on a terminal).")
 
 FLAGS = flags.FLAGS
@@ -42,9 +40,7 @@ def _seed(root: str) -> int:
         seed = data["identity"]["rng_seed"]
         print(f"continuing {root} with its --rng_seed={seed}", flush=True)
         return seed
-    seed = struct.unpack("I", os.urandom(4))[0]
-    print(f"no --rng_seed given; drew {seed} (pass --rng_seed={seed} to repeat this campaign)", flush=True)
-    return seed
+    return draw_seed("campaign")
 
 
 def _config():

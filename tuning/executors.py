@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from common.errors import UsageError
+from common.threads import configure_thread_env
 from tuning.plan import REPO_ROOT, TrialSpec
 
 log = logging.getLogger("kronbench.tuning")
@@ -116,7 +117,7 @@ class RayExecutor:
     def run(self, specs: Iterable[TrialSpec], on_start: Callable[[TrialSpec], None]) -> Iterator[Outcome]:
         import ray
 
-        env = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "1"}
+        env = configure_thread_env({})
         try:
             ray.init(
                 address=self.address or "local",  # "local": a new cluster, never one a `ray start` left behind

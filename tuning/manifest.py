@@ -11,12 +11,12 @@ import json
 import os
 import time
 
+from common import layout
 from common.atomic import write_json
 from common.errors import UsageError
 from tuning.plan import TrialSpec
 from tuning.trial import read_result
 
-FILE = "manifest.json"
 VERSION = 1
 
 
@@ -27,7 +27,7 @@ class Manifest:
     @classmethod
     def open(cls, root: str, identity: dict, specs: list[TrialSpec]) -> "Manifest":
         """Create the manifest of a new campaign, or load an existing one after checking it is the same campaign."""
-        path = os.path.join(root, FILE)
+        path = os.path.join(root, layout.MANIFEST)
         data = load(root)
         if data is None:
             data = {"version": VERSION, "created": _now(), "identity": identity, "trials": {}}
@@ -86,7 +86,7 @@ class Manifest:
 
 
 def load(root: str) -> dict | None:
-    path = os.path.join(root, FILE)
+    path = os.path.join(root, layout.MANIFEST)
     if not os.path.isfile(path):
         return None
     try:

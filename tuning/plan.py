@@ -1,11 +1,10 @@
 """A campaign's plan: submissions x workloads x studies x trials, each with its seed and hyperparameter point.
 
 Pure and deterministic: the same flags give the same plan, so a re-run recognises its finished trials by name and
-can check that it continues the same campaign. Layout (docs/algoperf_contract.md section 5, one folder per submission as
-AlgoPerf's scoring reads it): ``<root>/<submission>/study_<k>/<workload>_<framework>/trial_<n>/``, studies
-counted from 0 and trials from 1 as the official runner does.
+can check that it continues the same campaign. Layout: common/layout.py (``<root>/<submission>/study_<k>/...``,
+one folder per submission as AlgoPerf's scoring reads it).
 
-Seeds: study ``k`` gets ``SeedSequence([rng_seed, k])``'s first 31-bit word, shared by every submission and
+Seeds: study ``k`` gets ``common.seeds.study_seed(rng_seed, k)``, shared by every submission and
 workload (a paired comparison: same data order and initialisation within a study). All trials of a study use
 that seed, as the official runner does for a fixed ``--rng_seed``, and a study's search-space points are drawn
 with it, so studies sample independent points.
@@ -14,16 +13,14 @@ with it, so studies sample independent points.
 import os
 from dataclasses import asdict, dataclass, replace
 
-import numpy as np
-
-from common import checks
+from common import checks, layout
 from common import search_space as ss
 from common.errors import UsageError
+from common.seeds import study_seed
 from workloads.registry import CPU_SUITE, known_workloads
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUBMISSIONS_DIR = os.path.join(REPO_ROOT, "submissions")
-SEARCH_SPACE_FILE = "tuning_search_space.json"
 
 
 @dataclass(frozen=True)
@@ -49,8 +46,7 @@ class CampaignConfig:
             raise UsageError("a campaign needs --experiment_dir and --experiment_name; pass both")
         checks.experiment_name(self.experiment_name)
         checks.output_dir("experiment_dir", self.experiment_dir)
-        if self.tuning_ruleset not in ("external", "self"):
-            raise UsageError(f"unknown --tuning_ruleset={self.tuning_ruleset!r}; use external or self")
+        checks.tuning_ruleset(self.tuning_ruleset)
         for flag, value in (("num_studies", self.num_studies), ("num_tuning_trials", self.num_tuning_trials)):
             if value < 1:
                 raise UsageError(f"--{flag}={value} must be at least 1")
@@ -94,7 +90,7 @@ class TrialSpec:
 
     @property
     def id(self) -> str:
-        return f"{self.submission}/study_{self.study}/{self.workload}_{self.framework}/trial_{self.trial}"
+        return layout.campaign_trial(self.submission, self.study, self.workload, self.framework, self.trial)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -106,10 +102,6 @@ class TrialSpec:
 
 def campaign_root(experiment_dir: str, experiment_name: str) -> str:
     return os.path.join(os.path.abspath(os.path.expanduser(experiment_dir)), experiment_name)
-
-
-def study_seed(rng_seed: int, study: int) -> int:
-    return int(np.random.SeedSequence([rng_seed, study]).generate_state(1)[0] >> 1)
 
 
 def expand_workloads(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -185,10 +177,10 @@ def search_space(submission_path: str, ruleset: str) -> ss.SearchSpace | None:
     """The submission's tuning_search_space.json (None under self-tuning)."""
     if ruleset == "self":
         return None
-    path = os.path.join(os.path.dirname(submission_path), SEARCH_SPACE_FILE)
+    path = os.path.join(os.path.dirname(submission_path), layout.SEARCH_SPACE)
     if not os.path.isfile(path):
         raise UsageError(
-            f"submission {os.path.dirname(submission_path)} has no {SEARCH_SPACE_FILE}; add one or use "
+            f"submission {os.path.dirname(submission_path)} has no {layout.SEARCH_SPACE}; add one or use "
             f"--tuning_ruleset=self"
         )
     return ss.load(path)

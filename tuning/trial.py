@@ -11,11 +11,10 @@ and the re-run that follows.
 import json
 import os
 
+from common import layout
 from common.atomic import write_json
 from common.locks import LockBusy, exclusive_dir
 from tuning.plan import TrialSpec
-
-RESULT = "trial_result.json"
 
 
 class TrialBusyError(RuntimeError):
@@ -24,7 +23,7 @@ class TrialBusyError(RuntimeError):
 
 def read_result(trial_dir: str) -> dict | None:
     try:
-        with open(os.path.join(trial_dir, RESULT)) as f:
+        with open(os.path.join(trial_dir, layout.TRIAL_RESULT)) as f:
             return json.load(f)
     except FileNotFoundError:
         return None
@@ -102,5 +101,5 @@ def _run_locked(spec: TrialSpec) -> dict:
         "diverged_at_step": result.diverged_at_step,
         "summary": result.summary(spec.id),
     }
-    write_json(os.path.join(spec.trial_dir, RESULT), summary)
+    write_json(os.path.join(spec.trial_dir, layout.TRIAL_RESULT), summary)
     return summary

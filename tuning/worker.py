@@ -12,6 +12,8 @@ import os
 import signal
 import sys
 
+from common.threads import configure_thread_env  # imports neither numpy nor torch
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -33,8 +35,7 @@ def _pin() -> None:
 def main() -> None:
     _die_with_parent()
     _pin()
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    configure_thread_env()
     import compat  # noqa: F401  (algoperf resolves to the stand-in when the package is absent)
     from tuning.plan import TrialSpec
     from tuning.trial import attempt

@@ -12,6 +12,7 @@ from torch import nn
 
 from algoperf import spec
 from algoperf.pytorch_utils import pytorch_setup
+from common import targets
 from workloads import arrays
 from workloads.nn import param_types, seeded_model, set_batch_norm_update
 
@@ -45,8 +46,9 @@ class InMemoryWorkload(spec.Workload):
 
     # --- targets --------------------------------------------------------------------------------------------
     def _reached(self, eval_result: dict, split: str, target: float) -> bool:
+        """AlgoPerf's stopping rule: strict (common/targets.py says why it differs from scoring's)."""
         value = eval_result[f"{split}/{self.target_metric_name}"]
-        return value < target if self.lower_is_better else value > target
+        return bool(targets.reached(value, target, self.lower_is_better, inclusive=False))
 
     def has_reached_validation_target(self, eval_result: dict) -> bool:
         return self._reached(eval_result, "validation", self.validation_target_value)

@@ -1,0 +1,105 @@
+"""What a trial writes and restores around the clock, so that runner/loop.py is only AlgoPerf's rules.
+
+Before the first step: continue from the trial's checkpoint if it has one, open the logs (they are checked
+before anything is written), write this run's meta data, flags and hyperparameters, attach the logger to the
+workload and build the eval hooks. After each eval: its row, the hooks' measurements and a checkpoint, all
+untimed (their time is tracked in ``accumulated_logging_time``, never charged). At the end: a divergence in
+the meta data, the final row, a last checkpoint, and the logs closed. File names: common/layout.py.
+
+Without a trial directory a recorder records nothing, so the loop never asks whether it is logging. The
+``state`` it is given is the loop's TrialState, read (and on restore, filled) in place.
+"""
+
+import logging
+import os
+
+from common import layout
+from common.atomic import write_json
+from runner import checkpoint
+from runner.clock import get_time
+from runner.eval_hooks import EvalHooks
+from runner.logs import MetricsLogger, meta_data
+
+log = logging.getLogger("kronbench.runner")
+
+DIVERGED_REASON = "non-finite training loss or parameters"
+
+
+class TrialRecorder:
+    def __init__(self, trial_dir: str | None, config, identity: dict):
+        """``config``: the TrialConfig; ``identity``: what a checkpoint must match to be resumed by this trial."""
+        self.trial_dir, self.config, self.identity = trial_dir, config, identity
+        self.logger: MetricsLogger | None = None
+        self._meta_path, self._meta, self._hooks = None, None, None
+
+    def start(self, workload, state, hyperparameters, data_rng) -> None:
+        if self.trial_dir is None:
+            return
+        self._restore(state)
+        self.logger = MetricsLogger(self.trial_dir, resume_step=state.global_step)
+        n = state.preemption_count
+        self._meta_path = os.path.join(self.trial_dir, layout.meta_data_file(n))
+        self._meta = meta_data(workload, self.config.workload_name, self.config.framework, self.config.rng_seed)
+        write_json(self._meta_path, self._meta)
+        write_json(os.path.join(self.trial_dir, layout.flags_file(n)), self.config.flags)
+        if hyperparameters is not None:
+            write_json(os.path.join(self.trial_dir, layout.HPARAMS), hyperparameters._asdict())
+        workload.attach_metrics_logger(self.logger)
+        if self.config.eval_hooks:
+            self._hooks = EvalHooks(self.config.eval_hooks, workload, data_rng, self.config.data_dir)
+
+    def _restore(self, state) -> None:
+        restored = checkpoint.restore(self.trial_dir, self.identity, state.model_params, state.optimizer_state)
+        if restored is None:
+            return
+        state.model_state = checkpoint.load_into(state.model_state, restored["model_state"])
+        state.optimizer_state = restored["optimizer_state"]
+        state.train_state.update(restored["train_state"])
+        state.eval_results = [tuple(e) for e in restored["eval_results"]]
+        state.global_step = restored["global_step"]
+        state.preemption_count = restored["preemption_count"] + 1
+        log.info("resumed %s at step %d (preemption %d)", self.trial_dir, state.global_step, state.preemption_count)
+
+    def evaluated(self, workload, state, result: dict, eval_rng, diverged: bool) -> None:
+        """After an eval: its row, the hooks, and a checkpoint unless the eval found the loss non-finite."""
+        if self.logger is None:
+            return
+        start = get_time()
+        self.logger.append_scalar_metrics(result, state.global_step, state.preemption_count, is_eval=True)
+        if self._hooks is not None:
+            self._hooks.after_eval(
+                workload, state.model_params, state.model_state, eval_rng, state.global_step, self.logger
+            )
+        if not diverged:
+            self.save(state)
+        state.train_state["accumulated_logging_time"] += get_time() - start
+
+    def save(self, state) -> None:
+        if self.trial_dir is None or not self.config.save_checkpoints:
+            return
+        checkpoint.save(
+            self.trial_dir,
+            identity=self.identity,
+            model_params=state.model_params,
+            model_state=state.model_state,
+            optimizer_state=state.optimizer_state,
+            train_state=state.train_state,
+            eval_results=state.eval_results,
+            global_step=state.global_step,
+            preemption_count=state.preemption_count,
+        )
+
+    def finish(self, workload, state, diverged_at: int | None) -> None:
+        """A diverged trial keeps its logs, and its last checkpoint stays the last finite one. The final row is
+        written once, even if a kill came just after an earlier attempt wrote it."""
+        if self.logger is None:
+            return
+        if diverged_at is not None:
+            write_json(self._meta_path, {**self._meta, "diverged": {"step": diverged_at, "reason": DIVERGED_REASON}})
+        if not self.logger.has_row(state.global_step):
+            score = {"score": state.train_state["accumulated_submission_time"]}
+            self.logger.append_scalar_metrics(score, state.global_step, state.preemption_count)
+            if diverged_at is None:
+                self.save(state)
+        self.logger.close()
+        workload.attach_metrics_logger(None)

@@ -1,0 +1,90 @@
+"""What one trial is given (TrialConfig), carries from step to step (TrialState) and returns (TrialResult)."""
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+SELF_TUNING_BUDGET_FACTOR = 1.5
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    workload_name: str
+    framework: str = "pytorch"
+    data_dir: str = ""
+    imagenet_v2_data_dir: str | None = None
+    tuning_ruleset: str = "external"
+    max_global_steps: int | None = None
+    save_checkpoints: bool = True
+    rng_seed: int | None = None
+    progress: bool | None = None  # None: only when stderr is a terminal
+    eval_hooks: tuple = ()  # runner.eval_hooks.EvalHookSpec: measurements after evals, to TensorBoard
+    flags: dict = field(default_factory=dict)
+
+    @property
+    def budget_factor(self) -> float:
+        return SELF_TUNING_BUDGET_FACTOR if self.tuning_ruleset == "self" else 1.0
+
+
+@dataclass
+class TrialResult:
+    trial_dir: str | None
+    global_step: int
+    submission_time: float
+    budget_sec: float
+    metric: str
+    target: float
+    reached_validation: bool
+    reached_test: bool
+    step_to_target: int | None = None
+    time_to_target: float | None = None
+    last_validation: float | None = None
+    eval_results: list = field(default_factory=list)
+    train_state: dict = field(default_factory=dict)
+    diverged_at_step: int | None = None  # the step whose loss or parameters were not finite
+
+    def summary(self, label: str) -> str:
+        steps = f"{self.global_step} steps, {self.submission_time:.1f} s submission time"
+        last = "n/a" if self.last_validation is None else f"{self.last_validation:.4g}"
+        if self.diverged_at_step is not None:
+            return (
+                f"{label}: diverged at step {self.diverged_at_step} (non-finite training loss or parameters; "
+                f"did NOT reach validation {self.metric} target {self.target:g}; ran {steps})"
+            )
+        if self.reached_validation:
+            return (
+                f"{label}: reached validation {self.metric} target {self.target:g} at step {self.step_to_target}, "
+                f"{self.time_to_target:.2f} s submission time (ran {steps}; last {last})"
+            )
+        return (
+            f"{label}: did NOT reach validation {self.metric} target {self.target:g} "
+            f"(ran {steps} of a {self.budget_sec:g} s budget; last {last})"
+        )
+
+
+INITIAL_TRAIN_STATE = MappingProxyType(
+    {
+        "validation_goal_reached": False,
+        "test_goal_reached": False,
+        "is_time_remaining": True,
+        "last_eval_time": 0,
+        "training_complete": False,
+        "accumulated_submission_time": 0,
+        "accumulated_eval_time": 0,
+        "accumulated_logging_time": 0,
+        "last_step_end_time": None,
+    }
+)
+
+
+@dataclass
+class TrialState:
+    """What a trial carries from step to step: a checkpoint holds exactly this (runner/recorder.py)."""
+
+    model_params: Any
+    model_state: Any
+    optimizer_state: Any
+    train_state: dict = field(default_factory=lambda: dict(INITIAL_TRAIN_STATE))
+    eval_results: list = field(default_factory=list)  # (step, result); handed to the submission, as AlgoPerf does
+    global_step: int = 0
+    preemption_count: int = 0
