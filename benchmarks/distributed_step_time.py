@@ -10,13 +10,13 @@ step without a refresh (after the first refresh), "refresh" a step with one.
         [--steps 40] [--frequency 10] [--repeats 2]
 """
 
-import os
+from common.threads import configure_thread_env  # first: it must precede numpy and torch
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+configure_thread_env()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402

@@ -6,9 +6,10 @@ max_preconditioner_dim 1024. Each optimizer runs ``--steps`` timed steps (defaul
 three warm-up steps, on real forward/backward passes over fixed random data. Reported per model: the optimizer
 step's time and the whole training step's time, each divided by AdamW's. One torch thread by default, for
 stable numbers on a shared 2-core machine. HeavyBall runs eagerly (its torch.compile costs minutes per model
-here and brings no CPU speed-up: docs/architecture.md, "Environment"); ``--heavyball_compile`` turns compilation on. The JAX column
-(``benchmarks.step_time_jax``: the same models in JAX, XLA on one thread with --threads 1) times each optimizer
-right after its torch twin, so the JAX / torch ratios are measured side by side; ``--no_jax`` skips it.
+here and brings no CPU speed-up: docs/architecture.md, "Environment"); ``--heavyball_compile`` turns compilation
+on. The JAX column (``benchmarks.step_time_jax``: the same models in JAX, XLA on one thread with --threads 1)
+times each optimizer right after its torch twin, so the JAX / torch ratios are measured side by side;
+``--no_jax`` skips it.
 
     python -m benchmarks.step_time [--steps 100] [--models mlp transformer convnet] [--threads 1] [--no_jax]
 """

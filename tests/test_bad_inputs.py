@@ -2,8 +2,8 @@
 names the problem, print no traceback, and leave every file it was given byte for byte as it was.
 
 Cases are rows of tables (``RUNNER``, ``SEARCH_SPACES``, ``CHECKPOINTS``, ``TUNING``, ``SCORING``), and optimizer
-constructors have their own table (``OPTIMIZERS``: one exception, one line, at construction). A row builds its argv in a fresh folder (``Ctx.tmp``), which is
-snapshotted before and after the run.
+constructors have their own table (``OPTIMIZERS``: one exception, one line, at construction). A row builds its
+argv in a fresh folder (``Ctx.tmp``), which is snapshotted before and after the run.
 """
 
 import gzip
