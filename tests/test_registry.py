@@ -22,7 +22,16 @@ class OgbgWorkload:
 
 
 def test_suite_names_resolve_and_unknown_names_list_the_known_ones():
-    assert set(CPU_SUITE) == {"fashion_resnet", "fashion_vit", "stdlib_lm", "flights_dlrm", "qm9_gnn", "mri_unet"}
+    assert set(CPU_SUITE) == {
+        "fashion_resnet",
+        "fashion_vit",
+        "stdlib_lm",
+        "flights_dlrm",
+        "qm9_gnn",
+        "mri_unet",
+        "bible_mt",
+        "espeak_asr",
+    }
     assert type(get_workload("qm9_gnn")).__name__ == "QM9GNNWorkload"
     with pytest.raises(WorkloadError, match=r"unknown workload 'ogbg'; known workloads: fashion_resnet.*algoperf"):
         get_workload("ogbg")
