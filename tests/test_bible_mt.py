@@ -115,3 +115,19 @@ def test_padding_is_invisible_and_greedy_decoding_matches_teacher_forcing(worklo
     forced = model({"source": batch["inputs"]["source"], "target_in": target_in}).argmax(-1)
     emitted = torch.cumsum((decoded == data.EOS).int(), 1) - (decoded == data.EOS).int() == 0
     assert torch.equal(forced[emitted], decoded[emitted])  # the cached path picks what the full pass would
+
+
+def test_kronecker_factor_shapes_are_reasonable(workload):
+    """What a Kronecker submission (max_preconditioner_dim 1024) preconditions: every factor at most 1024 wide;
+    the 2000-row tables (token embedding, output layer) are split into row blocks of 1024 and 976."""
+    from precond import blocking
+    from submissions import glue
+
+    model, _ = workload.init_model_fn(prng.PRNGKey(0))
+    groups, adam = glue.route_parameters(model, workload.model_params_types)
+    names = {id(p): n for n, p in model.named_parameters()}
+    shapes = {names[id(p)]: [b.shape for b in blocking.plan(tuple(p.shape), 1024).blocks] for p in groups[0]["params"]}
+    assert not adam and max(max(s) for blocks in shapes.values() for s in blocks) <= 1024
+    assert shapes["token_embedding.weight"] == shapes["head.weight"] == [(1024, 128), (976, 128)]
+    assert shapes["decoder.0.cross_attention.kv.weight"] == [(256, 128)] and shapes["pos_embedding"] == [(32, 128)]
+    assert not any(n.endswith(".bias") or "norm" in n for n in shapes)  # biases and norms: the diagonal method

@@ -133,3 +133,22 @@ def test_ctc_loss_of_certain_blank_padding_equals_ctc_of_the_real_frames():
     c = len(data.ALPHABET) + 1
     one = workload.loss_fn(torch.tensor([[7]]), torch.zeros(1, 2, c))["summed"].item()
     assert one == pytest.approx(2 * math.log(c) - math.log(3), rel=1e-5)
+
+
+def test_kronecker_factor_shapes_are_reasonable():
+    """What a Kronecker submission (max_preconditioner_dim 1024) preconditions: convolutions as matrices of
+    output channels by input channels x taps, every factor at most 1024 wide; batch norm, layer norm and biases
+    go to the diagonal method."""
+    from compat import prng
+    from precond import blocking
+    from submissions import glue
+
+    workload = EspeakASRWorkload()
+    model, _ = workload.init_model_fn(prng.PRNGKey(0))
+    groups, adam = glue.route_parameters(model, workload.model_params_types)
+    names = {id(p): n for n, p in model.named_parameters()}
+    shapes = {names[id(p)]: blocking.plan(tuple(p.shape), 1024).merged_shape for p in groups[0]["params"]}
+    assert not adam and max(max(s) for s in shapes.values()) <= 1024
+    assert shapes["frontend.weight"] == (96, 200) and shapes["conv_modules.0.depthwise.weight"] == (96, 15)
+    assert shapes["conv_modules.0.pointwise_in.weight"] == (192, 96) and shapes["head.weight"] == (29, 96)
+    assert not any(n.endswith(".bias") or "norm" in n for n in shapes)

@@ -20,7 +20,7 @@ OUTPUT_SHAPES = {  # per example
     "flights_dlrm": (),
     "qm9_gnn": (12,),
     "mri_unet": (64, 64),
-    "bible_mt": (40, 2000),
+    "bible_mt": (32, 2000),
     "espeak_asr": (80, 29),
 }
 
@@ -40,7 +40,11 @@ def forward(workload, model, state, batch, mode=spec.ForwardPassMode.EVAL):
 def test_model_output_shape_and_finite_loss(loaded):
     name, workload, model, state, batch = loaded
     logits = forward(workload, model, state, batch)
-    assert tuple(logits.shape) == (8, *OUTPUT_SHAPES[name])
+    shape = OUTPUT_SHAPES[name]
+    if name == "bible_mt":  # a batch is cut to its longest target (at most 32 pieces)
+        assert batch["targets"].shape[1] <= shape[0]
+        shape = (batch["targets"].shape[1], *shape[1:])
+    assert tuple(logits.shape) == (8, *shape)
     loss = workload.loss_fn(batch["targets"], logits)
     assert torch.isfinite(loss["summed"]) and loss["per_example"].shape[0] == 8
 
