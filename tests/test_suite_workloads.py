@@ -20,6 +20,8 @@ OUTPUT_SHAPES = {  # per example
     "flights_dlrm": (),
     "qm9_gnn": (12,),
     "mri_unet": (64, 64),
+    "bible_mt": (32, 2000),
+    "espeak_asr": (80, 29),
 }
 
 
@@ -38,7 +40,11 @@ def forward(workload, model, state, batch, mode=spec.ForwardPassMode.EVAL):
 def test_model_output_shape_and_finite_loss(loaded):
     name, workload, model, state, batch = loaded
     logits = forward(workload, model, state, batch)
-    assert tuple(logits.shape) == (8, *OUTPUT_SHAPES[name])
+    shape = OUTPUT_SHAPES[name]
+    if name == "bible_mt":  # a batch is cut to its longest target (at most 32 pieces)
+        assert batch["targets"].shape[1] <= shape[0]
+        shape = (batch["targets"].shape[1], *shape[1:])
+    assert tuple(logits.shape) == (8, *shape)
     loss = workload.loss_fn(batch["targets"], logits)
     assert torch.isfinite(loss["summed"]) and loss["per_example"].shape[0] == 8
 
@@ -123,6 +129,9 @@ def test_loss_fn_wiring_by_hand():
         "flights_dlrm": (torch.tensor([1.0, 0.0]), torch.zeros(2), 2 * ln2, 2),
         "qm9_gnn": (torch.ones(1, 12), torch.zeros(1, 12), ln2, 1),  # the mean over tasks, per molecule
         "mri_unet": (torch.zeros(2, 4, 4), torch.stack([torch.ones(4, 4), -2 * torch.ones(4, 4)]), 3.0, 2),
+        "bible_mt": (torch.tensor([[7, 9, 3, 0]]), torch.zeros(1, 4, 2000), 3 * math.log(2000.0), 3),  # PAD 0 skipped
+        # CTC, uniform over 29 symbols, 2 frames, label "a": 3 of the 29^2 paths give it; per character.
+        "espeak_asr": (torch.tensor([[3, 0]]), torch.zeros(1, 2, 29), 2 * math.log(29.0) - math.log(3.0), 1),
     }
     for name, (labels, outputs, summed, n_valid) in cases.items():
         out = get_workload(name).loss_fn(labels, outputs)
@@ -149,6 +158,13 @@ def test_summarize_on_a_tiny_split_with_known_outputs(name):
     elif name == "mri_unet":
         out = workload.summarize([(batch, y)], 16)
         assert out["ssim"] == pytest.approx(1.0) and out["loss"] == 0.0
+    elif name == "bible_mt":
+        perfect = torch.nn.functional.one_hot(y, 2000).float() * 50
+        assert workload.summarize([(batch, perfect)], 16)["accuracy"] == 1.0
+    elif name == "espeak_asr":  # each label for one frame, then a blank: greedy decoding gives the transcripts
+        path = torch.nn.functional.pad(torch.stack([y, torch.zeros_like(y)], -1).flatten(1), (0, 80 - 2 * y.shape[1]))
+        out = workload.summarize([(batch, torch.nn.functional.one_hot(path, 29).float() * 50)], 16)
+        assert out["wer"] == 0.0
 
 
 def test_update_batch_norm_false_freezes_running_statistics():
@@ -168,7 +184,7 @@ def test_update_batch_norm_false_freezes_running_statistics():
 def test_targets_are_met_from_the_right_side(name):
     workload = get_workload(name)
     metric, target = workload.target_metric_name, workload.validation_target_value
-    better = 1 if metric in ("accuracy", "mean_average_precision", "ssim") else -1
+    better = 1 if metric in ("accuracy", "mean_average_precision", "ssim", "bleu") else -1
     at = {f"validation/{metric}": target, f"test/{metric}": workload.test_target_value}
     beyond = {k: v + better * 1e-3 for k, v in at.items()}
     assert not workload.has_reached_validation_target(at) and not workload.has_reached_test_target(at)

@@ -1,4 +1,5 @@
-"""Evaluation metrics as pure functions: average precision (ogbg's mAP) and SSIM (fastmri's)."""
+"""Evaluation metrics as pure functions: average precision (ogbg's mAP), SSIM (fastmri's), and greedy CTC
+decoding with word error rate (librispeech's)."""
 
 import torch
 import torch.nn.functional as F
@@ -45,3 +46,30 @@ def ssim(prediction: torch.Tensor, target: torch.Tensor, data_range: torch.Tenso
     c2 = (k2 * data_range.double()[:, None, None, None]) ** 2
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
     return s.mean(dim=(1, 2, 3)).to(prediction.dtype)
+
+
+def ctc_greedy_decode(logits: torch.Tensor, blank: int = 0) -> list[list[int]]:
+    """Best path decoding of (batch, frames, symbols) logits: each frame's argmax, repeats merged, blanks
+    dropped."""
+    best = logits.argmax(-1)
+    new = torch.ones_like(best, dtype=torch.bool)
+    new[:, 1:] = best[:, 1:] != best[:, :-1]
+    keep = new & (best != blank)
+    return [row[k].tolist() for row, k in zip(best, keep, strict=True)]
+
+
+def edit_distance(hypothesis: list, reference: list) -> int:
+    """Levenshtein distance (substitutions, insertions and deletions each cost 1)."""
+    previous = list(range(len(reference) + 1))
+    for i, h in enumerate(hypothesis, 1):
+        current = [i]
+        for j, r in enumerate(reference, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (h != r)))
+        previous = current
+    return previous[-1]
+
+
+def word_error_rate(hypotheses: list[str], references: list[str]) -> float:
+    """Corpus WER: word edit distances summed over utterances, divided by the references' word count."""
+    errors = sum(edit_distance(h.split(), r.split()) for h, r in zip(hypotheses, references, strict=True))
+    return errors / max(sum(len(r.split()) for r in references), 1)

@@ -9,9 +9,14 @@ import torch
 from torch import nn
 
 from algoperf import spec
-from workloads.transformer import AttentionOut, QKVProjection
+from workloads.transformer import AttentionOut, KVProjection, QKVProjection, QueryProjection
 
-_ATTENTION = {QKVProjection: spec.ParameterType.ATTENTION_QKV, AttentionOut: spec.ParameterType.ATTENTION_OUT}
+_ATTENTION = {
+    QKVProjection: spec.ParameterType.ATTENTION_QKV,
+    QueryProjection: spec.ParameterType.ATTENTION_Q,
+    KVProjection: spec.ParameterType.ATTENTION_KV,
+    AttentionOut: spec.ParameterType.ATTENTION_OUT,
+}
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _NORMS = (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d, nn.RMSNorm)
 
@@ -29,7 +34,7 @@ def param_types(model: nn.Module) -> dict[str, spec.ParameterType]:
                 kind = pt.LAYER_NORM_BIAS if is_bias else pt.LAYER_NORM_SCALE
             elif isinstance(module, (nn.Embedding, nn.EmbeddingBag)) or leaf in ("pos_embedding", "cls_token"):
                 kind = pt.EMBEDDING
-            elif isinstance(module, (QKVProjection, AttentionOut)):
+            elif type(module) in _ATTENTION:
                 kind = pt.ATTENTION_BIAS if is_bias else _ATTENTION[type(module)]
             elif is_bias:
                 kind = pt.BIAS

@@ -22,6 +22,8 @@ WORKLOADS = {
     "flights_dlrm": "workloads.flights_dlrm.workload:FlightsDLRMWorkload",
     "qm9_gnn": "workloads.qm9_gnn.workload:QM9GNNWorkload",
     "mri_unet": "workloads.mri_unet.workload:MriUNetWorkload",
+    "bible_mt": "workloads.bible_mt.workload:BibleMTWorkload",
+    "espeak_asr": "workloads.espeak_asr.workload:EspeakASRWorkload",
 }
 CPU_SUITE = tuple(name for name in WORKLOADS if name != "mnist")
 
