@@ -9,9 +9,9 @@ import importlib
 from precond.config import KronConfig
 
 _TORCH_NAMES = {
-    "NAdamW": "precond.nadamw",
-    "KronOptimizer": "precond.optimizer",
-    **dict.fromkeys(("Shampoo", "Shampoo2", "KrADagrad", "KrADagradStar", "EShampoo", "SOAP"), "precond.presets"),
+    "NAdamW": ".nadamw",
+    "KronOptimizer": ".optimizer",
+    **dict.fromkeys(("Shampoo", "Shampoo2", "KrADagrad", "KrADagradStar", "EShampoo", "SOAP"), ".presets"),
 }
 
 __all__ = ["KronConfig", *_TORCH_NAMES]
@@ -19,5 +19,6 @@ __all__ = ["KronConfig", *_TORCH_NAMES]
 
 def __getattr__(name: str):
     if name in _TORCH_NAMES:
-        return getattr(importlib.import_module(_TORCH_NAMES[name]), name)
-    raise AttributeError(f"module 'precond' has no attribute {name!r}")
+        # relative, so the package still works when vendored under another name (submissions.export)
+        return getattr(importlib.import_module(_TORCH_NAMES[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,7 +26,8 @@ SUBMISSIONS = os.path.join(ROOT, "submissions")
 MARKER = ".kronbench_export"
 # kronbench's top-level packages (pyproject.toml): imports of these are vendored, dropped or refused
 KRONBENCH_PACKAGES = frozenset(
-    {"compat", "precond", "workloads", "submissions", "runner", "tuning", "scoring", "benchmarks", "diagnostics"}
+    {"compat", "common", "precond", "precond_jax", "workloads", "submissions"}
+    | {"runner", "tuning", "scoring", "benchmarks", "diagnostics"}
 )
 
 LOADER = """
@@ -66,12 +67,12 @@ def _vendored_name(module: str, package: str) -> str | None:
     """Where a kronbench module goes in the export; None for ``compat`` (dropped)."""
     if module == "compat":
         return None
-    if module == "precond" or module.startswith("precond."):
+    if module.split(".")[0] in ("precond", "common"):  # the optimizer core, and the bottom layer the glue uses
         return f"{package}.{module}"
     if module == "submissions.glue":
         return f"{package}.glue"
     raise ExportError(
-        f"the submission imports {module}, which an export cannot vendor (only precond and submissions.glue); "
+        f"the submission imports {module}, which an export cannot vendor (only precond, common and submissions.glue); "
         f"move what it needs into precond or glue"
     )
 
@@ -150,7 +151,22 @@ def closure(entry: str) -> dict[str, str]:
                     if name not in found and path and name not in ("submissions", "compat"):
                         found[name] = path
                         pending.append(path)
+                        pending.extend(_lazy_submodules(name, path, found))
     return found
+
+
+def _lazy_submodules(package: str, init: str, found: dict[str, str]) -> list[str]:
+    """A package's ``__init__`` may load its modules by name on first use (precond does, to stay importable
+    without torch), which no import statement shows: a vendored package therefore takes all its own modules."""
+    if os.path.basename(init) != "__init__.py":
+        return []
+    added = []
+    for file in sorted(os.listdir(os.path.dirname(init))):
+        name = f"{package}.{file[:-3]}"
+        if file.endswith(".py") and file != "__init__.py" and name not in found:
+            found[name] = os.path.join(os.path.dirname(init), file)
+            added.append(found[name])
+    return added
 
 
 def _provenance(files: list[str]) -> tuple[str, str, str]:
