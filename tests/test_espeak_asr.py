@@ -146,8 +146,7 @@ def test_kronecker_factor_shapes_are_reasonable():
     workload = EspeakASRWorkload()
     model, _ = workload.init_model_fn(prng.PRNGKey(0))
     groups, adam = glue.route_parameters(model, workload.model_params_types)
-    names = {id(p): n for n, p in model.named_parameters()}
-    shapes = {names[id(p)]: blocking.plan(tuple(p.shape), 1024).merged_shape for p in groups[0]["params"]}
+    shapes = {n: blocking.plan(tuple(p.shape), 1024).merged_shape for n, p in groups[0]["params"]}
     assert not adam and max(max(s) for s in shapes.values()) <= 1024
     assert shapes["frontend.weight"] == (96, 200) and shapes["conv_modules.0.depthwise.weight"] == (96, 15)
     assert shapes["conv_modules.0.pointwise_in.weight"] == (192, 96) and shapes["head.weight"] == (29, 96)
