@@ -94,9 +94,11 @@ def _config():
 
 
 def _run() -> None:
+    from runner import distributed
     from runner.experiment import run_experiment
 
     cfg = _config()
+    distributed.init()  # under torchrun: join the process group before any workload touches data
     run_experiment(cfg, get_workload(FLAGS.workload))
 
 

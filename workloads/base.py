@@ -13,7 +13,7 @@ from torch import nn
 from algoperf import spec
 from algoperf.pytorch_utils import pytorch_setup
 from common import targets
-from workloads import arrays
+from workloads import arrays, ddp
 from workloads.nn import param_types, seeded_model, set_batch_norm_update
 
 DEVICE = pytorch_setup()[2]
@@ -100,8 +100,9 @@ class InMemoryWorkload(spec.Workload):
         del cache, repeat_final_dataset
         data = self.split_arrays(split, data_dir)
         n = self.num_examples_in(data)
-        if split == "train":
-            batches = arrays.train_indices(n, global_batch_size, arrays.seed_from_rng(data_rng))
+        if split == "train":  # every rank draws the global batches and keeps its slice of each
+            mine = ddp.local_slice(global_batch_size)
+            batches = (i[mine] for i in arrays.train_indices(n, global_batch_size, arrays.seed_from_rng(data_rng)))
         else:
             batches = arrays.eval_indices(n, global_batch_size, n)
         for i, index in enumerate(batches):
@@ -114,7 +115,7 @@ class InMemoryWorkload(spec.Workload):
         model = seeded_model(rng, self.build_model)
         self._param_shapes = {n: spec.ShapeTuple(tuple(p.shape)) for n, p in model.named_parameters()}
         self._param_types = param_types(model)
-        return model.to(DEVICE), None
+        return ddp.wrap(model.to(DEVICE)), None
 
     def is_output_params(self, param_key: str) -> bool:
         return param_key.startswith(self.output_param_prefixes)
@@ -130,8 +131,8 @@ class InMemoryWorkload(spec.Workload):
         dropout_rate=0.0,
     ):
         del rng
-        model = params
         train = mode == spec.ForwardPassMode.TRAIN
+        model = params if train else ddp.unwrap(params)  # workloads/ddp.py: why evals skip the DDP wrapper
         model.train(train)
         if train:
             set_batch_norm_update(model, update_batch_norm)
@@ -149,11 +150,15 @@ class InMemoryWorkload(spec.Workload):
         num_examples = min(num_examples, self.num_examples_in(data))
 
         def outputs():
-            for index in arrays.eval_indices(self.num_examples_in(data), global_batch_size, num_examples):
+            for index in ddp.mine(arrays.eval_indices(self.num_examples_in(data), global_batch_size, num_examples)):
                 batch = self.make_batch(data, index.to(DEVICE))
                 logits, _ = self.model_fn(
                     params, batch, model_state, spec.ForwardPassMode.EVAL, rng, update_batch_norm=False
                 )
                 yield batch, logits
 
-        return self.summarize(outputs(), num_examples)
+        if ddp.active():  # summaries read targets (and weights), never the inputs: those stay on their rank
+            pairs = ddp.gather_in_order([({k: v for k, v in b.items() if k != "inputs"}, o) for b, o in outputs()])
+        else:
+            pairs = outputs()
+        return self.summarize(pairs, num_examples)
