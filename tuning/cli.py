@@ -18,8 +18,11 @@ flags.DEFINE_enum("executor", "local", ["local", "ray"], "local: worker subproce
 flags.DEFINE_integer("workers", 1, "Trials run at once (local: subprocesses; ray: tasks in flight).")
 flags.DEFINE_integer("threads", None, "Threads per local worker (default: cores / workers).")
 flags.DEFINE_string("ray_address", None, "Address of an existing Ray cluster; unset starts a local one.")
-flags.DEFINE_float("cpus_per_trial", 1.0, "Ray: CPUs each trial task asks for.")
-flags.DEFINE_float("gpus_per_trial", 0.0, "Ray: GPUs each trial task asks for.")
+flags.DEFINE_float("cpus_per_trial", 1.0, "Ray: CPUs each trial task asks for (per process of the trial).")
+flags.DEFINE_float("gpus_per_trial", 0.0, "Ray: GPUs each trial task asks for (per process of the trial).")
+flags.DEFINE_integer(
+    "procs_per_trial", 1, "Processes per trial: >1 runs each trial under torchrun with DDP (gloo on CPU, nccl on GPU)."
+)
 flags.DEFINE_integer("max_global_steps", None, "Stop every trial after this many update steps.")
 flags.DEFINE_integer("rng_seed", None, "Campaign seed; studies derive theirs from it. Unset: drawn, or reused.")
 flags.DEFINE_string("data_dir", "", "Dataset directory; workloads also look in installed packages.")
@@ -72,13 +75,22 @@ def _executor(cfg):
 
     if FLAGS.workers < 1:
         raise UsageError(f"--workers={FLAGS.workers} must be at least 1")
+    if FLAGS.procs_per_trial < 1:
+        raise UsageError(f"--procs_per_trial={FLAGS.procs_per_trial} must be at least 1")
     if FLAGS.executor == "ray":
         if FLAGS.cpus_per_trial <= 0 or FLAGS.gpus_per_trial < 0:
             raise UsageError("--cpus_per_trial must be > 0 and --gpus_per_trial >= 0")
-        return RayExecutor(FLAGS.ray_address, FLAGS.cpus_per_trial, FLAGS.gpus_per_trial, FLAGS.workers, log_dir(cfg))
+        return RayExecutor(
+            FLAGS.ray_address,
+            FLAGS.cpus_per_trial,
+            FLAGS.gpus_per_trial,
+            FLAGS.workers,
+            log_dir(cfg),
+            FLAGS.procs_per_trial,
+        )
     if FLAGS.threads is not None and FLAGS.threads < 1:
         raise UsageError(f"--threads={FLAGS.threads} must be at least 1")
-    return LocalExecutor(FLAGS.workers, FLAGS.threads, log_dir(cfg))
+    return LocalExecutor(FLAGS.workers, FLAGS.threads, log_dir(cfg), FLAGS.procs_per_trial)
 
 
 def _preflight(data_dir: str):
