@@ -18,6 +18,7 @@ EVAL_MEASUREMENTS = "eval_measurements.csv"
 MEASUREMENTS = "measurements.csv"
 HPARAMS = "hparams.json"
 CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_JAX = "checkpoint.npz"  # a JAX trial's: arrays and JSON, no pickle
 TRIAL_RESULT = "trial_result.json"  # a tuning trial's commit point
 MANIFEST = "manifest.json"  # at a campaign's root
 SEARCH_SPACE = "tuning_search_space.json"  # next to a submission.py

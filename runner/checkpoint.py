@@ -113,9 +113,10 @@ def to_plain(obj: Any, where: str, dropped: list[str]) -> Any:
     return None
 
 
-def restore(trial_dir: str, identity: dict, model_params, optimizer_state) -> dict[str, Any] | None:
-    """Load the checkpoint into ``model_params``/``optimizer_state``; None when there is none. A checkpoint that
-    cannot be read, or that belongs to another trial, is a CheckpointError naming the file and the way out."""
+def restore(trial_dir: str, identity: dict, model_params, optimizer_state, model_state=None) -> dict[str, Any] | None:
+    """Load the checkpoint into ``model_params``/``optimizer_state``/``model_state``; None when there is none. The
+    returned blob holds the objects to continue with under the same keys. A checkpoint that cannot be read, or that
+    belongs to another trial, is a CheckpointError naming the file and the way out."""
     file = path(trial_dir)
     if not os.path.isfile(file):
         return None
@@ -128,13 +129,15 @@ def restore(trial_dir: str, identity: dict, model_params, optimizer_state) -> di
     missing = [k for k in KEYS if not isinstance(blob, dict) or k not in blob]
     if missing:
         raise CheckpointError(f"{file} is not a kronbench checkpoint (no {', '.join(missing)}); {way_out}")
-    _check_identity(file, blob["identity"], identity)
+    check_identity(file, blob["identity"], identity)
     try:
         ddp.unwrap(model_params).load_state_dict(blob["model_params"])
         blob["optimizer_state"] = load_into(optimizer_state, blob["optimizer_state"])
+        blob["model_state"] = load_into(model_state, blob["model_state"])
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
         raise CheckpointError(f"{file} does not fit this model or optimizer ({reason}); {way_out}") from None
+    blob["model_params"] = model_params
     return blob
 
 
@@ -155,7 +158,7 @@ def load_into(target: Any, saved: Any) -> Any:
     return saved
 
 
-def _check_identity(file: str, saved: Any, current: dict) -> None:
+def check_identity(file: str, saved: Any, current: dict) -> None:
     if not isinstance(saved, dict):
         raise CheckpointError(f"{file} does not say which trial it belongs to; move it away or pass --overwrite")
     changed = [k for k in current if saved.get(k) != current[k]]

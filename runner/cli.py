@@ -72,6 +72,8 @@ def _config():
         raise UsageError(f"--log_kron_quality_every={FLAGS.log_kron_quality_every} must be >= 0 (0 turns it off)")
     hooks = [EvalHookSpec.parse(text) for text in FLAGS.eval_hooks]
     if FLAGS.log_kron_quality_every:
+        if FLAGS.framework != "pytorch":
+            raise UsageError("--log_kron_quality_every measures PyTorch models; drop it or use --framework=pytorch")
         hooks.append(EvalHookSpec(KRON_HOOK, FLAGS.log_kron_quality_every))
     for hook in hooks:
         hook.resolve()  # a bad name fails here, before any trial starts
@@ -128,7 +130,7 @@ def _run() -> None:
             from compat.cuda_on_cpu import CudaOnCpu
 
             stack.enter_context(CudaOnCpu())
-        run_experiment(cfg, get_workload(FLAGS.workload))
+        run_experiment(cfg, get_workload(FLAGS.workload, FLAGS.framework))
 
 
 def main() -> None:

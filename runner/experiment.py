@@ -10,8 +10,7 @@ from common import search_space as ss
 from common.errors import UsageError
 from common.locks import HOLDER, LockBusy, exclusive_dir
 from common.seeds import draw_seed
-from compat import prng
-from runner import distributed
+from runner import distributed, frameworks
 from runner.loading import Submission, load_submission
 from runner.loop import TrialConfig, TrialResult, train_once
 
@@ -146,14 +145,14 @@ def run_experiment(cfg: ExperimentConfig, workload) -> list[TrialResult]:
     check_data = getattr(workload, "check_data", None)
     if check_data is not None:  # missing data stops the run here, before any directory is written
         check_data(cfg.trial.data_dir)
-    results = []
+    results, fw = [], frameworks.get(cfg.trial.framework)
     with ExitStack() as locks:
         # under torchrun rank 0 checks, creates and locks the directories; every rank gets their paths
         dirs = distributed.decided_by_rank0(lambda: prepare_trial_dirs(cfg, [i for i, _ in trials], locks))
         for index, point in trials:
             hyperparameters = None if point is None else ss.make_hyperparameters(point)
             result = train_once(
-                workload, submission, hyperparameters, prng.PRNGKey(cfg.trial.rng_seed), cfg.trial, dirs[index]
+                workload, submission, hyperparameters, fw.root_key(cfg.trial.rng_seed), cfg.trial, dirs[index]
             )
             if distributed.is_writer():
                 print(result.summary(f"{cfg.trial.workload_name} / {submission.name} / trial {index + 1}"), flush=True)

@@ -26,11 +26,12 @@ DIVERGED_REASON = "non-finite training loss or parameters"
 
 
 class TrialRecorder:
-    def __init__(self, trial_dir: str | None, config, identity: dict):
-        """``config``: the TrialConfig; ``identity``: what a checkpoint must match to be resumed by this trial.
+    def __init__(self, trial_dir: str | None, config, identity: dict, checkpoints=checkpoint):
+        """``config``: the TrialConfig; ``identity``: what a checkpoint must match to be resumed by this trial;
+        ``checkpoints``: the framework's checkpoint module (runner/checkpoint.py or runner/checkpoint_jax.py).
         Under torchrun the ranks other than 0 restore and take part in checkpoint snapshots (a collective) but
         write nothing."""
-        self.trial_dir, self.config, self.identity = trial_dir, config, identity
+        self.trial_dir, self.config, self.identity, self.checkpoints = trial_dir, config, identity, checkpoints
         self.writes = distributed.is_writer()
         self.logger: MetricsLogger | None = None
         self._meta_path, self._meta, self._hooks = None, None, None
@@ -58,10 +59,13 @@ class TrialRecorder:
             self._hooks = EvalHooks(self.config.eval_hooks, workload, data_rng, self.config.data_dir)
 
     def _restore(self, state) -> None:
-        restored = checkpoint.restore(self.trial_dir, self.identity, state.model_params, state.optimizer_state)
+        restored = self.checkpoints.restore(
+            self.trial_dir, self.identity, state.model_params, state.optimizer_state, state.model_state
+        )
         if restored is None:
             return
-        state.model_state = checkpoint.load_into(state.model_state, restored["model_state"])
+        state.model_params = restored["model_params"]
+        state.model_state = restored["model_state"]
         state.optimizer_state = restored["optimizer_state"]
         state.train_state.update(restored["train_state"])
         state.eval_results = [tuple(e) for e in restored["eval_results"]]
@@ -88,7 +92,7 @@ class TrialRecorder:
         """A checkpoint: snapshot on every rank, written by the writer when ``write``."""
         if self.trial_dir is None or not self.config.save_checkpoints:
             return
-        blob = checkpoint.snapshot(
+        blob = self.checkpoints.snapshot(
             self.trial_dir,
             identity=self.identity,
             model_params=state.model_params,
@@ -100,7 +104,7 @@ class TrialRecorder:
             preemption_count=state.preemption_count,
         )
         if self.writes and write:
-            checkpoint.write(self.trial_dir, blob)
+            self.checkpoints.write(self.trial_dir, blob)
 
     def finish(self, workload, state, diverged_at: int | None) -> None:
         """A diverged trial keeps its logs, and its last checkpoint stays the last finite one. The final row (and

@@ -81,8 +81,7 @@ def attempt(spec: TrialSpec) -> tuple[dict | None, str | None]:
 def _run_locked(spec: TrialSpec) -> dict:
     # torch comes in only here, in the process that trains; the coordinator needs just read_result
     from common import search_space as ss
-    from compat import prng
-    from runner import distributed
+    from runner import distributed, frameworks
     from runner.loading import load_submission
     from runner.loop import TrialConfig, train_once
     from workloads.registry import get_workload
@@ -111,7 +110,7 @@ def _run_locked(spec: TrialSpec) -> dict:
         get_workload(spec.workload, spec.framework),
         submission,
         hyperparameters,
-        prng.PRNGKey(spec.seed),
+        frameworks.get(spec.framework).root_key(spec.seed),
         config,
         trial_dir=spec.trial_dir,
     )
