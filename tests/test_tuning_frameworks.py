@@ -111,3 +111,54 @@ def test_the_manifest_records_the_framework_and_refuses_a_change(tmp_path):
         Manifest.open(torch_cfg.root, torch_cfg.identity(), plan(torch_cfg))
     assert "holds a different campaign (framework was 'both', now 'pytorch'); repeat its flags" in str(e.value)
     Manifest.open(both_cfg.root, both_cfg.identity(), plan(both_cfg))  # the same flags continue it
+
+
+class ScriptedExecutor:
+    """Stands in for the trainer (JAX trials cannot run here): writes each trial's eval log as the runner would,
+    first reaching the mnist target (accuracy >= 0.97) at SECONDS[(submission, framework)], step = 10 x seconds."""
+
+    SECONDS = {("fast", "pytorch"): 12.0, ("fast", "jax"): 9.0, ("slow", "pytorch"): 30.0, ("slow", "jax"): 20.0}
+
+    def run(self, specs, on_start):
+        from tuning.executors import Outcome
+
+        for spec in specs:
+            on_start(spec)
+            t = self.SECONDS[(spec.submission, spec.framework)]
+            os.makedirs(spec.trial_dir)
+            with open(os.path.join(spec.trial_dir, "eval_measurements.csv"), "w") as f:
+                f.write(f"global_step,score,validation/accuracy\n10,1.0,0.5\n{int(10 * t)},{t},0.98\n")
+            yield Outcome(spec, {"summary": f"{spec.id}: scripted", "time_to_target": t})
+
+
+def test_a_both_frameworks_campaign_scores_with_both_framework_entries(tmp_path):
+    """2 submissions x 2 frameworks x 1 workload through the real plan, manifest and layout, then scoring."""
+    from scoring.compare import compare
+    from scoring.experiments import read_experiments
+    from scoring.frameworks import framework_rows
+    from scoring.targets import target_of
+    from tuning.campaign import run_campaign
+
+    folders = [str(two_framework_submission(tmp_path, name)) for name in ("fast", "slow")]
+    cfg = config(tmp_path, submissions=tuple(folders), workloads=("mnist",), framework="both", num_studies=1,
+                 num_tuning_trials=1)  # fmt: skip
+    summary = run_campaign(cfg, ScriptedExecutor(), progress=False)
+    assert (summary.total, summary.done, summary.failures) == (4, 4, ())
+    with open(os.path.join(cfg.root, "manifest.json")) as f:
+        trials = json.load(f)["trials"]
+    assert sorted(trials) == [f"{s}/study_0/mnist_{f}/trial_1" for s in ("fast", "slow") for f in ("jax", "pytorch")]
+    assert {(t["framework"], t["status"]) for t in trials.values()} == {("jax", "done"), ("pytorch", "done")}
+    logs, warnings, skipped = read_experiments(cfg.root, lambda w, f: target_of(w, f).column)
+    c = compare(logs, warnings=warnings, skipped=skipped)
+    assert c.workloads == ["mnist_jax", "mnist_pytorch"]
+    assert {(r.submission, r.workload): (r.time, r.step) for r in c.rows} == {
+        ("fast", "mnist_jax"): (9.0, 90),
+        ("fast", "mnist_pytorch"): (12.0, 120),
+        ("slow", "mnist_jax"): (20.0, 200),
+        ("slow", "mnist_pytorch"): (30.0, 300),
+    }
+    assert [(r.submission, r.ratio("jax")) for r in framework_rows(c.rows, c.entries)] == [
+        ("fast", 0.75),
+        ("slow", 20.0 / 30.0),
+    ]
+    assert list(c.ratios["slow"]) == [20.0 / 9.0, 2.5]  # each framework's entry against its own best
