@@ -6,8 +6,11 @@ from common import checks
 from common.checks import PROGRESS
 from common.errors import UsageError, cli_main, parse_flags
 from common.seeds import draw_seed
+from tuning.plan import FRAMEWORK_CHOICES
 
-flags.DEFINE_list("submissions", None, "Submission names under submissions/ or folders holding submission.py.")
+flags.DEFINE_list(
+    "submissions", None, "Submission names under submissions/ or folders holding submission.py / submission_jax.py."
+)
 flags.DEFINE_list("workloads", None, "Workload names; 'suite' stands for the CPU suite.")
 flags.DEFINE_integer("num_studies", 1, "Studies per submission and workload (AlgoPerf scores with 3).")
 flags.DEFINE_integer("num_tuning_trials", 1, "Hyperparameter points per study (external ruleset; AlgoPerf: 5).")
@@ -26,7 +29,12 @@ flags.DEFINE_integer(
 flags.DEFINE_integer("max_global_steps", None, "Stop every trial after this many update steps.")
 flags.DEFINE_integer("rng_seed", None, "Campaign seed; studies derive theirs from it. Unset: drawn, or reused.")
 flags.DEFINE_string("data_dir", "", "Dataset directory; workloads also look in installed packages.")
-flags.DEFINE_enum("framework", "pytorch", list(checks.FRAMEWORKS), "Framework of the submissions.")
+flags.DEFINE_enum(
+    "framework",
+    "pytorch",
+    list(FRAMEWORK_CHOICES),
+    "Framework of the trials: pytorch (submission.py), jax (submission_jax.py) or both (every trial in each).",
+)
 flags.DEFINE_enum("progress", "auto", ["auto", "on", "off"], "Campaign progress bar (auto: only on a terminal).")
 
 FLAGS = flags.FLAGS
@@ -77,6 +85,11 @@ def _executor(cfg):
         raise UsageError(f"--workers={FLAGS.workers} must be at least 1")
     if FLAGS.procs_per_trial < 1:
         raise UsageError(f"--procs_per_trial={FLAGS.procs_per_trial} must be at least 1")
+    if FLAGS.procs_per_trial > 1 and "jax" in cfg.frameworks:
+        raise UsageError(
+            f"--procs_per_trial={FLAGS.procs_per_trial} runs trials under torchrun (PyTorch DDP); a JAX trial shards "
+            "over its local devices in one process: drop --procs_per_trial or use --framework=pytorch"
+        )
     if FLAGS.executor == "ray":
         if FLAGS.cpus_per_trial <= 0 or FLAGS.gpus_per_trial < 0:
             raise UsageError("--cpus_per_trial must be > 0 and --gpus_per_trial >= 0")
@@ -93,15 +106,17 @@ def _executor(cfg):
     return LocalExecutor(FLAGS.workers, FLAGS.threads, log_dir(cfg), FLAGS.procs_per_trial)
 
 
-def _preflight(data_dir: str):
-    """Load each workload's data in the coordinator once: a missing dataset stops the campaign before any trial,
-    and the data caches are built once rather than by every worker at the same time."""
+def _preflight(data_dir: str, frameworks: tuple[str, ...]):
+    """Load each workload's data in the coordinator once: a missing dataset (or a workload without a version in a
+    requested framework) stops the campaign before any trial, and the data caches are built once rather than by
+    every worker at the same time."""
     from workloads.registry import get_workload
 
     def check(name: str) -> None:
-        workload = get_workload(name, FLAGS.framework)
-        if hasattr(workload, "check_data"):
-            workload.check_data(data_dir, keep=False)
+        workloads = [get_workload(name, framework) for framework in frameworks]
+        checked = next((w for w in workloads if hasattr(w, "check_data")), None)  # one data set for all
+        if checked is not None:
+            checked.check_data(data_dir, keep=False)
 
     return check
 
@@ -113,10 +128,11 @@ def _check_search_spaces(cfg) -> None:
     from runner.loading import load_submission
     from tuning.plan import resolve_submissions, search_space
 
-    for _, path in resolve_submissions(cfg.submissions):
-        space = search_space(path, cfg.tuning_ruleset)
-        if space is not None:
-            ss.check(space, load_submission(path).hyperparameters, path)
+    for _, paths in resolve_submissions(cfg.submissions, cfg.frameworks):
+        for path in paths.values():  # one search space, checked against each framework's declarations
+            space = search_space(path, cfg.tuning_ruleset)
+            if space is not None:
+                ss.check(space, load_submission(path).hyperparameters, path)
 
 
 def _run() -> int:
@@ -130,7 +146,7 @@ def _run() -> int:
         cfg,
         _executor(cfg),
         progress=PROGRESS[FLAGS.progress],
-        preflight=None if remote else _preflight(cfg.data_dir),
+        preflight=None if remote else _preflight(cfg.data_dir, cfg.frameworks),
     )
     print(summary.line(), flush=True)
     return 1 if summary.failures else 0
