@@ -175,6 +175,26 @@ def test_init_matches_the_torch_distributions_and_types_cover_every_leaf(pair):
     assert all(jw.is_output_params(p) for p in outputs)
 
 
+def test_same_gradients_for_the_same_weights_and_batch():
+    """What an optimizer sees: d(mean loss)/d(params) of the MLP agree leaf by leaf (mnist: compiled in ~1 s)."""
+    tw, jw = get_workload("mnist"), get_workload("mnist", "jax")
+    model, _ = tw.init_model_fn(prng.PRNGKey(0))
+    tb = next(tw._build_input_queue(prng.PRNGKey(1), "train", "", BATCH))
+    jb = next(jw._build_input_queue(prng.PRNGKey(1), "train", "", BATCH))
+    loss = tw.loss_fn(tb["targets"], tw.model_fn(model, tb, None, TRAIN, None, False)[0], label_smoothing=0.1)
+    (loss["summed"] / loss["n_valid_examples"]).backward()
+
+    def jax_loss(params):
+        out = jw.loss_fn(jb["targets"], jw.model_fn(params, jb, None, TRAIN, None, False)[0], label_smoothing=0.1)
+        return out["summed"] / out["n_valid_examples"]
+
+    grads = leaves_by_path(jax.jit(jax.grad(jax_loss))(flax_params(model)))
+    for name, path in torch_leaf_paths(model).items():
+        expected = model.get_parameter(name).grad.numpy()
+        expected = expected.T if path[-1] == "kernel" else expected
+        np.testing.assert_allclose(grads[path], expected, rtol=1e-4, atol=1e-7 * np.abs(expected).max())
+
+
 def test_converter_takes_a_state_dict_and_refuses_layers_without_a_port():
     tw = get_workload("mnist")
     model, _ = tw.init_model_fn(prng.PRNGKey(0))
@@ -188,7 +208,7 @@ def test_converter_takes_a_state_dict_and_refuses_layers_without_a_port():
 
 def test_dropout_applies_in_train_mode_only_and_follows_the_rng():
     jw = get_workload("mnist", "jax")
-    params, _ = jw.init_model_fn(jax.random.PRNGKey(0))
+    params = flax_params(get_workload("mnist").init_model_fn(prng.PRNGKey(0))[0])
     batch = {"inputs": jnp.ones((4, 1, 28, 28))}
     run = jax.jit(lambda mode, rng, rate: jw.model_fn(params, batch, None, mode, rng, False, rate)[0], static_argnums=0)
     k1, k2 = jax.random.PRNGKey(1), jax.random.PRNGKey(2)
