@@ -238,3 +238,5 @@ def test_losses_match_the_torch_ones(smoothing, masked):
         np.testing.assert_allclose(np.asarray(j["per_example"]), t["per_example"].numpy(), rtol=1e-6, atol=1e-6)
         assert float(j["summed"]) == pytest.approx(float(t["summed"]), rel=1e-6)
         assert float(j["n_valid_examples"]) == float(t["n_valid_examples"])
+        traced = jax.jit(jax_loss)(jnp.asarray(labels), jnp.asarray(logits), j_mask, smoothing)  # a jitted argument
+        assert float(traced["summed"]) == pytest.approx(float(t["summed"]), rel=1e-6)

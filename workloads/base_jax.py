@@ -10,6 +10,7 @@ import jax
 
 from algoperf import jax_sharding_utils, spec
 from workloads.inmemory import SPLITS, InMemoryCore
+from workloads.losses_jax import is_zero
 from workloads.nn_jax import param_types
 from workloads.param_names import flax_module_path
 
@@ -78,7 +79,7 @@ class InMemoryJaxWorkload(InMemoryCore):
         del update_batch_norm  # no model here has batch norm
         train = mode == spec.ForwardPassMode.TRAIN
         rate = 0.0 if dropout_rate is None else dropout_rate
-        rngs = {"dropout": rng} if train and not (isinstance(rate, (int, float)) and rate == 0) else None
+        rngs = {"dropout": rng} if train and not is_zero(rate) else None
         inputs = augmented_and_preprocessed_input_batch["inputs"]
         out = self._model.apply({"params": params}, inputs, dropout_rate=rate, train=train, rngs=rngs)
         return out, model_state

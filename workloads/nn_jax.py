@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from algoperf import spec
+from workloads.losses_jax import is_zero
 
 LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's (flax's default is 1e-6)
 
@@ -62,7 +63,7 @@ def mlp(x: jax.Array, widths: tuple[int, ...], last_activation: bool, name: str)
 
 def dropout(module: nn.Module, x: jax.Array, rate, train: bool) -> jax.Array:
     """Inverted dropout with the module's 'dropout' rng; ``rate`` may be traced (a jitted hyperparameter)."""
-    if not train or (isinstance(rate, (int, float)) and rate == 0):
+    if not train or is_zero(rate):
         return x
     keep = jax.random.bernoulli(module.make_rng("dropout"), 1.0 - rate, x.shape)
     return jnp.where(keep, x / (1.0 - rate), 0.0)
