@@ -61,6 +61,8 @@ LEADERBOARD_SUBMISSIONS ?= nadamw,shampoo,shampoo2,eshampoo,soap,kradagrad
 LEADERBOARD_WORKLOADS ?= suite
 LEADERBOARD_WORKERS ?= 1 2
 LEADERBOARD_STUDIES ?= 3
+LEADERBOARD_FLAGS ?=  # extra python -m tuning flags, e.g. --max_global_steps=50 for a smoke test
+LEADERBOARD_OUTPUT ?= docs/leaderboard.md
 LB := $(EXPERIMENT_DIR)/leaderboard
 leaderboard: data
 	mkdir -p $(EXPERIMENT_DIR)
@@ -68,11 +70,11 @@ leaderboard: data
 	  --workloads=$(LEADERBOARD_WORKLOADS) --output=$(LB)_contention.json
 	$(PY) -m tuning --submissions=$(LEADERBOARD_SUBMISSIONS) --workloads=$(LEADERBOARD_WORKLOADS) \
 	  --tuning_ruleset=self --num_studies=$(LEADERBOARD_STUDIES) --experiment_dir=$(EXPERIMENT_DIR) \
-	  --experiment_name=leaderboard --rng_seed=0 --progress=on \
+	  --experiment_name=leaderboard --rng_seed=0 --progress=on $(LEADERBOARD_FLAGS) \
 	  --workers=$$($(PY) -c "import json; print(json.load(open('$(LB)_contention.json'))['chosen_workers'])")
 	$(PY) -m scoring --submission_directory=$(LB) --output_dir=$(LB)_report --baseline=nadamw --self_tuning_ruleset
 	$(PY) -m scoring.leaderboard --submission_directory=$(LB) --contention=$(LB)_contention.json \
-	  --output=docs/leaderboard.md
+	  --output=$(LEADERBOARD_OUTPUT)
 
 test: data
 	$(PY) -m pytest -q

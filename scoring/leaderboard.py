@@ -125,8 +125,8 @@ def markdown(c: Comparison, intervals: dict, contention: dict | None, n: int, se
         lo, hi = intervals.get(s, (math.nan, math.nan))
         lines.append(f"| {i} | {s} | {c.scores[s]:.4f} | {_x(v)} | {_x(lo)} to {_x(hi)} | {k} |")
     lines += ["", "## Time to target per workload", "",
-              "Median over studies [fastest study, slowest study] (reached/studies); - = the median study never "
-              "reached.", ""]  # fmt: skip
+              "Median over studies [fastest study, slowest study] (studies reached / studies); - = not reached (for "
+              "the median: by the median study).", ""]  # fmt: skip
     lines += _table(
         [["workload", "target", *order]]
         + [
