@@ -7,6 +7,7 @@ thread, which a loaded machine does not inflate as it does wall time; steps x CP
 target on a quiet core. Steps are exact to ``--eval_every``.
 
     python -m benchmarks.routing_policy --workload=flights_dlrm [--submissions shampoo eshampoo] [--eval_every 25]
+        [--max_steps 1000] [--policies false true]
 """
 
 from common.threads import configure_thread_env  # first: it must precede numpy and torch
@@ -63,10 +64,11 @@ def main() -> None:
     parser.add_argument("--submissions", nargs="+", default=["shampoo", "eshampoo"])
     parser.add_argument("--eval_every", type=int, default=25)
     parser.add_argument("--max_steps", type=int, default=1000)
+    parser.add_argument("--policies", nargs="+", choices=["false", "true"], default=["false", "true"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     for name in args.submissions:
-        for precondition in (False, True):
+        for precondition in (p == "true" for p in args.policies):
             r = run(args.workload, name, precondition, args.eval_every, args.max_steps)
             reached = f"step {r['steps']}" if r["steps"] else f"not by step {args.max_steps}"
             estimate = f"{r['steps'] * r['cpu_per_step']:.1f} CPU s" if r["steps"] else "-"

@@ -9,7 +9,7 @@ SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
 OPTIONS = dict(
     precondition_frequency=50, start_preconditioning_step=50, refresh_tau=0.1, max_preconditioner_dim=1024, eps=1e-8
 )
-ROUTING = routing.Policy(precondition_embeddings=True)  # submissions/README.md "Parameter routing"
+ROUTING = routing.Policy(precondition_embeddings=False)  # tables: diagonal (submissions/README.md "Parameter routing")
 
 _build = glue.kronecker(EShampoo, ROUTING, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set

@@ -15,7 +15,7 @@ OPTIONS = dict(
     grafting="adam",
     damping=0.0,
 )
-ROUTING = routing.Policy(precondition_embeddings=True)  # submissions/README.md "Parameter routing"
+ROUTING = routing.Policy(precondition_embeddings=False)  # tables: diagonal (submissions/README.md "Parameter routing")
 
 _build = glue.kronecker(KrADagrad, ROUTING, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set

@@ -14,7 +14,7 @@ OPTIONS = dict(
     grafting="adam",
     factor_dtype="float32",
 )
-ROUTING = routing.Policy(precondition_embeddings=True)  # submissions/README.md "Parameter routing"
+ROUTING = routing.Policy(precondition_embeddings=False)  # tables: diagonal (submissions/README.md "Parameter routing")
 
 _build = glue.kronecker(Shampoo, ROUTING, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set

@@ -8,7 +8,7 @@ SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
 OPTIONS = dict(
     precondition_frequency=100, start_preconditioning_step=100, max_preconditioner_dim=1024, eps=1e-4, grafting="adam"
 )
-ROUTING = routing.Policy(precondition_embeddings=True)  # submissions/README.md "Parameter routing"
+ROUTING = routing.Policy(precondition_embeddings=False)  # tables: diagonal (submissions/README.md "Parameter routing")
 
 _build = glue.kronecker(Shampoo2, ROUTING, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set

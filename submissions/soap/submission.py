@@ -6,7 +6,7 @@ from submissions import glue, routing
 
 SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
 OPTIONS = dict(precondition_frequency=10, start_preconditioning_step=10, max_preconditioner_dim=1024, eps=1e-8)
-ROUTING = routing.Policy(precondition_embeddings=True)  # submissions/README.md "Parameter routing"
+ROUTING = routing.Policy(precondition_embeddings=False)  # tables: diagonal (submissions/README.md "Parameter routing")
 
 _build = glue.kronecker(SOAP, ROUTING, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set
