@@ -13,7 +13,7 @@ export OMP_WAIT_POLICY := PASSIVE
 export OPENBLAS_NUM_THREADS := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install data demo test test-slow bench diagnostics lint clean
+.PHONY: install data demo leaderboard test test-slow bench diagnostics lint clean
 
 install: $(INSTALL_STAMP)
 
@@ -51,6 +51,30 @@ demo: data
 	  --rng_seed=0 --progress=on
 	$(PY) -m scoring --submission_directory=$(EXPERIMENT_DIR)/demo --output_dir=$(EXPERIMENT_DIR)/demo_report \
 	  --baseline=nadamw
+
+# The verdict (docs/leaderboard.md): every submission below on the CPU suite, self-tuning, 3 studies, then
+# AlgoPerf's scoring and the report (medians with their spread, bootstrap speedups over NAdamW). First the
+# contention between parallel workers is measured (once: delete the JSON to redo it), and the campaign runs the
+# most workers that keep every workload's step time within 1.1x of running alone. Hours on a small machine; like
+# the demo it resumes where it stopped, so rerunning after an interruption loses at most the trials in flight.
+LEADERBOARD_SUBMISSIONS ?= nadamw,shampoo,shampoo2,eshampoo,soap,kradagrad
+LEADERBOARD_WORKLOADS ?= suite
+LEADERBOARD_WORKERS ?= 1 2
+LEADERBOARD_STUDIES ?= 3
+LEADERBOARD_FLAGS ?=  # extra python -m tuning flags, e.g. --max_global_steps=50 for a smoke test
+LEADERBOARD_OUTPUT ?= docs/leaderboard.md
+LB := $(EXPERIMENT_DIR)/leaderboard
+leaderboard: data
+	mkdir -p $(EXPERIMENT_DIR)
+	test -f $(LB)_contention.json || $(PY) -m benchmarks.contention --workers $(LEADERBOARD_WORKERS) \
+	  --workloads=$(LEADERBOARD_WORKLOADS) --output=$(LB)_contention.json
+	$(PY) -m tuning --submissions=$(LEADERBOARD_SUBMISSIONS) --workloads=$(LEADERBOARD_WORKLOADS) \
+	  --tuning_ruleset=self --num_studies=$(LEADERBOARD_STUDIES) --experiment_dir=$(EXPERIMENT_DIR) \
+	  --experiment_name=leaderboard --rng_seed=0 --progress=on $(LEADERBOARD_FLAGS) \
+	  --workers=$$($(PY) -c "import json; print(json.load(open('$(LB)_contention.json'))['chosen_workers'])")
+	$(PY) -m scoring --submission_directory=$(LB) --output_dir=$(LB)_report --baseline=nadamw --self_tuning_ruleset
+	$(PY) -m scoring.leaderboard --submission_directory=$(LB) --contention=$(LB)_contention.json \
+	  --output=$(LEADERBOARD_OUTPUT)
 
 test: data
 	$(PY) -m pytest -q

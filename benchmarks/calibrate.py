@@ -40,6 +40,8 @@ def main() -> None:
     )
     parser.add_argument("--step_hint", type=int, default=None, help="override the workload's step_hint")
     parser.add_argument("--target", type=float, default=None, help="override the validation target")
+    parser.add_argument("--eval_period", type=float, default=None, help="override eval_period_time_sec")
+    parser.add_argument("--max_steps", type=int, default=None, help="stop every run after this many steps")
     parser.add_argument("--trace", action="store_true", help="print every evaluation's validation metric")
     args = parser.parse_args()
     space_path = args.tuning_search_space or os.path.join(os.path.dirname(args.submission_path), layout.SEARCH_SPACE)
@@ -53,10 +55,11 @@ def main() -> None:
             ("max_allowed_runtime_sec", args.budget),
             ("step_hint", args.step_hint),
             ("validation_target_value", args.target),
+            ("eval_period_time_sec", args.eval_period),
         ):
             if value is not None:
                 setattr(workload, attr, value)
-        cfg = TrialConfig(workload_name=args.workload, rng_seed=seed, progress=False)
+        cfg = TrialConfig(workload_name=args.workload, rng_seed=seed, progress=False, max_global_steps=args.max_steps)
         result = train_once(workload, submission, hyperparameters, prng.PRNGKey(seed), cfg)
         per_step = result.submission_time / result.global_step
         if args.trace:

@@ -20,6 +20,7 @@ import precond
 from algoperf import spec
 from algoperf.pytorch_utils import pytorch_setup
 from common import search_space as ss
+from submissions import routing
 
 USE_DDP = pytorch_setup()[0]
 # The differentiable all_reduce AlgoPerf's baselines use; torch suggests a private module in its place.
@@ -137,17 +138,6 @@ def batch_size(workload_name: str) -> int:
     return BATCH_SIZES[workload_name]
 
 
-# The AlgoPerf v0.5 winner sent parameters with a dimension of a million or more (embedding tables) to Adam.
-ADAM_DIM_THRESHOLD = 1_000_000
-UNPRECONDITIONED_TYPES = {
-    "BIAS",
-    "ATTENTION_BIAS",
-    "BATCH_NORM_SCALE",
-    "BATCH_NORM_BIAS",
-    "LAYER_NORM_SCALE",
-    "LAYER_NORM_BIAS",
-}
-
 # AlgoPerf's NAdamW baseline, first point of its v0.5 external-tuning list: the self-tuning default of every
 # submission whose learning rate is Adam's (grafted to Adam, or Adam in an eigenbasis).
 BASELINE_DEFAULTS = TrainingHParams(
@@ -187,20 +177,16 @@ class OptimizerSet:
             opt.load_state_dict(state[name])
 
 
-def route_parameters(model, param_types) -> tuple[list[dict], list[tuple[str, torch.nn.Parameter]]]:
+def route_parameters(
+    model, param_types, policy: routing.Policy = routing.DEFAULT
+) -> tuple[list[dict], list[tuple[str, torch.nn.Parameter]]]:
     """(Kronecker parameter groups, parameters for Adam), as (name, parameter) pairs so the optimizers' errors
-    name the parameter. Norm and bias types are not preconditioned."""
-    kron, unpreconditioned, adam = [], [], []
+    name the parameter; ``routing.route`` decides each one from its AlgoPerf type and shape."""
+    dest = {routing.KRONECKER: [], routing.UNPRECONDITIONED: [], routing.ADAM: []}
     for name, p in model.named_parameters():
-        type_name = getattr(param_types.get(name), "name", None) if param_types else None
-        if max(p.shape, default=0) >= ADAM_DIM_THRESHOLD:
-            adam.append((name, p))
-        elif type_name in UNPRECONDITIONED_TYPES:
-            unpreconditioned.append((name, p))
-        else:
-            kron.append((name, p))
-    groups = [{"params": kron}] + ([{"params": unpreconditioned, "precondition": False}] if unpreconditioned else [])
-    return [g for g in groups if g["params"]], adam
+        dest[routing.route(name, (param_types or {}).get(name), tuple(p.shape), policy)].append((name, p))
+    groups = [{"params": dest[routing.KRONECKER]}, {"params": dest[routing.UNPRECONDITIONED], "precondition": False}]
+    return [g for g in groups if g["params"]], dest[routing.ADAM]
 
 
 KRON_OVERRIDES = tuple(f.name for f in fields(precond.KronConfig) if f.name not in ("variant", "betas"))
@@ -215,18 +201,21 @@ def hyperparameters(build_optimizer) -> dict[str, ss.Param]:
     for name in getattr(build_optimizer, "overridable", ()):
         default = kron[name].default
         out[name] = ss.Param(default=default)
+    if hasattr(build_optimizer, "policy"):  # the submission's routing is its default
+        out[routing.POLICY_HYPERPARAMETER] = ss.Param(default=build_optimizer.policy.precondition_embeddings)
     return out
 
 
-def kronecker(optimizer_cls, **options):
+def kronecker(optimizer_cls, policy: routing.Policy = routing.DEFAULT, **options):
     """An optimizer factory: ``optimizer_cls`` with ``options`` (any of them overridden by a hyperparameter of the
-    same name in the search-space point) on the routed parameters, NAdamW on huge tables."""
+    same name in the search-space point) on the parameters ``policy`` routes to it (``precondition_embeddings``
+    in the point overrides the policy's), NAdamW on huge tables."""
     config_fields = set(KRON_OVERRIDES)
 
     def build(model, param_types, hp: TrainingHParams, hyperparameters) -> torch.optim.Optimizer:
         overrides = {k: getattr(hyperparameters, k) for k in config_fields if hasattr(hyperparameters, k)}
         kw = {"betas": hp.betas, **options, **overrides}
-        groups, adam_params = route_parameters(model, param_types)
+        groups, adam_params = route_parameters(model, param_types, policy.with_overrides(hyperparameters))
         optimizers = {"kron": optimizer_cls(groups, lr=hp.learning_rate, weight_decay=hp.weight_decay, **kw)}
         if adam_params:  # Adam needs an EMA: a beta2 of 1 (factor sums, KrAD) becomes the baseline's 0.999
             betas = (hp.betas[0], hp.beta2 if hp.beta2 < 1 else 0.999)
@@ -235,7 +224,7 @@ def kronecker(optimizer_cls, **options):
             )
         return OptimizerSet(optimizers)
 
-    build.overridable = KRON_OVERRIDES
+    build.overridable, build.policy = KRON_OVERRIDES, policy
     return build
 
 

@@ -18,7 +18,7 @@ from tests.coverage_workload import CoverageWorkload
 from workloads.registry import WORKLOADS, get_workload
 
 NAMES = ["nadamw", "shampoo", "shampoo2", "kradagrad", "kradagrad_star", "eshampoo", "soap"]
-ALLOWED_IMPORTS = ("algoperf", "precond", "submissions.glue", "torch", "math")
+ALLOWED_IMPORTS = ("algoperf", "precond", "submissions.glue", "submissions.routing", "torch", "math")
 
 
 def path(name, filename="submission.py"):

@@ -4,7 +4,7 @@ the NAdamW baseline's points are reused; AdaGrad-style factor sums aside, the re
 No damping: X - damping X^2 is an O(d^3) product every step (17 -> 11 ms/step on MNIST, same steps to target)."""
 
 from precond import KrADagrad
-from submissions import glue
+from submissions import glue, routing
 
 SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
 OPTIONS = dict(
@@ -15,7 +15,8 @@ OPTIONS = dict(
     grafting="adam",
     damping=0.0,
 )
+ROUTING = routing.Policy(precondition_embeddings=False)  # tables: diagonal (submissions/README.md "Parameter routing")
 
-_build = glue.kronecker(KrADagrad, **OPTIONS)
+_build = glue.kronecker(KrADagrad, ROUTING, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set
 get_batch_size, init_optimizer_state, update_params, data_selection = glue.make_submission(_build, SELF_TUNING_DEFAULTS)

@@ -3,7 +3,7 @@ to Adam per block, max_preconditioner_dim 1024, roots refreshed every 100 steps 
 factors, Nesterov first moment, warmup + cosine, decoupled weight decay, tables of 1e6+ rows on Adam."""
 
 from precond import Shampoo
-from submissions import glue
+from submissions import glue, routing
 
 SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
 OPTIONS = dict(
@@ -14,7 +14,8 @@ OPTIONS = dict(
     grafting="adam",
     factor_dtype="float32",
 )
+ROUTING = routing.Policy(precondition_embeddings=False)  # tables: diagonal (submissions/README.md "Parameter routing")
 
-_build = glue.kronecker(Shampoo, **OPTIONS)
+_build = glue.kronecker(Shampoo, ROUTING, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set
 get_batch_size, init_optimizer_state, update_params, data_selection = glue.make_submission(_build, SELF_TUNING_DEFAULTS)

@@ -1,0 +1,218 @@
+"""``python -m scoring.leaderboard``: docs/leaderboard.md from a scored campaign (``make leaderboard``).
+
+The report holds AlgoPerf's score table, each workload's median time to target with the spread over studies
+(min-max), each submission's speedup over the baseline with a seeded percentile-bootstrap interval, the
+contention measurement the worker count was chosen by (``benchmarks.contention --output``), the machine and the
+date. The bootstrap resamples each workload's studies with replacement, separately for the submission and the
+baseline, takes the medians, and recomputes the speedup (geometric mean of t_baseline / t_submission over the
+workloads both reached); the interval is the 2.5 and 97.5 percentiles of those. With 3 studies it is coarse:
+its ends are at most the ratios of the extreme studies.
+
+    python -m scoring.leaderboard --submission_directory=experiments/leaderboard --output=docs/leaderboard.md \
+        [--contention=experiments/leaderboard_contention.json] [--baseline=nadamw] [--bootstrap=2000] [--seed=0]
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from common.atomic import atomic_open
+from common.errors import UsageError, fail
+from scoring import scores
+from scoring.compare import Comparison, compare
+from scoring.experiments import read_experiments
+from scoring.report import ranked
+from scoring.targets import target_of
+
+
+@dataclass(frozen=True)
+class Spread:
+    median: float
+    lo: float  # the fastest study
+    hi: float  # the slowest; inf when a study never reached
+    reached: int
+    studies: int
+
+
+def study_times(c: Comparison) -> dict[tuple[str, str], list[float]]:
+    """(submission, workload) -> each study's time to target (its chosen trial's; inf when none reached)."""
+    studies: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    for row in c.trials:
+        key, study = (row.log.submission, row.log.workload), row.log.study
+        current = studies[key].get(study, math.inf)
+        studies[key][study] = row.hit.time if row.chosen and row.hit.reached else current
+    return {key: [t for _, t in sorted(times.items())] for key, times in studies.items()}
+
+
+def spread(times: list[float]) -> Spread:
+    return Spread(scores.median_time(times), min(times), max(times), sum(math.isfinite(t) for t in times), len(times))
+
+
+def bootstrap_speedup(
+    baseline: dict[str, list[float]], submission: dict[str, list[float]], rng: np.random.Generator, n: int
+) -> tuple[float, float]:
+    """The (2.5, 97.5) percentiles of the speedup over ``n`` resamples of each workload's studies; NaN when no
+    resample has a workload both reached."""
+    workloads = [w for w in baseline if w in submission]
+    values = []
+    for _ in range(n):
+        base, sub = {}, {}
+        for w in workloads:
+            base[w] = scores.median_time(list(rng.choice(baseline[w], size=len(baseline[w]))))
+            sub[w] = scores.median_time(list(rng.choice(submission[w], size=len(submission[w]))))
+        v, shared = scores.speedup(base, sub)
+        if shared:
+            values.append(v)
+    if not values:
+        return math.nan, math.nan
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def speedup_intervals(c: Comparison, n: int, seed: int) -> dict[str, tuple[float, float]]:
+    """Each non-baseline submission's bootstrap interval over the base workloads (one generator, in name order)."""
+    per_study = study_times(c)
+    rng = np.random.default_rng(seed)
+
+    def of(s: str) -> dict[str, list[float]]:
+        return {w: per_study[(s, w)] for w in c.base_workloads if (s, w) in per_study}
+
+    return {s: bootstrap_speedup(of(c.baseline), of(s), rng, n) for s in sorted(c.speedups)}
+
+
+def machine() -> str:
+    """The CPU model and core count (Linux's /proc/cpuinfo where there is one), the OS and Python."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    system = f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return f"{model}, {os.cpu_count()} logical cores, {system}"
+
+
+def markdown(c: Comparison, intervals: dict, contention: dict | None, n: int, seed: int, when: str, host: str) -> str:
+    per_study = study_times(c)
+    order = ranked(c)
+    lines = [
+        "# Leaderboard: the CPU suite under the self-tuning ruleset",
+        "",
+        f"Built {when} on {host} by `make leaderboard` (`python -m scoring.leaderboard`). Times are submission "
+        f"seconds to the validation target; a study that never reached counts as infinitely slow.",
+        "",
+        "## Scores",
+        "",
+        "AlgoPerf's benchmark score (the performance profile's area, 1 = fastest everywhere); speedup over "
+        f"`{c.baseline}` = geometric mean of t_{c.baseline} / t_submission over the workloads both reached (> 1: "
+        f"faster), with a 95% percentile-bootstrap interval ({n} resamples of the studies, seed {seed}).",
+        "",
+        "| rank | submission | score | speedup | 95% interval | workloads |",
+        "|---|---|---|---|---|---|",
+    ]
+    for i, s in enumerate(order, 1):
+        if s == c.baseline:
+            lines.append(f"| {i} | {s} | {c.scores[s]:.4f} | (baseline) | | |")
+            continue
+        v, k = c.speedups.get(s, (math.nan, 0))
+        lo, hi = intervals.get(s, (math.nan, math.nan))
+        lines.append(f"| {i} | {s} | {c.scores[s]:.4f} | {_x(v)} | {_x(lo)} to {_x(hi)} | {k} |")
+    lines += ["", "## Time to target per workload", "",
+              "Median over studies [fastest study, slowest study] (studies reached / studies); - = not reached (for "
+              "the median: by the median study).", ""]  # fmt: skip
+    lines += _table(
+        [["workload", "target", *order]]
+        + [
+            [w, f"{c.targets[w].metric} {'<=' if c.targets[w].lower_is_better else '>='} {c.targets[w].value:g}"]
+            + [_cell(per_study.get((s, w))) for s in order]
+            for w in c.workloads
+        ]
+    )
+    lines += ["", "## Contention", ""] + _contention(contention)
+    if c.warnings:
+        lines += ["", "## Warnings", "", *[f"- {w}" for w in c.warnings]]
+    return "\n".join(lines) + "\n"
+
+
+def _contention(record: dict | None) -> list[str]:
+    if not record:
+        return ["Not measured (no `--contention` file): the worker count was not checked against contention."]
+    out = [
+        f"Step time of `{record['submission']}` ({record['steps']} steps) alone and with k workers at once, each "
+        f"set up as the campaign's local workers (cores / k threads, pinned), measured {record['date']}, load "
+        f"average then {', '.join(f'{x:.1f}' for x in record.get('load_average') or [])}. The campaign ran "
+        f"{record['chosen_workers']} worker(s): the most whose factor stays below {record['limit']} everywhere.",
+        "",
+    ]
+    rows = [["workload", "k", "threads", "alone (ms/step)", "in parallel (ms/step)", "factor"]]
+    for r in record["rows"]:
+        rows.append([r["workload"], str(r["workers"]), str(r["threads"]), f"{r['alone_ms']:.1f}",
+                     f"{r['parallel_ms']:.1f}", f"{r['factor']:.2f}"])  # fmt: skip
+    return out + _table(rows)
+
+
+def _cell(times: list[float] | None) -> str:
+    if not times:
+        return "(no trials)"
+    s = spread(times)
+    return f"{_s(s.median)} [{_s(s.lo)}, {_s(s.hi)}] ({s.reached}/{s.studies})"
+
+
+def _s(t: float) -> str:
+    return f"{t:.1f}" if math.isfinite(t) else "-"
+
+
+def _x(v: float) -> str:
+    return f"{v:.2f}x" if math.isfinite(v) else "n/a"
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    head, *body = ["| " + " | ".join(r) + " |" for r in rows]
+    return [head, "|" + "---|" * len(rows[0]), *body]
+
+
+def build(source: str, baseline: str, n: int, seed: int, contention_path: str | None) -> str:
+    """The report's markdown for the campaign under ``source`` (scored under the self-tuning ruleset)."""
+    logs, warnings, skipped = read_experiments(source, lambda w, f: target_of(w, f).column)
+    c = compare(logs, self_tuning=True, baseline=baseline, warnings=warnings, skipped=skipped)
+    contention = None
+    if contention_path:
+        try:
+            with open(contention_path, encoding="utf-8") as f:
+                contention = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            why = f"--contention={contention_path} cannot be read ({e})"
+            raise UsageError(f"{why}; rerun benchmarks.contention or drop the flag") from None
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return markdown(c, speedup_intervals(c, n, seed), contention, n, seed, when, machine())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submission_directory", required=True, help="the campaign folder (one per submission)")
+    parser.add_argument("--output", default="docs/leaderboard.md")
+    parser.add_argument("--contention", default=None, help="benchmarks.contention's --output JSON")
+    parser.add_argument("--baseline", default="nadamw")
+    parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0, help="the bootstrap's seed")
+    args = parser.parse_args(argv)
+    try:
+        if args.bootstrap < 1:
+            raise UsageError(f"--bootstrap={args.bootstrap} must be at least 1")
+        text = build(args.submission_directory, args.baseline, args.bootstrap, args.seed, args.contention)
+    except UsageError as e:
+        fail(str(e))
+    with atomic_open(args.output) as f:
+        f.write(text)
+    print(f"Leaderboard: {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""The leaderboard report (scoring/leaderboard.py) from a fixture campaign: per-study times, medians with their
+min-max spread, speedups and bootstrap intervals, all checked against values computed by hand."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from scoring import leaderboard
+from tests.cli_helpers import run_cli
+from tests.test_scoring import write_fixture
+
+# Three self-tuning studies (one trial each) per submission and workload. Targets: mnist accuracy >= 0.97,
+# qm9_gnn mean_average_precision >= 0.84. Rows: (global_step, submission time, validation metric).
+MISS_MNIST, MISS_QM9 = [(10, 1.0, 0.5)], [(10, 1.0, 0.5)]
+FIXTURE = {
+    ("nadamw", "mnist"): [{1: MISS_MNIST + [(20, t, 0.98)]} for t in (10.0, 12.0, 16.0)],
+    ("nadamw", "qm9_gnn"): [{1: MISS_QM9 + [(20, t, 0.85)]} for t in (30.0, 20.0, 25.0)],
+    ("fast", "mnist"): [{1: MISS_MNIST + [(20, t, 0.97)]} for t in (5.0, 8.0, 4.0)],
+    ("fast", "qm9_gnn"): [{1: MISS_QM9 + [(20, t, 0.9)]} for t in (10.0, 12.5, 15.0)],
+    # study 2 of slow on qm9_gnn never reaches: its median is the finite middle one, its spread's top is inf
+    ("slow", "mnist"): [{1: MISS_MNIST + [(20, t, 0.99)]} for t in (20.0, 24.0, 30.0)],
+    ("slow", "qm9_gnn"): [{1: MISS_QM9 + [(20, 40.0, 0.9)]}, {1: MISS_QM9 + [(20, 50.0, 0.9)]}, {1: MISS_QM9}],
+}
+# Hand-computed: medians nadamw 12 / 25, fast 5 / 12.5, slow 24 / 50 (inf counts as the slowest).
+# Speedups: fast sqrt(12/5 * 25/12.5) = sqrt(4.8); slow sqrt(12/24 * 25/50) = 0.5.
+
+
+@pytest.fixture
+def campaign(tmp_path):
+    return write_fixture(tmp_path / "leaderboard", FIXTURE)
+
+
+def comparison(campaign):
+    from scoring.compare import compare
+    from scoring.experiments import read_experiments
+    from scoring.targets import target_of
+
+    logs, warnings, skipped = read_experiments(str(campaign), lambda w, f: target_of(w, f).column)
+    return compare(logs, self_tuning=True, baseline="nadamw", warnings=warnings, skipped=skipped)
+
+
+def test_study_times_medians_and_spreads_by_hand(campaign):
+    c = comparison(campaign)
+    per_study = leaderboard.study_times(c)
+    assert per_study[("fast", "mnist")] == [5.0, 8.0, 4.0]  # study order
+    assert per_study[("slow", "qm9_gnn")] == [40.0, 50.0, math.inf]
+    s = leaderboard.spread(per_study[("nadamw", "qm9_gnn")])
+    assert (s.median, s.lo, s.hi, s.reached, s.studies) == (25.0, 20.0, 30.0, 3, 3)
+    s = leaderboard.spread(per_study[("slow", "qm9_gnn")])
+    assert (s.median, s.lo, s.hi, s.reached) == (50.0, 40.0, math.inf, 2)
+    assert c.speedups["fast"][0] == pytest.approx(math.sqrt(4.8)) and c.speedups["slow"][0] == pytest.approx(0.5)
+
+
+def test_bootstrap_interval_ends_are_the_extreme_study_ratios():
+    """One workload, three studies each: a resample's median is the smallest study with probability 7/27 (two or
+    three draws of it), so the ratio base_min / sub_max has mass (7/27)^2 = 6.7% > 2.5%; the interval's ends are
+    exactly the extreme ratios, whatever the seed."""
+    base, sub = {"w": [10.0, 12.0, 16.0]}, {"w": [4.0, 5.0, 8.0]}
+    for seed in (0, 1):
+        lo, hi = leaderboard.bootstrap_speedup(base, sub, np.random.default_rng(seed), 4000)
+        assert (lo, hi) == (pytest.approx(10 / 8), pytest.approx(16 / 4))
+    # and the medians' distribution is the closed form: P(median = middle) = 13/27
+    rng = np.random.default_rng(0)
+    medians = [np.median(rng.choice([1.0, 2.0, 3.0], size=3)) for _ in range(20000)]
+    assert np.mean(np.array(medians) == 2.0) == pytest.approx(13 / 27, abs=0.01)
+
+
+def test_bootstrap_is_seeded_and_skips_unreached_resamples():
+    base, sub = {"w": [10.0, 12.0, 16.0]}, {"w": [4.0, math.inf, math.inf]}  # sub's median is inf 20/27 of the time
+    a = leaderboard.bootstrap_speedup(base, sub, np.random.default_rng(3), 500)
+    assert a == leaderboard.bootstrap_speedup(base, sub, np.random.default_rng(3), 500)
+    assert a == (pytest.approx(10 / 4), pytest.approx(16 / 4))  # only resamples where sub reached: median 4
+    nothing = leaderboard.bootstrap_speedup(base, {"w": [math.inf] * 3}, np.random.default_rng(0), 50)
+    assert all(math.isnan(x) for x in nothing)
+
+
+def test_report_builds_from_the_fixture_campaign(campaign, tmp_path):
+    contention = {
+        "date": "2026-12-01 22:00 UTC", "machine": "test", "load_average": [1.0, 1.5, 2.0], "submission": "nadamw",
+        "steps": 40, "limit": 1.1, "chosen_workers": 1,
+        "rows": [{"workload": "mnist", "workers": 2, "threads": 1, "alone_ms": 10.0, "parallel_ms": 13.0,
+                  "factor": 1.3}],
+    }  # fmt: skip
+    (tmp_path / "contention.json").write_text(json.dumps(contention))
+    out = tmp_path / "leaderboard.md"
+    args = [f"--submission_directory={campaign}", f"--output={out}", f"--contention={tmp_path / 'contention.json'}"]
+    result = run_cli(*args, module="scoring.leaderboard")
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| ") and "x |" in line}
+    lo, hi = leaderboard.speedup_intervals(comparison(campaign), 2000, 0)["fast"]  # the default resamples and seed
+    assert f"| 2.19x | {lo:.2f}x to {hi:.2f}x | 2 |" in rows["fast"]  # sqrt(4.8)
+    # each workload's ratio lies between its extreme study ratios (10/8, 16/4 and 20/15, 30/10): so does the mean
+    assert math.sqrt(10 / 8 * 20 / 15) <= lo < math.sqrt(4.8) < hi <= math.sqrt(16 / 4 * 30 / 10)
+    assert "| 0.50x |" in rows["slow"]
+    assert "| 1 | fast |" in text  # ranked by score, fastest first
+    assert (
+        "| mnist | accuracy >= 0.97 | 5.0 [4.0, 8.0] (3/3) | 12.0 [10.0, 16.0] (3/3) | 24.0 [20.0, 30.0] (3/3) |"
+        in text
+    )
+    assert "50.0 [40.0, -] (2/3)" in text
+    assert "| mnist | 2 | 1 | 10.0 | 13.0 | 1.30 |" in text and "load average then 1.0, 1.5, 2.0" in text
+    assert "logical cores" in text
+
+
+def test_bad_inputs_get_one_line(campaign, tmp_path, capsys):
+    for args, message in (
+        ([f"--submission_directory={tmp_path / 'none'}"], "is not a directory"),
+        ([f"--submission_directory={campaign}", "--baseline=adam"], "--baseline=adam is not among"),
+        ([f"--submission_directory={campaign}", f"--contention={tmp_path / 'x.json'}"], "cannot be read"),
+        ([f"--submission_directory={campaign}", "--bootstrap=0"], "must be at least 1"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            leaderboard.main([*args, f"--output={tmp_path / 'l.md'}"])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, args
+    assert not (tmp_path / "l.md").exists()
