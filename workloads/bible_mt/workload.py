@@ -3,15 +3,16 @@
 sentencepiece vocabulary, verses of < 32 pieces, batch 32); the target is validation BLEU (sacrebleu's corpus
 BLEU) of greedy decodes, as AlgoPerf's WMT.
 
-Calibration (docs/measurements.md "Workload calibration"; other jobs kept the 2 cores at load 12-25, so counted in
+Calibration (docs/measurements.md "Workload calibration"; other jobs kept the 2 cores at load 9-25, so counted in
 steps, validation every ~30-50 steps): at width 128 and batch 64 NAdamW's first search-space point needed ~500
 steps of ~190 ms (~95 s) for BLEU 5, over the suite's 60 s ceiling. Width 96 at batch 32 costs ~0.4x per step but
 BLEU 5 then took 766 steps (seed 0), so the target is BLEU 3.5: 581 / 593 / 597 steps over seeds 0-2 (median
-593); ~70 ms/step estimated (process CPU time per step 1.14-1.22x stdlib_lm's in two interleaved timings, times
-its calibrated 60 ms), so ~42 s. BLEU 3.5 is 3.5x what fluent but unrelated Spanish verses score (shuffled
-references: 0.7-1.1) and comes ~2.6x the steps after the first pass above 1 (162-231); validation loss is ~3.9
-there. Budget 3x (130 s); step_hint the baseline's steps within it (run at 2000, implying 1780; set 1800, not
-rerun). The test target (3.2) is the validation target scaled by 0.9 as before, not measured.
+593) at step_hint 2000; ms/step is 1.26x stdlib_lm's in an interleaved timing at load ~2, so ~76 ms against its
+calibrated 60 ms, ~45 s (but 101 ms absolute in that timing, where stdlib_lm took 81 ms). BLEU 3.5 is 3.5x what
+fluent but unrelated Spanish verses score (shuffled references: 0.7-1.1) and comes ~2.6x the steps after the
+first pass above 1 (162-231); validation loss is ~3.9 there. Budget 3x (135 s); step_hint the baseline's steps
+within it (2000 implied 1780; set 1800). Seed 0 rerun at 1800 with the real 10 s evals: BLEU 3.07 at step 578 and
+4.64 at 659 (test 2.80 there; the test books are harder), hence the test target 2.5.
 """
 
 import torch
@@ -41,14 +42,14 @@ def trim(ids: torch.Tensor) -> torch.Tensor:
 
 class BibleMTWorkload(InMemoryWorkload):
     validation_target_value = 3.5
-    test_target_value = 3.2
+    test_target_value = 2.5
     num_eval_train_examples = 250
     num_validation_examples = 500
     num_test_examples = 500
     eval_batch_size = 250
     train_mean = 0.0
     train_stddev = 1.0
-    max_allowed_runtime_sec = 130
+    max_allowed_runtime_sec = 135
     eval_period_time_sec = 10
     step_hint = 1800
     output_param_prefixes = ("head.",)
