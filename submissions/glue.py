@@ -126,7 +126,7 @@ BATCH_SIZES = {
     "flights_dlrm": 512,
     "qm9_gnn": 128,
     "mri_unet": 8,
-    "bible_mt": 64,
+    "bible_mt": 32,
     "espeak_asr": 32,
 }
 

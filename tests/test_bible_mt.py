@@ -118,15 +118,20 @@ def test_padding_is_invisible_and_greedy_decoding_matches_teacher_forcing(worklo
 
 
 def test_kronecker_factor_shapes_are_reasonable(workload):
-    """What a Kronecker submission (max_preconditioner_dim 1024) preconditions: every factor at most 1024 wide;
-    the 2000-row tables (token embedding, output layer) are split into row blocks of 1024 and 976."""
+    """What a Kronecker submission (max_preconditioner_dim 1024) would precondition: every factor at most 1024
+    wide; the 2000-row tables (token embedding, output layer) split into row blocks of 1024 and 976. Which of
+    them the glue preconditions is its parameter-type policy (embeddings may go to the diagonal method); biases
+    and norms never are."""
     from precond import blocking
     from submissions import glue
 
     model, _ = workload.init_model_fn(prng.PRNGKey(0))
-    groups, adam = glue.route_parameters(model, workload.model_params_types)
-    shapes = {n: [b.shape for b in blocking.plan(tuple(p.shape), 1024).blocks] for n, p in groups[0]["params"]}
-    assert not adam and max(max(s) for blocks in shapes.values() for s in blocks) <= 1024
-    assert shapes["token_embedding.weight"] == shapes["head.weight"] == [(1024, 128), (976, 128)]
-    assert shapes["decoder.0.cross_attention.kv.weight"] == [(256, 128)] and shapes["pos_embedding"] == [(32, 128)]
-    assert not any(n.endswith(".bias") or "norm" in n for n in shapes)  # biases and norms: the diagonal method
+    groups, _ = glue.route_parameters(model, workload.model_params_types)
+    matrices = {n: p for n, p in model.named_parameters() if p.dim() > 1}
+    shapes = {n: [b.shape for b in blocking.plan(tuple(p.shape), 1024).blocks] for n, p in matrices.items()}
+    assert max(max(s) for blocks in shapes.values() for s in blocks) <= 1024
+    assert shapes["token_embedding.weight"] == shapes["head.weight"] == [(1024, 96), (976, 96)]
+    assert shapes["decoder.0.cross_attention.kv.weight"] == [(192, 96)] and shapes["pos_embedding"] == [(32, 96)]
+    preconditioned = {n for g in groups if g.get("precondition", True) for n, _ in g["params"]}
+    assert not any(n.endswith(".bias") or "norm" in n for n in preconditioned)  # the diagonal method
+    assert {n for n in preconditioned if "embedding" not in n} == {n for n in matrices if "embedding" not in n}
