@@ -4,11 +4,7 @@ refresh of the paper: every 50 steps a block factor's basis is recomputed only i
 
 from precond import EShampoo
 from submissions import glue
-
-SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
-OPTIONS = dict(
-    precondition_frequency=50, start_preconditioning_step=50, refresh_tau=0.1, max_preconditioner_dim=1024, eps=1e-8
-)
+from submissions.eshampoo.options import OPTIONS, SELF_TUNING_DEFAULTS
 
 _build = glue.kronecker(EShampoo, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set

@@ -5,16 +5,7 @@ No damping: X - damping X^2 is an O(d^3) product every step (17 -> 11 ms/step on
 
 from precond import KrADagrad
 from submissions import glue
-
-SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
-OPTIONS = dict(
-    precondition_frequency=100,
-    start_preconditioning_step=100,
-    max_preconditioner_dim=1024,
-    eps=1e-4,
-    grafting="adam",
-    damping=0.0,
-)
+from submissions.kradagrad.options import OPTIONS, SELF_TUNING_DEFAULTS
 
 _build = glue.kronecker(KrADagrad, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set

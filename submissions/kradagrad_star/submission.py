@@ -4,11 +4,7 @@ tuning_search_space.json and submissions/README.md. Factor statistics are sums (
 
 from precond import KrADagradStar
 from submissions import glue
-
-SELF_TUNING_DEFAULTS = glue.TrainingHParams(
-    learning_rate=1.0, one_minus_beta1=0.1, beta2=1.0, weight_decay=5e-4, warmup_factor=0.05, label_smoothing=0.1
-)
-OPTIONS = dict(precondition_frequency=100, start_preconditioning_step=100, max_preconditioner_dim=1024, eps=1e-4)
+from submissions.kradagrad_star.options import OPTIONS, SELF_TUNING_DEFAULTS
 
 _build = glue.kronecker(KrADagradStar, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set

@@ -4,16 +4,7 @@ factors, Nesterov first moment, warmup + cosine, decoupled weight decay, tables 
 
 from precond import Shampoo
 from submissions import glue
-
-SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
-OPTIONS = dict(
-    precondition_frequency=100,
-    start_preconditioning_step=100,
-    max_preconditioner_dim=1024,
-    eps=1e-8,
-    grafting="adam",
-    factor_dtype="float32",
-)
+from submissions.shampoo.options import OPTIONS, SELF_TUNING_DEFAULTS
 
 _build = glue.kronecker(Shampoo, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set

@@ -3,11 +3,7 @@ NAdamW baseline's hyperparameters transfer; otherwise the Shampoo submission's r
 
 from precond import Shampoo2
 from submissions import glue
-
-SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
-OPTIONS = dict(
-    precondition_frequency=100, start_preconditioning_step=100, max_preconditioner_dim=1024, eps=1e-4, grafting="adam"
-)
+from submissions.shampoo2.options import OPTIONS, SELF_TUNING_DEFAULTS
 
 _build = glue.kronecker(Shampoo2, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set

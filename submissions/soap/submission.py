@@ -3,9 +3,7 @@ by one power-iteration + QR step. No grafting: the NAdamW baseline's points are 
 
 from precond import SOAP
 from submissions import glue
-
-SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
-OPTIONS = dict(precondition_frequency=10, start_preconditioning_step=10, max_preconditioner_dim=1024, eps=1e-8)
+from submissions.soap.options import OPTIONS, SELF_TUNING_DEFAULTS
 
 _build = glue.kronecker(SOAP, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set
