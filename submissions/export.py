@@ -5,8 +5,9 @@
 DIR receives submission.py, tuning_search_space.json, README.md (provenance) and ``_kronbench_<NAME>/``: the
 kronbench modules the submission needs (``precond``'s, ``submissions/glue.py`` and ``recipe.py``, the folder's
 ``options.py``), found by following its imports, with those imports rewritten to the private package.
-submission.py loads that package from its own folder by path, so the folder runs wherever AlgoPerf's runner imports it from, with only ``algoperf`` installed. kronbench's
-``import compat`` (which only makes ``algoperf`` resolve inside kronbench) is dropped.
+submission.py loads that package from its own folder by path, so the folder runs wherever AlgoPerf's runner imports
+it from, with only ``algoperf`` installed. kronbench's ``import compat`` (which only makes ``algoperf`` resolve
+inside kronbench) is dropped.
 """
 
 import argparse
