@@ -55,7 +55,7 @@ def lr_schedule(hp: TrainingHParams, step_hint: int) -> optax.Schedule:
     warmup, total = recipe.warmup_steps(hp, step_hint), step_hint
 
     def schedule(count):
-        step = jnp.asarray(count, jnp.float32)
+        step = jnp.asarray(count, jnp.result_type(float))  # float64 under jax_enable_x64, as torch's Python float
         progress = (step - warmup) / max(total - warmup, 1)
         cosine = jnp.where(step >= total, 0.0, 0.5 * (1.0 + jnp.cos(jnp.pi * progress)))
         return hp.learning_rate * jnp.where(step < warmup, step / max(warmup, 1), cosine)
@@ -143,7 +143,7 @@ def kronecker(transform, **options):
 
 def clip_by_global_norm(grads, max_norm: float | None):
     """(grads scaled to a global norm of at most ``max_norm``, the norm before), as torch's clip_grad_norm_."""
-    norm = jnp.sqrt(sum(jnp.sum(jnp.square(g.astype(jnp.float32))) for g in jax.tree.leaves(grads)))
+    norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
     if max_norm is None:
         return grads, norm
     scale = jnp.minimum(max_norm / (norm + GRAD_CLIP_EPS), 1.0)
