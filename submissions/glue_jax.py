@@ -84,6 +84,12 @@ def _leaves_by_path(tree) -> list[tuple[str, object]]:
     return [(_path_key(path), leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]]
 
 
+def parameter_routes(params, param_types) -> dict[str, str]:
+    """{path key: ``recipe.route`` of the parameter} (its type, its shape: the same in either layout)."""
+    names = type_names(params, param_types)
+    return {key: recipe.route(names[key], tuple(p.shape)) for key, p in _leaves_by_path(params)}
+
+
 def torch_layout(type_name: str | None, shape: tuple[int, ...]) -> tuple[int, ...] | None:
     """The axes permutation taking a flax kernel to torch's layout (outputs first), or None (same layout):
     conv (kh, kw, c_in, c_out) -> (c_out, c_in, kh, kw), dense (in, out) -> (out, in)."""
@@ -123,7 +129,7 @@ def kronecker(transform, **options):
 
     def build(params, param_types, hp: TrainingHParams, hyperparameters, learning_rate) -> optax.GradientTransformation:
         names = type_names(params, param_types)
-        routes = {key: recipe.route(names[key], tuple(p.shape)) for key, p in _leaves_by_path(params)}
+        routes = parameter_routes(params, param_types)
         kron = transform(
             learning_rate,
             hp.weight_decay,

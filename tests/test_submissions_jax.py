@@ -168,25 +168,11 @@ def train(submission, workload, params, model_state, hp, batches, key=0):
 
 def kron_states(tree):
     """Every precond_jax.ScaleByKronState and ScaleByNadamState inside an optax state."""
-    found = []
-
-    def visit(node):
-        if isinstance(node, precond_jax.ScaleByKronState | precond_jax.ScaleByNadamState):
-            found.append(node)
-        elif isinstance(node, tuple | list):
-            for child in node:
-                visit(child)
-        elif isinstance(node, dict):
-            for child in node.values():
-                visit(child)
-
-    visit(tree)
-    return found
+    kinds = (precond_jax.ScaleByKronState, precond_jax.ScaleByNadamState)
+    return [x for x in jax.tree.leaves(tree, is_leaf=lambda x: isinstance(x, kinds)) if isinstance(x, kinds)]
 
 
 FORCED = dict(precondition_frequency=1, start_preconditioning_step=1)
-
-
 # Each compiles a Kronecker step (~15 s of CPU here): three in the default run, the rest with `make test-slow`.
 FAST = ("nadamw", "shampoo", "soap")
 
@@ -347,8 +333,7 @@ def test_every_parameter_kind_goes_where_the_torch_glue_sends_it():
 
     workload = FlaxWorkload(Coverage(), coverage_batch(0)["inputs"])
     params, _ = workload.init_model_fn(jax.random.PRNGKey(0))
-    names = glue_jax.type_names(params, workload.model_params_types)
-    jax_routes = {k: recipe.route(names[k], tuple(p.shape)) for k, p in glue_jax._leaves_by_path(params)}
+    jax_routes = glue_jax.parameter_routes(params, workload.model_params_types)
     assert {t: jax_routes[f] for t, f in TWINS.items()} == torch_routes
 
     # and the built optimizer holds them so: the table in NAdamW, the kernels preconditioned in torch's layout
