@@ -6,7 +6,7 @@ from common.errors import UsageError
 
 MAX_SEED = 2**32 - 1
 FRAMEWORKS = ("pytorch", "jax")  # the names the experiment layout knows; SUPPORTED_FRAMEWORKS are those that run
-SUPPORTED_FRAMEWORKS = ("pytorch",)
+SUPPORTED_FRAMEWORKS = ("pytorch", "jax")
 RULESETS = ("external", "self")
 
 

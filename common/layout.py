@@ -18,9 +18,11 @@ EVAL_MEASUREMENTS = "eval_measurements.csv"
 MEASUREMENTS = "measurements.csv"
 HPARAMS = "hparams.json"
 CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_JAX = "checkpoint.npz"  # a JAX trial's: arrays and JSON, no pickle
 TRIAL_RESULT = "trial_result.json"  # a tuning trial's commit point
 MANIFEST = "manifest.json"  # at a campaign's root
-SEARCH_SPACE = "tuning_search_space.json"  # next to a submission.py
+SEARCH_SPACE = "tuning_search_space.json"  # next to a submission.py, shared by its frameworks
+SUBMISSION_FILES = {"pytorch": "submission.py", "jax": "submission_jax.py"}  # a submission folder's file per framework
 
 _STUDY = re.compile(r"^study_(\d+)$")
 _TRIAL = re.compile(r"^trial_(\d+)$")

@@ -16,6 +16,8 @@ import torch
 from common import layout
 from common.atomic import atomic_open
 from common.errors import UsageError
+from precond.distributed import gathering_state
+from workloads import ddp
 
 log = logging.getLogger("kronbench.runner")
 
@@ -41,7 +43,7 @@ def path(trial_dir: str) -> str:
     return os.path.join(trial_dir, layout.CHECKPOINT)
 
 
-def save(
+def snapshot(
     trial_dir: str,
     *,
     identity: dict,
@@ -52,14 +54,17 @@ def save(
     eval_results: list,
     global_step: int,
     preemption_count: int,
-) -> None:
-    """Write atomically, so a kill mid-write never leaves a torn checkpoint."""
+) -> dict:
+    """What a checkpoint holds, as tensors and plain containers. Under torchrun every rank calls it together:
+    a sharded optimizer's state is gathered to rank 0 here (precond/distributed.py), and rank 0 writes it."""
     dropped: list[str] = []
+    with gathering_state():
+        optimizer_blob = to_plain(optimizer_state, "optimizer_state", dropped)
     blob = {
         "identity": identity,
-        "model_params": model_params.state_dict(),
+        "model_params": ddp.unwrap(model_params).state_dict(),  # unprefixed: loads into any world size
         "model_state": to_plain(model_state, "model_state", dropped),
-        "optimizer_state": to_plain(optimizer_state, "optimizer_state", dropped),
+        "optimizer_state": optimizer_blob,
         "train_state": to_plain(dict(train_state), "train_state", dropped),
         "eval_results": to_plain(eval_results, "eval_results", dropped),
         "global_step": global_step,
@@ -72,8 +77,18 @@ def save(
             "trial gets them from init_optimizer_state again): %s",
             ", ".join(dropped),
         )
+    return blob
+
+
+def write(trial_dir: str, blob: dict) -> None:
+    """Write atomically, so a kill mid-write never leaves a torn checkpoint."""
     with atomic_open(path(trial_dir), "wb") as f:
         torch.save(blob, f)
+
+
+def save(trial_dir: str, **fields) -> None:
+    """``snapshot`` then ``write``: the checkpoint of a trial run by one process."""
+    write(trial_dir, snapshot(trial_dir, **fields))
 
 
 def to_plain(obj: Any, where: str, dropped: list[str]) -> Any:
@@ -98,9 +113,10 @@ def to_plain(obj: Any, where: str, dropped: list[str]) -> Any:
     return None
 
 
-def restore(trial_dir: str, identity: dict, model_params, optimizer_state) -> dict[str, Any] | None:
-    """Load the checkpoint into ``model_params``/``optimizer_state``; None when there is none. A checkpoint that
-    cannot be read, or that belongs to another trial, is a CheckpointError naming the file and the way out."""
+def restore(trial_dir: str, identity: dict, model_params, optimizer_state, model_state=None) -> dict[str, Any] | None:
+    """Load the checkpoint into ``model_params``/``optimizer_state``/``model_state``; None when there is none. The
+    returned blob holds the objects to continue with under the same keys. A checkpoint that cannot be read, or that
+    belongs to another trial, is a CheckpointError naming the file and the way out."""
     file = path(trial_dir)
     if not os.path.isfile(file):
         return None
@@ -113,13 +129,15 @@ def restore(trial_dir: str, identity: dict, model_params, optimizer_state) -> di
     missing = [k for k in KEYS if not isinstance(blob, dict) or k not in blob]
     if missing:
         raise CheckpointError(f"{file} is not a kronbench checkpoint (no {', '.join(missing)}); {way_out}")
-    _check_identity(file, blob["identity"], identity)
+    check_identity(file, blob["identity"], identity)
     try:
-        model_params.load_state_dict(blob["model_params"])
+        ddp.unwrap(model_params).load_state_dict(blob["model_params"])
         blob["optimizer_state"] = load_into(optimizer_state, blob["optimizer_state"])
+        blob["model_state"] = load_into(model_state, blob["model_state"])
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
         raise CheckpointError(f"{file} does not fit this model or optimizer ({reason}); {way_out}") from None
+    blob["model_params"] = model_params
     return blob
 
 
@@ -140,7 +158,7 @@ def load_into(target: Any, saved: Any) -> Any:
     return saved
 
 
-def _check_identity(file: str, saved: Any, current: dict) -> None:
+def check_identity(file: str, saved: Any, current: dict) -> None:
     if not isinstance(saved, dict):
         raise CheckpointError(f"{file} does not say which trial it belongs to; move it away or pass --overwrite")
     changed = [k for k in current if saved.get(k) != current[k]]

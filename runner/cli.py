@@ -1,5 +1,6 @@
 """``python -m runner``: AlgoPerf's submission runner flags, kronbench's runner."""
 
+import contextlib
 import json
 
 from absl import app, flags
@@ -7,6 +8,7 @@ from absl import app, flags
 from common import checks
 from common.checks import PROGRESS
 from common.errors import UsageError, cli_main, parse_flags
+from compat import aliases
 from workloads.registry import get_workload
 
 # A name, not an import: diagnostics sits above the runner, which loads the hook only when it is asked for.
@@ -37,6 +39,18 @@ flags.DEFINE_list(
     "Measurements after evals, to TensorBoard: package.module:factory[@N] (every N-th eval), comma-separated; "
     "see runner/eval_hooks.py.",
 )
+flags.DEFINE_list(
+    "module_aliases",
+    [],
+    "alias=target module names (comma-separated) for a foreign submission that imports its own vendored package "
+    "under several names: the alias resolves to the target's very module; see compat/aliases.py.",
+)
+flags.DEFINE_boolean(
+    "cuda_on_cpu",
+    False,
+    "Without CUDA, create on the CPU the tensors a submission written for GPUs asks for on a CUDA device "
+    "(compat/cuda_on_cpu.py); for running published GPU submissions under torchrun with gloo.",
+)
 flags.DEFINE_integer(
     "log_kron_quality_every",
     0,
@@ -58,6 +72,8 @@ def _config():
         raise UsageError(f"--log_kron_quality_every={FLAGS.log_kron_quality_every} must be >= 0 (0 turns it off)")
     hooks = [EvalHookSpec.parse(text) for text in FLAGS.eval_hooks]
     if FLAGS.log_kron_quality_every:
+        if FLAGS.framework != "pytorch":
+            raise UsageError("--log_kron_quality_every measures PyTorch models; drop it or use --framework=pytorch")
         hooks.append(EvalHookSpec(KRON_HOOK, FLAGS.log_kron_quality_every))
     for hook in hooks:
         hook.resolve()  # a bad name fails here, before any trial starts
@@ -93,11 +109,28 @@ def _config():
     )
 
 
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _run() -> None:
+    from runner import distributed
     from runner.experiment import run_experiment
 
     cfg = _config()
-    run_experiment(cfg, get_workload(FLAGS.workload))
+    try:
+        aliases.install(aliases.parse(FLAGS.module_aliases))
+    except ValueError as e:
+        raise UsageError(f"--module_aliases: {e}") from None
+    distributed.init()  # under torchrun: join the process group before any workload touches data
+    with contextlib.ExitStack() as stack:
+        if FLAGS.cuda_on_cpu and not _has_cuda():
+            from compat.cuda_on_cpu import CudaOnCpu
+
+            stack.enter_context(CudaOnCpu())
+        run_experiment(cfg, get_workload(FLAGS.workload, FLAGS.framework))
 
 
 def main() -> None:

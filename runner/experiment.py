@@ -10,7 +10,7 @@ from common import search_space as ss
 from common.errors import UsageError
 from common.locks import HOLDER, LockBusy, exclusive_dir
 from common.seeds import draw_seed
-from compat import prng
+from runner import distributed, frameworks
 from runner.loading import Submission, load_submission
 from runner.loop import TrialConfig, TrialResult, train_once
 
@@ -123,24 +123,38 @@ def _contents(folder: str) -> list[str]:
     return [n for n in os.listdir(folder) if n != HOLDER] if os.path.isdir(folder) else []
 
 
+def check_batch_split(cfg: ExperimentConfig, submission: Submission, workload) -> None:
+    """Under torchrun each rank trains on an equal slice of the global batch."""
+    world = distributed.world_size()
+    batch_size = submission.batch_size(cfg.trial.workload_name, getattr(workload, "base_workload_name", None))
+    if batch_size % world:
+        raise UsageError(
+            f"{submission.name}'s global batch size {batch_size} for {cfg.trial.workload_name} does not split over "
+            f"{world} processes; run with a --nproc_per_node that divides it"
+        )
+
+
 def run_experiment(cfg: ExperimentConfig, workload) -> list[TrialResult]:
     """Run every planned trial of ``cfg`` on ``workload``; print one summary line per trial."""
     submission = load_submission(cfg.submission_path)
     if cfg.trial.rng_seed is None:  # one seed for the search-space points and the trials, recorded in meta data
-        cfg = replace(cfg, trial=replace(cfg.trial, rng_seed=draw_seed("run")))
+        cfg = replace(cfg, trial=replace(cfg.trial, rng_seed=distributed.decided_by_rank0(lambda: draw_seed("run"))))
     trials = plan_trials(cfg, submission)
     check_paths(cfg)
+    check_batch_split(cfg, submission, workload)
     check_data = getattr(workload, "check_data", None)
     if check_data is not None:  # missing data stops the run here, before any directory is written
         check_data(cfg.trial.data_dir)
-    results = []
+    results, fw = [], frameworks.get(cfg.trial.framework)
     with ExitStack() as locks:
-        dirs = prepare_trial_dirs(cfg, [i for i, _ in trials], locks)
+        # under torchrun rank 0 checks, creates and locks the directories; every rank gets their paths
+        dirs = distributed.decided_by_rank0(lambda: prepare_trial_dirs(cfg, [i for i, _ in trials], locks))
         for index, point in trials:
             hyperparameters = None if point is None else ss.make_hyperparameters(point)
             result = train_once(
-                workload, submission, hyperparameters, prng.PRNGKey(cfg.trial.rng_seed), cfg.trial, dirs[index]
+                workload, submission, hyperparameters, fw.root_key(cfg.trial.rng_seed), cfg.trial, dirs[index]
             )
-            print(result.summary(f"{cfg.trial.workload_name} / {submission.name} / trial {index + 1}"), flush=True)
+            if distributed.is_writer():
+                print(result.summary(f"{cfg.trial.workload_name} / {submission.name} / trial {index + 1}"), flush=True)
             results.append(result)
     return results

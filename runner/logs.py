@@ -19,7 +19,7 @@ from common.errors import UsageError
 
 def meta_data(workload, workload_name: str, framework: str, rng_seed: int | None) -> dict[str, Any]:
     """What a reader needs to reproduce the trial: versions, machine, seed, workload."""
-    return {
+    meta = {
         "workload": workload_name,
         "workload_class": f"{type(workload).__module__}.{type(workload).__qualname__}",
         "framework": framework,
@@ -34,6 +34,11 @@ def meta_data(workload, workload_name: str, framework: str, rng_seed: int | None
         "git_commit": _git_commit(),
         "start_time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    if framework == "jax":
+        import jax
+
+        meta.update(jax=jax.__version__, jax_devices=[str(d) for d in jax.devices()])
+    return meta
 
 
 def _git_commit() -> str | None:

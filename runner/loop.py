@@ -17,10 +17,8 @@ import math
 from types import MappingProxyType
 from typing import Any
 
-import torch
-
 from algoperf import spec
-from compat import prng
+from runner import frameworks
 from runner.clock import get_time
 from runner.loading import Submission
 from runner.progress import Progress
@@ -28,26 +26,6 @@ from runner.recorder import TrialRecorder
 from runner.trial import TrialConfig, TrialResult, TrialState
 
 log = logging.getLogger("kronbench.runner")
-
-KEY_BLOCK = 256
-
-
-class StepKeys:
-    """(data_selection, update, prepare_for_eval, eval) keys of a step, derived KEY_BLOCK steps at a time.
-
-    ``fold_in(rng, step)`` is ``[draw(rng), step]``: its first entry does not depend on the step, so it is drawn
-    once and each step costs one ``split``.
-    """
-
-    def __init__(self, rng):
-        self._folded, self._start, self._keys = prng.fold_in(rng, 0)[0], 0, []
-
-    def __call__(self, step: int):
-        i = step - self._start
-        if not 0 <= i < len(self._keys):
-            self._start, i = step, 0
-            self._keys = [prng.split([self._folded, s], 4) for s in range(step, step + KEY_BLOCK)]
-        return self._keys[i]
 
 
 def train_once(
@@ -59,7 +37,8 @@ def train_once(
     trial_dir: str | None = None,
 ) -> TrialResult:
     """Train until both targets are reached, the budget is spent, max_global_steps, or TrainingCompleteError."""
-    data_rng, opt_init_rng, model_init_rng, rng = prng.split(rng, 4)
+    fw = frameworks.get(config.framework)
+    data_rng, opt_init_rng, model_init_rng, rng = fw.split(rng, 4)
     base_name = getattr(workload, "base_workload_name", None)
     batch_size = submission.batch_size(config.workload_name, base_name)
     eval_batch_size = submission.eval_batch_size(config.workload_name, workload.eval_batch_size)
@@ -75,9 +54,9 @@ def train_once(
         "rng_seed": config.rng_seed,
         "hyperparameters": None if hyperparameters is None else dict(hyperparameters._asdict()),
     }
-    recorder = TrialRecorder(trial_dir, config, identity)
+    recorder = TrialRecorder(trial_dir, config, identity, fw.checkpoint)
     recorder.start(workload, state, hyperparameters, data_rng)
-    run = _Run(workload, submission, hyperparameters, config, recorder, input_queue, eval_batch_size)
+    run = _Run(workload, submission, hyperparameters, config, recorder, input_queue, eval_batch_size, fw)
     diverged_at = run.loop(state, rng)
     recorder.finish(workload, state, diverged_at)
     return run.result(state, trial_dir, diverged_at)
@@ -86,8 +65,9 @@ def train_once(
 class _Run:
     """One run of a trial under AlgoPerf's clock: what stays fixed while it runs, and the loop itself."""
 
-    def __init__(self, workload, submission, hyperparameters, config, recorder, input_queue, eval_batch_size):
+    def __init__(self, workload, submission, hyperparameters, config, recorder, input_queue, eval_batch_size, fw):
         self.workload, self.hyperparameters, self.config, self.recorder = workload, hyperparameters, config, recorder
+        self.fw = fw
         self.input_queue, self.eval_batch_size = input_queue, eval_batch_size
         self.data_selection = submission.module.data_selection
         self.update_params = submission.module.update_params
@@ -108,7 +88,7 @@ class _Run:
         at which training diverged (non-finite loss or parameters), else None."""
         ts = state.train_state
         update_kwargs = {"train_state": MappingProxyType(ts)} if self.takes_train_state else {}
-        step_keys = StepKeys(rng)
+        step_keys = self.fw.step_keys(rng)
         keys = step_keys(state.global_step)
         diverged_at = None
         start_time = get_time()
@@ -121,7 +101,7 @@ class _Run:
         ):
             data_select_rng, update_rng, prep_eval_rng, eval_rng = keys
             step_end_time = self._train_step(state, data_select_rng, update_rng, update_kwargs)
-            if not _finite(state.model_params):  # untimed, as the eval is: runner bookkeeping
+            if not self.fw.finite(state.model_params):  # untimed, as the eval is: runner bookkeeping
                 diverged_at = state.global_step
                 break
             if step_end_time - ts["last_eval_time"] >= self.workload.eval_period_time_sec or ts["training_complete"]:
@@ -152,6 +132,7 @@ class _Run:
             )
         except spec.TrainingCompleteError:
             ts["training_complete"] = True
+        self.fw.wait((state.optimizer_state, state.model_params, state.model_state))  # JAX: dispatch is async
         state.global_step += 1
         if self.config.max_global_steps is not None and state.global_step >= self.config.max_global_steps:
             ts["training_complete"] = True
@@ -169,11 +150,13 @@ class _Run:
             state.optimizer_state, state.model_params, state.model_state = self.prepare_for_eval(
                 **self._api_kwargs(state, prep_eval_rng)
             )
+            self.fw.wait((state.optimizer_state, state.model_params, state.model_state))
             ts["accumulated_submission_time"] += get_time() - start
         ts["is_time_remaining"] = ts["accumulated_submission_time"] < self.budget
         if not ts["is_time_remaining"]:
             return None
         result = _evaluate(
+            self.fw,
             self.workload,
             state.model_params,
             state.model_state,
@@ -231,14 +214,17 @@ class _Run:
         )
 
 
-def _finite(model) -> bool:
-    """Every parameter finite: one fused max-abs per step (NaN propagates through it, and it cannot overflow)."""
-    params = [p.detach() for p in model.parameters()]
-    return not params or bool(torch.isfinite(torch.stack(torch._foreach_norm(params, math.inf))).all())
-
-
 def _evaluate(
-    workload, model_params, model_state, eval_rng, config, eval_batch_size, global_step, train_state, global_start_time
+    fw,
+    workload,
+    model_params,
+    model_state,
+    eval_rng,
+    config,
+    eval_batch_size,
+    global_step,
+    train_state,
+    global_start_time,
 ) -> dict | None:
     """Untimed evaluation; updates the goal flags and the eval clock. None if the accelerator ran out of memory."""
     eval_start_time = get_time()
@@ -252,9 +238,11 @@ def _evaluate(
             config.imagenet_v2_data_dir,
             global_step,
         )
-    except torch.OutOfMemoryError:
+    except Exception as e:
+        if not fw.is_out_of_memory(e):
+            raise
         log.warning("out of memory during the eval at step %d; skipping this eval", global_step)
-        torch.cuda.empty_cache()
+        fw.free_memory()
         return None
     train_state["validation_goal_reached"] |= bool(workload.has_reached_validation_target(result))
     train_state["test_goal_reached"] |= bool(workload.has_reached_test_target(result))

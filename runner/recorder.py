@@ -15,7 +15,7 @@ import os
 
 from common import layout
 from common.atomic import write_json
-from runner import checkpoint
+from runner import checkpoint, distributed
 from runner.clock import get_time
 from runner.eval_hooks import EvalHooks
 from runner.logs import MetricsLogger, meta_data
@@ -26,9 +26,13 @@ DIVERGED_REASON = "non-finite training loss or parameters"
 
 
 class TrialRecorder:
-    def __init__(self, trial_dir: str | None, config, identity: dict):
-        """``config``: the TrialConfig; ``identity``: what a checkpoint must match to be resumed by this trial."""
-        self.trial_dir, self.config, self.identity = trial_dir, config, identity
+    def __init__(self, trial_dir: str | None, config, identity: dict, checkpoints=checkpoint):
+        """``config``: the TrialConfig; ``identity``: what a checkpoint must match to be resumed by this trial;
+        ``checkpoints``: the framework's checkpoint module (runner/checkpoint.py or runner/checkpoint_jax.py).
+        Under torchrun the ranks other than 0 restore and take part in checkpoint snapshots (a collective) but
+        write nothing."""
+        self.trial_dir, self.config, self.identity, self.checkpoints = trial_dir, config, identity, checkpoints
+        self.writes = distributed.is_writer()
         self.logger: MetricsLogger | None = None
         self._meta_path, self._meta, self._hooks = None, None, None
 
@@ -36,10 +40,16 @@ class TrialRecorder:
         if self.trial_dir is None:
             return
         self._restore(state)
+        distributed.decided_by_rank0(lambda: self._open(workload, state, hyperparameters, data_rng))
+
+    def _open(self, workload, state, hyperparameters, data_rng) -> None:
+        """The writer's part of ``start``: logs, meta data, flags, hyperparameters, hooks."""
         self.logger = MetricsLogger(self.trial_dir, resume_step=state.global_step)
         n = state.preemption_count
         self._meta_path = os.path.join(self.trial_dir, layout.meta_data_file(n))
         self._meta = meta_data(workload, self.config.workload_name, self.config.framework, self.config.rng_seed)
+        if distributed.active():
+            self._meta["torchrun"] = {"world_size": distributed.world_size(), **distributed.world_env()}
         write_json(self._meta_path, self._meta)
         write_json(os.path.join(self.trial_dir, layout.flags_file(n)), self.config.flags)
         if hyperparameters is not None:
@@ -49,10 +59,13 @@ class TrialRecorder:
             self._hooks = EvalHooks(self.config.eval_hooks, workload, data_rng, self.config.data_dir)
 
     def _restore(self, state) -> None:
-        restored = checkpoint.restore(self.trial_dir, self.identity, state.model_params, state.optimizer_state)
+        restored = self.checkpoints.restore(
+            self.trial_dir, self.identity, state.model_params, state.optimizer_state, state.model_state
+        )
         if restored is None:
             return
-        state.model_state = checkpoint.load_into(state.model_state, restored["model_state"])
+        state.model_params = restored["model_params"]
+        state.model_state = restored["model_state"]
         state.optimizer_state = restored["optimizer_state"]
         state.train_state.update(restored["train_state"])
         state.eval_results = [tuple(e) for e in restored["eval_results"]]
@@ -62,10 +75,11 @@ class TrialRecorder:
 
     def evaluated(self, workload, state, result: dict, eval_rng, diverged: bool) -> None:
         """After an eval: its row, the hooks, and a checkpoint unless the eval found the loss non-finite."""
-        if self.logger is None:
+        if self.trial_dir is None:
             return
         start = get_time()
-        self.logger.append_scalar_metrics(result, state.global_step, state.preemption_count, is_eval=True)
+        if self.logger is not None:
+            self.logger.append_scalar_metrics(result, state.global_step, state.preemption_count, is_eval=True)
         if self._hooks is not None:
             self._hooks.after_eval(
                 workload, state.model_params, state.model_state, eval_rng, state.global_step, self.logger
@@ -74,10 +88,11 @@ class TrialRecorder:
             self.save(state)
         state.train_state["accumulated_logging_time"] += get_time() - start
 
-    def save(self, state) -> None:
+    def save(self, state, write: bool = True) -> None:
+        """A checkpoint: snapshot on every rank, written by the writer when ``write``."""
         if self.trial_dir is None or not self.config.save_checkpoints:
             return
-        checkpoint.save(
+        blob = self.checkpoints.snapshot(
             self.trial_dir,
             identity=self.identity,
             model_params=state.model_params,
@@ -88,18 +103,23 @@ class TrialRecorder:
             global_step=state.global_step,
             preemption_count=state.preemption_count,
         )
+        if self.writes and write:
+            self.checkpoints.write(self.trial_dir, blob)
 
     def finish(self, workload, state, diverged_at: int | None) -> None:
-        """A diverged trial keeps its logs, and its last checkpoint stays the last finite one. The final row is
-        written once, even if a kill came just after an earlier attempt wrote it."""
+        """A diverged trial keeps its logs, and its last checkpoint stays the last finite one. The final row (and
+        its checkpoint) is written once, even if a kill came just after an earlier attempt wrote it."""
+        if self.trial_dir is None:
+            return
+        new_row = self.logger is not None and not self.logger.has_row(state.global_step)
+        if diverged_at is None:
+            self.save(state, write=new_row)  # every rank takes part in the snapshot; the writer decides
         if self.logger is None:
             return
         if diverged_at is not None:
             write_json(self._meta_path, {**self._meta, "diverged": {"step": diverged_at, "reason": DIVERGED_REASON}})
-        if not self.logger.has_row(state.global_step):
+        if new_row:
             score = {"score": state.train_state["accumulated_submission_time"]}
             self.logger.append_scalar_metrics(score, state.global_step, state.preemption_count)
-            if diverged_at is None:
-                self.save(state)
         self.logger.close()
         workload.attach_metrics_logger(None)

@@ -33,7 +33,8 @@ MAX_PRINTED = 5  # warnings printed on the terminal
 def _run() -> None:
     from scoring.compare import compare
     from scoring.experiments import read_experiments
-    from scoring.report import ranked, speedup_lines, text_table, time_table, write_all
+    from scoring.frameworks import REFERENCE
+    from scoring.report import framework_table, ranked, speedup_lines, text_table, time_table, write_all
     from scoring.targets import benchmark, target_of
 
     if not FLAGS.submission_directory:
@@ -64,6 +65,9 @@ def _run() -> None:
     files = write_all(c, output_dir, FLAGS.trial_selection, FLAGS.self_tuning_ruleset, source)
     print("Time to target (s, median over studies; - = not reached):")
     print(text_table(time_table(c)))
+    if len(framework_table(c)) > 1:
+        print(f"Framework comparison (median over studies; ratio < 1 = faster than {REFERENCE}):")
+        print(text_table(framework_table(c)))
     print("Scores: " + ", ".join(f"{s} {c.scores[s]:.4f}" for s in ranked(c)))
     for line in speedup_lines(c):
         print(line)

@@ -11,6 +11,7 @@ from common import layout
 from common.errors import UsageError
 from scoring import scores
 from scoring.experiments import TrialLog
+from scoring.frameworks import Entries, split_entries
 from scoring.targets import DEFAULT_VERSION, Benchmark, Target, benchmark, own_budget, target_of
 
 EXTERNAL_TRIALS = 5  # trials per study under external tuning
@@ -51,6 +52,7 @@ class Comparison:
     version: str = DEFAULT_VERSION
     warnings: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (trial path, why it was not scored)
+    entries: Entries = field(default_factory=Entries)  # workload entries split per framework (scoring.frameworks)
 
     def time(self, submission: str, workload: str) -> float:
         for r in self.rows:
@@ -71,11 +73,12 @@ def compare(
 ) -> Comparison:
     warnings, skipped = list(warnings or []), list(skipped or [])
     bench = benchmark(version)
+    logs, entries = split_entries(logs)  # from here on a log's workload is its entry (mnist_jax, or mnist)
     submissions = sorted({t.submission for t in logs})
-    workloads = sorted({t.workload for t in logs})
+    workloads = sorted(entries.sources)
     if baseline is not None and baseline not in submissions:
         raise UsageError(f"--baseline={baseline} is not among the submissions ({', '.join(submissions)})")
-    targets = {w: target_of(w, next(t.framework for t in logs if t.workload == w)) for w in workloads}
+    targets = {w: target_of(*entries.sources[w]) for w in workloads}
 
     by_study: dict[tuple[str, str, int], list[TrialLog]] = defaultdict(list)
     for t in logs:
@@ -83,11 +86,11 @@ def compare(
     problems = _coverage_problems(by_study, submissions, workloads, self_tuning)
     if strict and problems:
         raise UsageError(f"--strict: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
-    warnings += problems + _mixed_frameworks(logs)
+    warnings += problems
 
     trial_rows, rows = _choose(by_study, targets, rule, self_tuning, skipped)
     times = {s: {r.workload: r.time for r in rows if r.submission == s} for s in submissions}
-    base, variants = _profile_workloads(bench, workloads, warnings)
+    base, variants = _profile_workloads(bench, entries, workloads, warnings)
     profile_times = scores.held_out_rule({s: {w: ts.get(w, math.inf) for w in base + list(variants)}
                                           for s, ts in times.items()}, variants)  # fmt: skip
     ratios = scores.performance_ratios(profile_times, base)
@@ -107,10 +110,11 @@ def compare(
         version=version,
         warnings=warnings,
         skipped=skipped,
+        entries=entries,
     )
     if baseline is not None:
         base_times = {s: {w: times[s].get(w, math.inf) for w in base} for s in submissions}
-        budgets = _speedup_budgets(bench, base, self_tuning, warnings)
+        budgets = _speedup_budgets(bench, entries, base, self_tuning, warnings)
         others = [s for s in submissions if s != baseline]
         result.speedups = {s: scores.speedup(base_times[baseline], base_times[s]) for s in others}
         result.official_speedups = {
@@ -153,22 +157,25 @@ def _hit(t: TrialLog, target: Target) -> scores.Hit:
     return scores.first_hit(t.times, t.steps, values, target.value, target.lower_is_better)
 
 
-def _profile_workloads(bench: Benchmark, workloads: list[str], warnings: list[str]) -> tuple[list[str], dict]:
-    """The base workloads the profile is over and the held-out variants (variant -> base) that gate them."""
+def _profile_workloads(
+    bench: Benchmark, entries: Entries, workloads: list[str], warnings: list[str]
+) -> tuple[list[str], dict]:
+    """The base workload entries the profile is over and the held-out variants (variant -> base) that gate them."""
     variants = {}
     for w in workloads:
-        b = bench.base_of(w)
+        b = entries.base(w, bench.base_of)
         if b == w:
             continue
-        if bench.held_out_workloads and w not in bench.held_out_workloads:
+        if bench.held_out_workloads and entries.workload(w) not in bench.held_out_workloads:
             warnings.append(f"{w} is not a held-out workload of v{bench.version}; left out of the profile")
         elif b not in workloads:
             warnings.append(f"{w} is a variant of {b}, which has no logs; left out of the profile")
         else:
             variants[w] = b
-    base = [w for w in workloads if bench.base_of(w) == w]
-    if any(bench.is_official(w) for w in base):
-        absent = [w for w in bench.base_workloads if w not in workloads]
+    base = [w for w in workloads if entries.base(w, bench.base_of) == w]
+    if any(bench.is_official(entries.workload(w)) for w in base):
+        logged = {entries.workload(w) for w in workloads}
+        absent = [w for w in bench.base_workloads if w not in logged]
         if absent:
             warnings.append(
                 f"base workload(s) of v{bench.version} without logs from any submission, left out of the profile: "
@@ -177,16 +184,17 @@ def _profile_workloads(bench: Benchmark, workloads: list[str], warnings: list[st
     return base, variants
 
 
-def _speedup_budgets(bench: Benchmark, base: list[str], self_tuning: bool, warnings: list[str]):
+def _speedup_budgets(bench: Benchmark, entries: Entries, base: list[str], self_tuning: bool, warnings: list[str]):
     """What the official speedup charges for "not reached": the first competition's budget (x3 under self-tuning,
     as compute_speedups) for official workloads, the workload's own budget (x1.5 under self-tuning, the runner's
     rule) for kronbench's: {workload: seconds}."""
     budgets = {}
     for w in base:
-        if bench.is_official(w):
-            b, factor = bench.speedup_budgets.get(w), (3.0 if self_tuning else 1.0)
+        name = entries.workload(w)
+        if bench.is_official(name):
+            b, factor = bench.speedup_budgets.get(name), (3.0 if self_tuning else 1.0)
         else:
-            b, factor = own_budget(w), (1.5 if self_tuning else 1.0)
+            b, factor = own_budget(name), (1.5 if self_tuning else 1.0)
         if b is None:
             warnings.append(f"no runtime budget known for {w}; left out of the official speedup")
         else:
@@ -218,15 +226,3 @@ def _coverage_problems(by_study, submissions, workloads, self_tuning) -> list[st
         elif not self_tuning and len(trials) != EXTERNAL_TRIALS:
             problems.append(f"{where}: {len(trials)} trial(s) where external tuning expects {EXTERNAL_TRIALS}")
     return problems
-
-
-def _mixed_frameworks(logs: list[TrialLog]) -> list[str]:
-    """A submission's workload logged under both frameworks is scored as one workload, but should not be."""
-    seen: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
-    for t in logs:
-        seen[(t.submission, t.workload)].setdefault(t.framework, t.path)
-    return [
-        f"submission {s} mixes frameworks on {w}: {' and '.join(paths[f] for f in sorted(paths))}; scored together"
-        for (s, w), paths in sorted(seen.items())
-        if len(paths) > 1
-    ]

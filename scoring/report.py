@@ -7,6 +7,7 @@ import os
 from common.atomic import atomic_open
 from scoring import plots, scores
 from scoring.compare import Comparison
+from scoring.frameworks import REFERENCE, framework_rows
 
 RULE_TEXT = {
     "eval_index": "the trial whose first hit comes at the earliest eval index, ties to the earlier submission time "
@@ -38,6 +39,15 @@ def write_all(c: Comparison, output_dir: str, rule: str, self_tuning: bool, sour
           t.chosen, t.log.path] for t in c.trials],
     )  # fmt: skip
     _write_csv(out["scores.csv"], ["submission", "score"], [[s, c.scores[s]] for s in c.submissions])
+    if c.entries.split:
+        out["framework_comparison.csv"] = os.path.join(output_dir, "framework_comparison.csv")
+        _write_csv(
+            out["framework_comparison.csv"],
+            ["submission", "workload", "framework", "time_to_target", "step_to_target", "studies_reached",
+             f"time_ratio_to_{REFERENCE}"],
+            [[r.submission, r.workload, f, r.times[f], r.steps[f], r.reached[f], r.ratio(f)]
+             for r in framework_rows(c.rows, c.entries) for f in r.times],
+        )  # fmt: skip
     if c.baseline is not None:
         out["speedups.csv"] = os.path.join(output_dir, "speedups.csv")
         _write_csv(
@@ -126,6 +136,8 @@ def markdown(c: Comparison, rule: str, self_tuning: bool, source: str) -> str:
         *_md_table(time_table(c)),
         "",
     ]
+    if c.entries.split:
+        lines += _framework_section(c)
     if c.baseline is not None:
         lines += [
             f"## Speedup over {c.baseline}",
@@ -159,6 +171,41 @@ def markdown(c: Comparison, rule: str, self_tuning: bool, source: str) -> str:
         ]
     lines += ["Per-trial detail: `trials.csv`; per workload: `time_to_targets.csv`; scores: `scores.csv`.", ""]
     return "\n".join(lines)
+
+
+def framework_table(c: Comparison) -> list[list[str]]:
+    """Per submission and workload run in several frameworks: median time and steps to target in each, and the
+    time ratio to the reference framework; header first."""
+    rows = framework_rows(c.rows, c.entries)
+    others = [f for f in (rows[0].times if rows else []) if f != REFERENCE]
+    header = ["submission", "workload", *[f"time {f} (s)" for f in (REFERENCE, *others)]]
+    header += [f"{f} / {REFERENCE}" for f in others] + [f"steps {f}" for f in (REFERENCE, *others)]
+    header.append(f"studies reached ({', '.join((REFERENCE, *others))})")
+    out = [header]
+    for r in rows:
+        ratios = [f"{r.ratio(f):.3f}" if math.isfinite(r.ratio(f)) else "n/a" for f in others]
+        steps = [f"{r.steps[f]:.0f}" if math.isfinite(r.steps[f]) else "-" for f in (REFERENCE, *others)]
+        reached = ", ".join(r.reached[f] for f in (REFERENCE, *others))
+        out.append([r.submission, r.workload, *[_seconds(r.times[f]) for f in (REFERENCE, *others)], *ratios,
+                    *steps, reached])  # fmt: skip
+    return out
+
+
+def _framework_section(c: Comparison) -> list[str]:
+    split = ", ".join(sorted(c.entries.split))
+    table = framework_table(c)
+    lines = [
+        "## Framework comparison",
+        "",
+        f"Workloads logged in more than one framework ({split}) are scored as one entry per framework "
+        "(`<workload>_<framework>` above): each with its own medians, 4x rule and column of the performance "
+        "profile. Here, the same submission's median time and steps to target (over studies) in each framework, "
+        f"and the time ratio to {REFERENCE} (< 1 = faster than {REFERENCE}; n/a unless both reached).",
+        "",
+    ]
+    if len(table) == 1:
+        return lines + ["No submission ran one of these workloads in every framework.", ""]
+    return lines + [*_md_table(table), ""]
 
 
 def _study_table(c: Comparison) -> list[list[str]]:

@@ -7,11 +7,13 @@ from an optimizer factory so that a submission states only its optimizer and def
 Submissions import only the AlgoPerf API, ``precond``, this module and modules in their own folder.
 """
 
+import warnings
 from dataclasses import asdict
 from typing import Any
 
 import torch
 import torch.distributed.nn as dist_nn
+from torch.nn.parallel import DistributedDataParallel
 
 import compat  # noqa: F401  (so `from algoperf import spec` resolves)
 import precond
@@ -33,6 +35,8 @@ from submissions.recipe import (  # noqa: F401  (re-exported: submissions and te
 
 hyperparameters = recipe.hyperparameters  # re-exported: submissions call glue.hyperparameters
 USE_DDP = pytorch_setup()[0]
+# The differentiable all_reduce AlgoPerf's baselines use; torch suggests a private module in its place.
+warnings.filterwarnings("ignore", message="torch.distributed.nn.functional.all_reduce is deprecated")
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -61,8 +65,8 @@ def train_step(
         label_smoothing=hp.label_smoothing,
     )
     summed, n_valid = loss_dict["summed"], loss_dict["n_valid_examples"]
-    if USE_DDP:  # sum over ranks so gradients are those of the global batch mean
-        summed, n_valid = dist_nn.all_reduce(summed), dist_nn.all_reduce(n_valid)
+    if USE_DDP:  # sum over ranks (one collective for both) so gradients are those of the global batch mean
+        summed, n_valid = dist_nn.all_reduce(torch.stack([summed, torch.as_tensor(n_valid).to(summed)])).unbind()
     loss = summed / n_valid
     loss.backward()
     if hp.grad_clip is not None:
@@ -137,7 +141,8 @@ def make_submission(build_optimizer, defaults: TrainingHParams):
     def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
         del model_state, rng
         hp = TrainingHParams.resolve(hyperparameters, defaults)
-        optimizer = build_optimizer(model_params, workload.model_params_types, hp, hyperparameters)
+        model = model_params.module if isinstance(model_params, DistributedDataParallel) else model_params
+        optimizer = build_optimizer(model, workload.model_params_types, hp, hyperparameters)  # names unprefixed
         return {"optimizer": optimizer, "hparams": asdict(hp)}  # a plain dict: checkpoints hold no classes
 
     def update_params(

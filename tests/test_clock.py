@@ -98,7 +98,7 @@ def test_score_column_is_accumulated_submission_time():
 
 
 def test_step_keys_are_algoperfs_fold_in_then_split():
-    from runner.loop import KEY_BLOCK, StepKeys
+    from runner.keys import KEY_BLOCK, StepKeys
 
     rng = prng.PRNGKey(3)
     keys = StepKeys(rng)

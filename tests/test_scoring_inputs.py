@@ -1,6 +1,6 @@
 """Scoring reads defensively: every malformed eval_measurements.csv is one line and exit code 2 before any output
-is written (or, with --lenient, a skipped trial with a warning); mixed frameworks warn; a diverged trial, or a
-non-finite metric, never reaches a target."""
+is written (or, with --lenient, a skipped trial with a warning); one submission in two frameworks is scored per
+framework; a diverged trial, or a non-finite metric, never reaches a target."""
 
 import hashlib
 import json
@@ -112,13 +112,15 @@ def test_a_trial_without_evals_is_noted_as_skipped(tmp_path):
     assert "trial_2`: no eval_measurements.csv (never evaluated)" in (tmp_path / "out" / "report.md").read_text()
 
 
-def test_mixing_frameworks_in_one_submission_warns_naming_both(tmp_path):
+def test_one_submission_in_two_frameworks_is_scored_per_framework(tmp_path):
     root = tmp_path / "exp"
     torch_trial = trial(root, study=0, framework="pytorch")
     jax_trial = trial(root, study=1, framework="jax")
     logs, warnings, _ = read_experiments(str(root))
     c = compare(logs, warnings=warnings)
-    assert f"submission a mixes frameworks on mnist: {jax_trial} and {torch_trial}; scored together" in c.warnings
+    assert c.workloads == ["mnist_jax", "mnist_pytorch"]  # never one median over both (tests/test_scoring_frameworks)
+    assert {t.log.workload: t.log.path for t in c.trials} == {"mnist_pytorch": str(torch_trial),
+                                                              "mnist_jax": str(jax_trial)}  # fmt: skip
 
 
 def test_a_diverged_trial_never_reaches(tmp_path):

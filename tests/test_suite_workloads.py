@@ -193,7 +193,7 @@ def test_targets_are_met_from_the_right_side(name):
 
 def test_check_data_can_release_what_it_loaded():
     """A campaign's coordinator checks every workload's data but never trains: it must not hold the arrays."""
-    from workloads import base
+    from workloads import inmemory as base
     from workloads.mnist.workload import MnistWorkload
 
     w = MnistWorkload()

@@ -124,6 +124,6 @@ def test_submission_without_search_space_needs_self_tuning(tmp_path):
     (folder / "submission.py").write_text("")
     with pytest.raises(UsageError, match="has no tuning_search_space.json; add one or use --tuning_ruleset=self"):
         plan(config(tmp_path, submissions=(str(folder),)))
-    assert resolve_submissions((str(folder),)) == [("bare", str(folder / "submission.py"))]
+    assert resolve_submissions((str(folder),)) == [("bare", {"pytorch": str(folder / "submission.py")})]
     with pytest.raises(UsageError, match="two submissions are named 'nadamw'"):
         resolve_submissions(("nadamw", os.path.join(os.path.dirname(__file__), "..", "submissions", "nadamw")))

@@ -6,8 +6,11 @@ from common import checks
 from common.checks import PROGRESS
 from common.errors import UsageError, cli_main, parse_flags
 from common.seeds import draw_seed
+from tuning.plan import FRAMEWORK_CHOICES
 
-flags.DEFINE_list("submissions", None, "Submission names under submissions/ or folders holding submission.py.")
+flags.DEFINE_list(
+    "submissions", None, "Submission names under submissions/ or folders holding submission.py / submission_jax.py."
+)
 flags.DEFINE_list("workloads", None, "Workload names; 'suite' stands for the CPU suite.")
 flags.DEFINE_integer("num_studies", 1, "Studies per submission and workload (AlgoPerf scores with 3).")
 flags.DEFINE_integer("num_tuning_trials", 1, "Hyperparameter points per study (external ruleset; AlgoPerf: 5).")
@@ -18,12 +21,20 @@ flags.DEFINE_enum("executor", "local", ["local", "ray"], "local: worker subproce
 flags.DEFINE_integer("workers", 1, "Trials run at once (local: subprocesses; ray: tasks in flight).")
 flags.DEFINE_integer("threads", None, "Threads per local worker (default: cores / workers).")
 flags.DEFINE_string("ray_address", None, "Address of an existing Ray cluster; unset starts a local one.")
-flags.DEFINE_float("cpus_per_trial", 1.0, "Ray: CPUs each trial task asks for.")
-flags.DEFINE_float("gpus_per_trial", 0.0, "Ray: GPUs each trial task asks for.")
+flags.DEFINE_float("cpus_per_trial", 1.0, "Ray: CPUs each trial task asks for (per process of the trial).")
+flags.DEFINE_float("gpus_per_trial", 0.0, "Ray: GPUs each trial task asks for (per process of the trial).")
+flags.DEFINE_integer(
+    "procs_per_trial", 1, "Processes per trial: >1 runs each trial under torchrun with DDP (gloo on CPU, nccl on GPU)."
+)
 flags.DEFINE_integer("max_global_steps", None, "Stop every trial after this many update steps.")
 flags.DEFINE_integer("rng_seed", None, "Campaign seed; studies derive theirs from it. Unset: drawn, or reused.")
 flags.DEFINE_string("data_dir", "", "Dataset directory; workloads also look in installed packages.")
-flags.DEFINE_enum("framework", "pytorch", list(checks.FRAMEWORKS), "Framework of the submissions.")
+flags.DEFINE_enum(
+    "framework",
+    "pytorch",
+    list(FRAMEWORK_CHOICES),
+    "Framework of the trials: pytorch (submission.py), jax (submission_jax.py) or both (every trial in each).",
+)
 flags.DEFINE_enum("progress", "auto", ["auto", "on", "off"], "Campaign progress bar (auto: only on a terminal).")
 
 FLAGS = flags.FLAGS
@@ -72,24 +83,40 @@ def _executor(cfg):
 
     if FLAGS.workers < 1:
         raise UsageError(f"--workers={FLAGS.workers} must be at least 1")
+    if FLAGS.procs_per_trial < 1:
+        raise UsageError(f"--procs_per_trial={FLAGS.procs_per_trial} must be at least 1")
+    if FLAGS.procs_per_trial > 1 and "jax" in cfg.frameworks:
+        raise UsageError(
+            f"--procs_per_trial={FLAGS.procs_per_trial} runs trials under torchrun (PyTorch DDP); a JAX trial shards "
+            "over its local devices in one process: drop --procs_per_trial or use --framework=pytorch"
+        )
     if FLAGS.executor == "ray":
         if FLAGS.cpus_per_trial <= 0 or FLAGS.gpus_per_trial < 0:
             raise UsageError("--cpus_per_trial must be > 0 and --gpus_per_trial >= 0")
-        return RayExecutor(FLAGS.ray_address, FLAGS.cpus_per_trial, FLAGS.gpus_per_trial, FLAGS.workers, log_dir(cfg))
+        return RayExecutor(
+            FLAGS.ray_address,
+            FLAGS.cpus_per_trial,
+            FLAGS.gpus_per_trial,
+            FLAGS.workers,
+            log_dir(cfg),
+            FLAGS.procs_per_trial,
+        )
     if FLAGS.threads is not None and FLAGS.threads < 1:
         raise UsageError(f"--threads={FLAGS.threads} must be at least 1")
-    return LocalExecutor(FLAGS.workers, FLAGS.threads, log_dir(cfg))
+    return LocalExecutor(FLAGS.workers, FLAGS.threads, log_dir(cfg), FLAGS.procs_per_trial)
 
 
-def _preflight(data_dir: str):
-    """Load each workload's data in the coordinator once: a missing dataset stops the campaign before any trial,
-    and the data caches are built once rather than by every worker at the same time."""
+def _preflight(data_dir: str, frameworks: tuple[str, ...]):
+    """Load each workload's data in the coordinator once: a missing dataset (or a workload without a version in a
+    requested framework) stops the campaign before any trial, and the data caches are built once rather than by
+    every worker at the same time."""
     from workloads.registry import get_workload
 
     def check(name: str) -> None:
-        workload = get_workload(name, FLAGS.framework)
-        if hasattr(workload, "check_data"):
-            workload.check_data(data_dir, keep=False)
+        workloads = [get_workload(name, framework) for framework in frameworks]
+        checked = next((w for w in workloads if hasattr(w, "check_data")), None)  # one data set for all
+        if checked is not None:
+            checked.check_data(data_dir, keep=False)
 
     return check
 
@@ -101,10 +128,11 @@ def _check_search_spaces(cfg) -> None:
     from runner.loading import load_submission
     from tuning.plan import resolve_submissions, search_space
 
-    for _, path in resolve_submissions(cfg.submissions):
-        space = search_space(path, cfg.tuning_ruleset)
-        if space is not None:
-            ss.check(space, load_submission(path).hyperparameters, path)
+    for _, paths in resolve_submissions(cfg.submissions, cfg.frameworks):
+        for path in paths.values():  # one search space, checked against each framework's declarations
+            space = search_space(path, cfg.tuning_ruleset)
+            if space is not None:
+                ss.check(space, load_submission(path).hyperparameters, path)
 
 
 def _run() -> int:
@@ -118,7 +146,7 @@ def _run() -> int:
         cfg,
         _executor(cfg),
         progress=PROGRESS[FLAGS.progress],
-        preflight=None if remote else _preflight(cfg.data_dir),
+        preflight=None if remote else _preflight(cfg.data_dir, cfg.frameworks),
     )
     print(summary.line(), flush=True)
     return 1 if summary.failures else 0

@@ -43,11 +43,13 @@ def cpu_sets(workers: int, threads: int, num_cpus: int) -> list[list[int]] | Non
 
 
 class LocalExecutor:
-    def __init__(self, workers: int, threads: int | None, log_dir: str):
-        """``threads`` per worker; None shares the cores this process may use evenly between the workers."""
+    def __init__(self, workers: int, threads: int | None, log_dir: str, procs_per_trial: int = 1):
+        """``threads`` per worker; None shares the cores this process may use evenly between the workers. With
+        ``procs_per_trial`` > 1 each trial is that many torchrun processes sharing the worker's threads."""
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         threads = threads or max(1, cpus // workers)
         self.workers, self.threads, self.log_dir = workers, threads, log_dir
+        self.procs_per_trial = procs_per_trial
         self.cpu_sets = cpu_sets(workers, threads, cpus)
         if self.cpu_sets is None:
             log.warning(
@@ -79,8 +81,8 @@ class LocalExecutor:
                 proc.wait()
 
     def _start(self, spec: TrialSpec, slot: int) -> tuple[subprocess.Popen, TrialSpec, str]:
-        env = dict(os.environ, KRONBENCH_PARENT_PID=str(os.getpid()))
-        env.update({name: str(self.threads) for name in THREAD_ENV})
+        env = dict(os.environ, KRONBENCH_PARENT_PID=str(os.getpid()), **procs_env(self.procs_per_trial))
+        env.update({name: str(max(1, self.threads // self.procs_per_trial)) for name in THREAD_ENV})
         if self.cpu_sets is not None:
             env["KRONBENCH_CPUS"] = ",".join(map(str, self.cpu_sets[slot]))
         log_path = _log_path(self.log_dir, spec)
@@ -109,10 +111,18 @@ class LocalExecutor:
         return Outcome(spec, None, f"{_last_error_line(log_path)} (exit {returncode}; log {log_path})")
 
 
+def procs_env(procs_per_trial: int) -> dict[str, str]:
+    """What makes tuning.worker launch its trial under torchrun (tuning/worker.py)."""
+    return {"KRONBENCH_PROCS_PER_TRIAL": str(procs_per_trial)} if procs_per_trial > 1 else {}
+
+
 class RayExecutor:
-    def __init__(self, address: str | None, cpus: float, gpus: float, max_in_flight: int, log_dir: str):
-        self.address, self.cpus, self.gpus = address, cpus, gpus
-        self.max_in_flight, self.log_dir = max_in_flight, log_dir
+    def __init__(
+        self, address: str | None, cpus: float, gpus: float, max_in_flight: int, log_dir: str, procs_per_trial: int = 1
+    ):
+        """``cpus``/``gpus`` per process: a trial of ``procs_per_trial`` processes asks for that many times them."""
+        self.address, self.cpus, self.gpus = address, cpus * procs_per_trial, gpus * procs_per_trial
+        self.max_in_flight, self.log_dir, self.procs_per_trial = max_in_flight, log_dir, procs_per_trial
 
     def run(self, specs: Iterable[TrialSpec], on_start: Callable[[TrialSpec], None]) -> Iterator[Outcome]:
         import ray
@@ -137,7 +147,8 @@ class RayExecutor:
                 while pending and len(in_flight) < self.max_in_flight:
                     spec = pending.pop()
                     on_start(spec)
-                    in_flight[task.remote(spec.to_dict(), max(1, int(self.cpus)))] = spec
+                    threads = max(1, int(self.cpus) // self.procs_per_trial)
+                    in_flight[task.remote(spec.to_dict(), threads, self.procs_per_trial)] = spec
                 done, _ = ray.wait(list(in_flight), num_returns=1)
                 spec = in_flight.pop(done[0])
                 try:
@@ -163,8 +174,11 @@ def _check_resources(resources: dict, cpus: float, gpus: float, address: str | N
             raise UsageError(f"{where} has {have:g} {name}s but --{flag}={need:g}; lower it or add nodes")
 
 
-def _ray_trial(spec_dict: dict, threads: int) -> tuple[dict | None, str | None]:
-    """Runs inside a Ray worker; user errors come back as one line, anything else as the task's exception."""
+def _ray_trial(spec_dict: dict, threads: int, procs_per_trial: int = 1) -> tuple[dict | None, str | None]:
+    """Runs inside a Ray worker; user errors come back as one line, anything else as the task's exception. A
+    trial of several processes runs as a tuning.worker subprocess launching torchrun on this node."""
+    if procs_per_trial > 1:
+        return _ray_torchrun_trial(spec_dict, threads, procs_per_trial)
     import torch
 
     import compat  # noqa: F401
@@ -172,6 +186,27 @@ def _ray_trial(spec_dict: dict, threads: int) -> tuple[dict | None, str | None]:
 
     torch.set_num_threads(threads)
     return attempt(TrialSpec.from_dict(spec_dict))
+
+
+def _ray_torchrun_trial(spec_dict: dict, threads: int, procs: int) -> tuple[dict | None, str | None]:
+    from tuning.trial import read_result
+
+    env = dict(os.environ, KRONBENCH_PARENT_PID=str(os.getpid()), **procs_env(procs))
+    env.update({name: str(threads) for name in THREAD_ENV})
+    proc = subprocess.run(
+        [sys.executable, "-m", "tuning.worker"],
+        cwd=REPO_ROOT,
+        env=env,
+        input=json.dumps(spec_dict),
+        capture_output=True,
+        text=True,
+    )
+    result = read_result(TrialSpec.from_dict(spec_dict).trial_dir) if proc.returncode == 0 else None
+    if result is not None:
+        return result, None
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    return None, (errors or lines or [f"torchrun exited with {proc.returncode}"])[-1]
 
 
 def _log_path(log_dir: str, spec: TrialSpec) -> str:

@@ -45,7 +45,9 @@ class Manifest:
                     f"but is now planned with {spec.hyperparameters} (seed {spec.seed}); restore the search space "
                     f"or pick a new --experiment_name"
                 )
-            entry.update(planned, submission=spec.submission, workload=spec.workload, study=spec.study)
+            entry.update(
+                planned, submission=spec.submission, workload=spec.workload, framework=spec.framework, study=spec.study
+            )
             if entry["status"] != "done":
                 committed = read_result(spec.trial_dir)
                 if committed is not None:

@@ -8,6 +8,10 @@ Seeds: study ``k`` gets ``common.seeds.study_seed(rng_seed, k)``, shared by ever
 workload (a paired comparison: same data order and initialisation within a study). All trials of a study use
 that seed, as the official runner does for a fixed ``--rng_seed``, and a study's search-space points are drawn
 with it, so studies sample independent points.
+
+Frameworks: ``framework="both"`` plans every trial once per framework, with the same seed and point (a paired
+comparison of one algorithm across frameworks), from the submission folder's file for each framework
+(``common.layout.SUBMISSION_FILES``) and its one shared search space.
 """
 
 import os
@@ -19,13 +23,15 @@ from common.errors import UsageError
 from common.seeds import study_seed
 from workloads.registry import CPU_SUITE, known_workloads
 
+BOTH = "both"  # --framework=both: every trial under each framework
+FRAMEWORK_CHOICES = (*checks.FRAMEWORKS, BOTH)
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUBMISSIONS_DIR = os.path.join(REPO_ROOT, "submissions")
 
 
 @dataclass(frozen=True)
 class CampaignConfig:
-    submissions: tuple[str, ...]  # names under submissions/ or folders holding submission.py
+    submissions: tuple[str, ...]  # names under submissions/, folders holding the submission files, or files
     workloads: tuple[str, ...]  # workload names; "suite" stands for the CPU suite
     experiment_dir: str
     experiment_name: str
@@ -34,7 +40,7 @@ class CampaignConfig:
     num_tuning_trials: int = 1
     tuning_ruleset: str = "external"
     max_global_steps: int | None = None
-    framework: str = "pytorch"
+    framework: str = "pytorch"  # one of FRAMEWORK_CHOICES
     data_dir: str = ""
 
     def __post_init__(self):
@@ -55,7 +61,14 @@ class CampaignConfig:
         checks.max_global_steps(self.max_global_steps)
         checks.rng_seed(self.rng_seed)
         checks.data_dir(self.data_dir)
-        checks.framework(self.framework)
+        if self.framework not in FRAMEWORK_CHOICES:
+            raise UsageError(f"unknown --framework={self.framework!r}; use one of {', '.join(FRAMEWORK_CHOICES)}")
+        for framework in self.frameworks:
+            checks.framework(framework)
+
+    @property
+    def frameworks(self) -> tuple[str, ...]:
+        return checks.FRAMEWORKS if self.framework == BOTH else (self.framework,)
 
     @property
     def root(self) -> str:
@@ -66,7 +79,7 @@ class CampaignConfig:
         out = asdict(self)
         for field in ("experiment_dir", "experiment_name", "data_dir"):  # where things live, not what runs
             del out[field]
-        out["submissions"] = [name for name, _ in resolve_submissions(self.submissions)]
+        out["submissions"] = [name for name, _ in resolve_submissions(self.submissions, self.frameworks)]
         out["workloads"] = list(expand_workloads(self.workloads))
         return out
 
@@ -116,60 +129,83 @@ def expand_workloads(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def resolve_submissions(entries: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(name, path to submission.py) for names under submissions/ or folders/files given by path."""
-    out: dict[str, str] = {}
+def resolve_submissions(entries: tuple[str, ...], frameworks=("pytorch",)) -> list[tuple[str, dict[str, str]]]:
+    """(name, {framework: path of its submission file}) for names under submissions/, folders holding the
+    submission files (``layout.SUBMISSION_FILES``), or one file given by path (for a single framework)."""
+    out: dict[str, dict[str, str]] = {}
     for entry in entries:
-        if os.path.isfile(os.path.join(SUBMISSIONS_DIR, entry, "submission.py")):
-            path = os.path.join(SUBMISSIONS_DIR, entry, "submission.py")
-        elif os.path.isfile(os.path.join(entry, "submission.py")):
-            path = os.path.abspath(os.path.join(entry, "submission.py"))
+        if _is_submission_folder(os.path.join(SUBMISSIONS_DIR, entry)):
+            paths = _framework_files(os.path.join(SUBMISSIONS_DIR, entry), frameworks)
+        elif _is_submission_folder(entry):
+            paths = _framework_files(os.path.abspath(entry), frameworks)
         elif entry.endswith(".py") and os.path.isfile(entry):
-            path = os.path.abspath(entry)
+            if len(frameworks) > 1:
+                raise UsageError(
+                    f"submission {entry} is one file but --framework={BOTH} needs one per framework; pass the "
+                    f"folder holding {' and '.join(layout.SUBMISSION_FILES[f] for f in frameworks)}"
+                )
+            paths = {frameworks[0]: os.path.abspath(entry)}
         else:
             known = sorted(
-                n
-                for n in os.listdir(SUBMISSIONS_DIR)
-                if os.path.isfile(os.path.join(SUBMISSIONS_DIR, n, "submission.py"))
+                n for n in os.listdir(SUBMISSIONS_DIR) if _is_submission_folder(os.path.join(SUBMISSIONS_DIR, n))
             )
             raise UsageError(
-                f"unknown submission {entry!r}; use one of {', '.join(known)} or a folder holding submission.py"
+                f"unknown submission {entry!r}; use one of {', '.join(known)} or a folder holding "
+                f"{' or '.join(layout.SUBMISSION_FILES.values())}"
             )
-        name = os.path.basename(os.path.dirname(path))
+        name = os.path.basename(os.path.dirname(next(iter(paths.values()))))
         if name in out:
             raise UsageError(f"two submissions are named {name!r}; their logs would share a folder, rename one")
-        out[name] = path
+        out[name] = paths
     return list(out.items())
+
+
+def _is_submission_folder(path: str) -> bool:
+    return any(os.path.isfile(os.path.join(path, f)) for f in layout.SUBMISSION_FILES.values())
+
+
+def _framework_files(folder: str, frameworks) -> dict[str, str]:
+    """The folder's submission file for each framework; a missing one is named, with the way out."""
+    files = {f: os.path.join(folder, name) for f, name in layout.SUBMISSION_FILES.items()}
+    for framework in frameworks:
+        if not os.path.isfile(files[framework]):
+            present = next(f for f in checks.FRAMEWORKS if os.path.isfile(files[f]))
+            raise UsageError(
+                f"submission {os.path.basename(os.path.normpath(folder))} has no {framework} file: "
+                f"{files[framework]} is missing; add it or run with --framework={present}"
+            )
+    return {f: files[f] for f in frameworks}
 
 
 def plan(cfg: CampaignConfig) -> list[TrialSpec]:
     """Every trial of the campaign, in the order they are handed out: study-major, so that early results
-    already cover every submission and workload."""
-    submissions = resolve_submissions(cfg.submissions)
+    already cover every submission and workload, and a trial's twins in other frameworks right after it."""
+    submissions = resolve_submissions(cfg.submissions, cfg.frameworks)
     workloads = expand_workloads(cfg.workloads)
-    spaces = {name: search_space(path, cfg.tuning_ruleset) for name, path in submissions}
+    spaces = {name: search_space(next(iter(paths.values())), cfg.tuning_ruleset) for name, paths in submissions}
     specs = []
     for study in range(cfg.num_studies):
         seed = study_seed(cfg.rng_seed, study)
-        for name, path in submissions:
+        for name, paths in submissions:
             points = [None] if spaces[name] is None else spaces[name].points(cfg.num_tuning_trials, seed=seed)
             for workload in workloads:
                 for trial, point in enumerate(points, start=1):
-                    spec = TrialSpec(
-                        submission=name,
-                        submission_path=path,
-                        workload=workload,
-                        study=study,
-                        trial=trial,
-                        seed=seed,
-                        hyperparameters=point,
-                        trial_dir="",
-                        tuning_ruleset=cfg.tuning_ruleset,
-                        max_global_steps=cfg.max_global_steps,
-                        framework=cfg.framework,
-                        data_dir=cfg.data_dir,
-                    )
-                    specs.append(replace(spec, trial_dir=os.path.join(cfg.root, spec.id)))
+                    for framework, path in paths.items():
+                        spec = TrialSpec(
+                            submission=name,
+                            submission_path=path,
+                            workload=workload,
+                            study=study,
+                            trial=trial,
+                            seed=seed,
+                            hyperparameters=point,
+                            trial_dir="",
+                            tuning_ruleset=cfg.tuning_ruleset,
+                            max_global_steps=cfg.max_global_steps,
+                            framework=framework,
+                            data_dir=cfg.data_dir,
+                        )
+                        specs.append(replace(spec, trial_dir=os.path.join(cfg.root, spec.id)))
     return specs
 
 

@@ -30,15 +30,42 @@ def read_result(trial_dir: str) -> dict | None:
 
 
 def run_trial(spec: TrialSpec) -> dict:
-    """Train ``spec`` to completion and return its committed result (at once if an earlier attempt committed it)."""
+    """Train ``spec`` to completion and return its committed result (at once if an earlier attempt committed it).
+    Under torchrun (``--procs_per_trial``) rank 0 holds the lock and commits; every rank trains."""
+    if "LOCAL_RANK" in os.environ:
+        return _run_distributed(spec)
     os.makedirs(spec.trial_dir, exist_ok=True)
     try:
         with exclusive_dir(spec.trial_dir):
             return _run_locked(spec)
     except LockBusy as e:
-        raise TrialBusyError(
-            f"trial {spec.id} is being run by another process ({e.holder}); wait for it or stop it, then re-run"
-        ) from None
+        raise _busy(spec, e) from None
+
+
+def _busy(spec: TrialSpec, e: LockBusy) -> TrialBusyError:
+    return TrialBusyError(
+        f"trial {spec.id} is being run by another process ({e.holder}); wait for it or stop it, then re-run"
+    )
+
+
+def _run_distributed(spec: TrialSpec) -> dict:
+    from contextlib import ExitStack
+
+    from common.errors import UsageError
+    from runner import distributed
+
+    distributed.init()
+
+    def lock(stack: ExitStack) -> None:
+        os.makedirs(spec.trial_dir, exist_ok=True)
+        try:
+            stack.enter_context(exclusive_dir(spec.trial_dir))
+        except LockBusy as e:
+            raise UsageError(str(_busy(spec, e))) from None
+
+    with ExitStack() as stack:
+        distributed.decided_by_rank0(lambda: lock(stack))
+        return _run_locked(spec)
 
 
 def attempt(spec: TrialSpec) -> tuple[dict | None, str | None]:
@@ -54,7 +81,7 @@ def attempt(spec: TrialSpec) -> tuple[dict | None, str | None]:
 def _run_locked(spec: TrialSpec) -> dict:
     # torch comes in only here, in the process that trains; the coordinator needs just read_result
     from common import search_space as ss
-    from compat import prng
+    from runner import distributed, frameworks
     from runner.loading import load_submission
     from runner.loop import TrialConfig, train_once
     from workloads.registry import get_workload
@@ -83,7 +110,7 @@ def _run_locked(spec: TrialSpec) -> dict:
         get_workload(spec.workload, spec.framework),
         submission,
         hyperparameters,
-        prng.PRNGKey(spec.seed),
+        frameworks.get(spec.framework).root_key(spec.seed),
         config,
         trial_dir=spec.trial_dir,
     )
@@ -101,5 +128,6 @@ def _run_locked(spec: TrialSpec) -> dict:
         "diverged_at_step": result.diverged_at_step,
         "summary": result.summary(spec.id),
     }
-    write_json(os.path.join(spec.trial_dir, layout.TRIAL_RESULT), summary)
+    if distributed.is_writer():
+        write_json(os.path.join(spec.trial_dir, layout.TRIAL_RESULT), summary)
     return summary

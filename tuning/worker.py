@@ -4,6 +4,10 @@ The TrialSpec arrives as JSON on stdin. The executor pins the process to its cor
 ``KRONBENCH_CPUS`` (applied before torch starts its thread pool) and sizes the pool with ``OMP_NUM_THREADS``.
 On Linux the worker dies with its coordinator (PR_SET_PDEATHSIG), so killing a campaign stops its trials too;
 the trial lock covers other systems. Exit status: 0 committed, 2 a one-line error on stderr, 1 a crash.
+
+With ``KRONBENCH_PROCS_PER_TRIAL`` = N > 1 the worker becomes torchrun (exec, same process, so it still dies with
+the coordinator) running N copies of itself that read the spec from ``KRONBENCH_TRIAL_SPEC``; each rank dies with
+torchrun in turn. Rank 0 prints the summary.
 """
 
 import ctypes
@@ -32,19 +36,36 @@ def _pin() -> None:
         os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
 
 
+PROCS_ENV, SPEC_ENV = "KRONBENCH_PROCS_PER_TRIAL", "KRONBENCH_TRIAL_SPEC"
+
+
+def _become_torchrun(spec_text: str, procs: int) -> None:
+    """Replace this process by torchrun launching ``procs`` ranks of this worker on this machine."""
+    env = dict(os.environ, **{SPEC_ENV: spec_text, "KRONBENCH_PARENT_PID": str(os.getpid())})
+    env.pop(PROCS_ENV)
+    torchrun = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}"]
+    os.execve(sys.executable, [sys.executable, *torchrun, "-m", "tuning.worker"], env)
+
+
 def main() -> None:
     _die_with_parent()
     _pin()
     configure_thread_env()
+    under_torchrun = SPEC_ENV in os.environ
+    spec_text = os.environ[SPEC_ENV] if under_torchrun else sys.stdin.read()
+    procs = int(os.environ.get(PROCS_ENV, "1"))
+    if procs > 1 and not under_torchrun:
+        _become_torchrun(spec_text, procs)
     import compat  # noqa: F401  (algoperf resolves to the stand-in when the package is absent)
     from tuning.plan import TrialSpec
     from tuning.trial import attempt
 
-    result, error = attempt(TrialSpec.from_dict(json.load(sys.stdin)))
+    result, error = attempt(TrialSpec.from_dict(json.loads(spec_text)))
     if error is not None:
         print(error, file=sys.stderr)
         sys.exit(2)
-    print(result["summary"], flush=True)
+    if os.environ.get("RANK", "0") == "0":
+        print(result["summary"], flush=True)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 installed, its official workloads (``criteo1tb``, ``fastmri``, ``imagenet_resnet``, ...) by their official names.
 
 Imports are lazy so that listing names costs nothing. ``mnist`` is kronbench's (the same model as AlgoPerf's
-development workload, on data that exists offline).
+development workload, on data that exists offline). ``framework="jax"`` gives the flax ports of those that have
+one (``JAX_WORKLOADS``).
 """
 
 import importlib
@@ -26,6 +27,13 @@ WORKLOADS = {
     "espeak_asr": "workloads.espeak_asr.workload:EspeakASRWorkload",
 }
 CPU_SUITE = tuple(name for name in WORKLOADS if name != "mnist")
+# The flax ports: the same splits, input pipeline, targets and budgets (``workloads.base_jax``).
+JAX_WORKLOADS = {
+    "mnist": "workloads.mnist.workload_jax:MnistJaxWorkload",
+    "fashion_vit": "workloads.fashion_vit.workload_jax:FashionViTJaxWorkload",
+    "stdlib_lm": "workloads.stdlib_lm.workload_jax:StdlibLMJaxWorkload",
+    "flights_dlrm": "workloads.flights_dlrm.workload_jax:FlightsDLRMJaxWorkload",
+}
 
 
 def official_workloads() -> dict[str, dict]:
@@ -44,7 +52,13 @@ def known_workloads() -> list[str]:
 
 def get_workload(name: str, framework: str = "pytorch"):
     if name in WORKLOADS:
-        module_name, class_name = WORKLOADS[name].split(":")
+        table = JAX_WORKLOADS if framework == "jax" else WORKLOADS
+        if name not in table:
+            raise WorkloadError(
+                f"workload {name!r} has no JAX port yet; JAX workloads: {', '.join(JAX_WORKLOADS)} "
+                "(or run it with --framework=pytorch)"
+            )
+        module_name, class_name = table[name].split(":")
         return getattr(importlib.import_module(module_name), class_name)()
     official = official_workloads()
     if name in official:

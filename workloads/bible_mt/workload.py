@@ -12,6 +12,7 @@ stdlib_lm's in an interleaved timing, ~190 ms/step at batch 64 on a quiet machin
 import torch
 
 from algoperf import spec
+from workloads import ddp
 from workloads.base import SPLITS, InMemoryWorkload
 from workloads.bible_mt import data
 from workloads.bible_mt.model import Translator
@@ -120,10 +121,12 @@ class BibleMTWorkload(InMemoryWorkload):
         )
         split_data = self.split_arrays(split, data_dir)
         n = min(num_examples, self.num_examples_in(split_data))
-        params.eval()
-        hypotheses, references = [], []
-        for start in range(0, n, global_batch_size):
+        model = ddp.unwrap(params).eval()
+        decoded = []  # (hypotheses, references) per batch; under torchrun each rank decodes its share
+        for start in ddp.mine(range(0, n, global_batch_size)):
             source = trim(split_data["inputs"][start : start + global_batch_size].long())
-            hypotheses += self.detokenize(params.greedy(source, MAX_LEN))
-            references += self.detokenize(split_data["targets"][start : start + global_batch_size].long())
+            targets = split_data["targets"][start : start + global_batch_size].long()
+            decoded.append((self.detokenize(model.greedy(source, MAX_LEN)), self.detokenize(targets)))
+        decoded = ddp.gather_in_order(decoded)
+        hypotheses, references = [h for hs, _ in decoded for h in hs], [r for _, rs in decoded for r in rs]
         return {**result, "bleu": corpus_bleu(hypotheses, references)}

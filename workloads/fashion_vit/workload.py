@@ -1,21 +1,10 @@
-"""``fashion_vit``: the imagenet_vit family on this CPU, a ViT (patch 4, width 64, depth 4) on Fashion-MNIST.
-
-Calibration (README "Workload calibration", ``python -m benchmarks.calibrate``):
-NAdamW's first search-space point reaches 0.80 in a median of 374 steps / 46.1 s of submission time over
-seeds 0-2 (123 ms/step at batch 128); budget ~3x that (130 s), step_hint the baseline's steps within it.
-"""
+"""``fashion_vit`` in PyTorch (constants and data: ``workloads.fashion_vit.common``)."""
 
 from workloads.fashion_mnist.workload import FashionMnistWorkload
+from workloads.fashion_vit.common import FashionViTCommon
 from workloads.fashion_vit.model import ViT
 
 
-class FashionViTWorkload(FashionMnistWorkload):
-    validation_target_value = 0.80
-    test_target_value = 0.79
-    max_allowed_runtime_sec = 130
-    eval_period_time_sec = 5
-    step_hint = 1120
-    output_param_prefixes = ("head.",)
-
+class FashionViTWorkload(FashionViTCommon, FashionMnistWorkload):
     def build_model(self):
         return ViT()

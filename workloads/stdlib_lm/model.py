@@ -3,9 +3,8 @@
 import torch
 from torch import nn
 
+from workloads.stdlib_lm.common import VOCAB
 from workloads.transformer import Block
-
-VOCAB = 256
 
 
 class CausalLM(nn.Module):

@@ -15,11 +15,13 @@ def pytorch_setup() -> tuple[bool, int, torch.device, int]:
 
 
 def pytorch_init(use_ddp: bool, rank: int, profiler=None) -> None:
-    """Initialise the process group under DDP; a no-op on a single process."""
+    """Initialise the process group under DDP (nccl on GPUs; gloo on CPUs, where AlgoPerf's would fail); a no-op
+    on a single process or when the group already exists."""
     del profiler
-    if use_ddp:
-        torch.cuda.set_device(rank)
-        torch.distributed.init_process_group("nccl")
+    if use_ddp and not torch.distributed.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(rank)
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
 
 
 def sync_ddp_time(time: float, device: torch.device) -> float:

@@ -1,0 +1,92 @@
+"""AlgoPerf v0.6's winning submission (Meta's Distributed Shampoo, as published) in kronbench's runner under
+torchrun on CPU with gloo, unmodified.
+
+The published folder (../shared/data/algoperf/algoperf_v06_shampoo_submission.tar.xz) is unpacked into a scratch
+directory and run as it is. What it needs is arranged outside its files:
+- a process group with 8 trainers per Shampoo group: ``torchrun --nproc_per_node=8``, gloo on CPU;
+- its vendored package imports itself as ``optimizers.distributed_shampoo...``, as bare ``shampoo_types`` /
+  ``utils...`` and as ``submissions_algorithms.leaderboard.external_tuning.shampoo_submission.optimizers...``:
+  ``--module_aliases`` makes the last two names the very modules of the first (compat/aliases.py), so its
+  ``isinstance`` checks between them hold (a symlink tree would load each file twice and fail them);
+- it allocates its factor matrices on ``cuda:<rank>``: ``--cuda_on_cpu`` (compat/cuda_on_cpu.py);
+- every rank must own at least one block (its DDP distributor indexes its first block), and mnist at its
+  max_preconditioner_dim of 1024 has four blocks for eight ranks: the search space here is its own first point
+  with max_preconditioner_dim 128 (ten blocks).
+
+    python -m benchmarks.official_shampoo [--steps 300] [--nproc 8] [--workdir DIR] [--experiment_dir DIR]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARCHIVE = os.path.join(ROOT, "..", "shared", "data", "algoperf", "algoperf_v06_shampoo_submission.tar.xz")
+ALIASES = (
+    "shampoo_types=optimizers.distributed_shampoo.shampoo_types",
+    "utils=optimizers.distributed_shampoo.utils",
+    "submissions_algorithms.leaderboard.external_tuning.shampoo_submission=",
+)
+MAX_PRECONDITIONER_DIM = 128
+
+
+def unpack(workdir: str) -> str:
+    """The submission folder, unpacked once into ``workdir`` (data members only: no links, no absolute paths)."""
+    folder = os.path.join(workdir, "shampoo")
+    if not os.path.isfile(os.path.join(folder, "submission.py")):
+        with tarfile.open(ARCHIVE) as tar:
+            tar.extractall(workdir, filter="data")
+    return folder
+
+
+def search_space(folder: str, workdir: str) -> str:
+    """Its first published point, with a max_preconditioner_dim that gives each of 8 ranks a block on mnist."""
+    with open(os.path.join(folder, "tuning_search_space.json")) as f:
+        point = dict(json.load(f)[0], max_preconditioner_dim=MAX_PRECONDITIONER_DIM)
+    path = os.path.join(workdir, "search_space.json")
+    with open(path, "w") as f:
+        json.dump([point], f)
+    return path
+
+
+def command(folder: str, space: str, args) -> list[str]:
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+        "-m", "runner",
+        f"--submission_path={os.path.join(folder, 'submission.py')}",
+        "--workload=mnist",
+        f"--tuning_search_space={space}",
+        f"--experiment_dir={args.experiment_dir}",
+        "--experiment_name=official_shampoo",
+        "--overwrite",
+        "--rng_seed=0",
+        f"--max_global_steps={args.steps}",
+        "--progress=off",
+        "--cuda_on_cpu",
+        f"--module_aliases={','.join(ALIASES)}",
+    ]  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--nproc", type=int, default=8)
+    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "kronbench_official_shampoo"))
+    parser.add_argument("--experiment_dir", default=None, help="default: <workdir>/experiments")
+    args = parser.parse_args()
+    if not os.path.isfile(ARCHIVE):
+        print(f"error: {ARCHIVE} not found; this benchmark needs the shared AlgoPerf data folder", file=sys.stderr)
+        return 2
+    os.makedirs(args.workdir, exist_ok=True)
+    args.experiment_dir = args.experiment_dir or os.path.join(args.workdir, "experiments")
+    folder = unpack(args.workdir)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "1"}
+    return subprocess.run(command(folder, search_space(folder, args.workdir), args), cwd=ROOT, env=env).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
