@@ -3,10 +3,11 @@
     python -m submissions.export NAME --output_dir DIR [--overwrite]
 
 DIR receives submission.py, tuning_search_space.json, README.md (provenance) and ``_kronbench_<NAME>/``: the
-kronbench modules the submission needs (``precond``'s, ``submissions/glue.py``), found by following its imports,
-with those imports rewritten to the private package. submission.py loads that package from its own folder by
-path, so the folder runs wherever AlgoPerf's runner imports it from, with only ``algoperf`` installed. kronbench's
-``import compat`` (which only makes ``algoperf`` resolve inside kronbench) is dropped.
+kronbench modules the submission needs (``precond``'s, ``submissions/glue.py`` and ``recipe.py``, the folder's
+``options.py``), found by following its imports, with those imports rewritten to the private package.
+submission.py loads that package from its own folder by path, so the folder runs wherever AlgoPerf's runner imports
+it from, with only ``algoperf`` installed. kronbench's ``import compat`` (which only makes ``algoperf`` resolve
+inside kronbench) is dropped.
 """
 
 import argparse
@@ -63,18 +64,28 @@ def _module_file(module: str) -> str | None:
     return None
 
 
+SHARED_MODULES = ("submissions.glue", "submissions.recipe", "submissions.routing")  # vendored beside the glue
+
+
 def _vendored_name(module: str, package: str) -> str | None:
     """Where a kronbench module goes in the export; None for ``compat`` (dropped)."""
     if module == "compat":
         return None
     if module.split(".")[0] in ("precond", "common"):  # the optimizer core, and the bottom layer the glue uses
         return f"{package}.{module}"
-    if module == "submissions.glue":
-        return f"{package}.glue"
+    if module in SHARED_MODULES:
+        return f"{package}.{module.split('.')[1]}"
+    if _is_options(module):  # the submission's options (shared with its JAX file)
+        return f"{package}.options"
     raise ExportError(
-        f"the submission imports {module}, which an export cannot vendor (only precond, common and submissions.glue); "
-        f"move what it needs into precond or glue"
+        f"the submission imports {module}, which an export cannot vendor (only precond, common, "
+        f"{', '.join(SHARED_MODULES)} and its folder's options); move what it needs into precond or glue"
     )
+
+
+def _is_options(module: str) -> bool:
+    parts = module.split(".")
+    return len(parts) == 3 and parts[0] == "submissions" and parts[2] == "options"
 
 
 def _imported_modules(node: ast.AST) -> list[str]:
@@ -110,8 +121,10 @@ def _rewrite_import(node: ast.AST, package: str, uses_compat: bool) -> str:
     if module.split(".")[0] not in KRONBENCH_PACKAGES:
         return f"from {module} import {aliases}"
     if module == "submissions":
-        if any(a.name != "glue" for a in node.names):
-            raise ExportError(f"cannot export `from submissions import {aliases}`; only glue can be vendored")
+        if any(f"submissions.{a.name}" not in SHARED_MODULES for a in node.names):
+            raise ExportError(
+                f"cannot export `from submissions import {aliases}`; only glue, recipe and routing can be vendored"
+            )
         return f"from {package} import {aliases}"
     target = _vendored_name(module, package)
     if target is None:
@@ -148,7 +161,8 @@ def closure(entry: str) -> dict[str, str]:
                 for i in range(1, len(parts) + 1):
                     name = ".".join(parts[:i])
                     path = _module_file(name)
-                    if name not in found and path and name not in ("submissions", "compat"):
+                    folder = name.startswith("submissions.") and path and path.endswith("__init__.py")
+                    if name not in found and path and name not in ("submissions", "compat") and not folder:
                         found[name] = path
                         pending.append(path)
                         pending.extend(_lazy_submodules(name, path, found))

@@ -1,14 +1,14 @@
-"""What every kronbench submission shares: hyperparameters with defaults, the warmup + cosine schedule, one
-training step (forward, loss with label smoothing, backward, optional clipping, optimizer step), parameter
-routing (huge tables to Adam, norms and biases unpreconditioned), and the AlgoPerf functions themselves, built
+"""What every kronbench PyTorch submission shares: the recipe of ``submissions.recipe`` (hyperparameters with
+defaults, the warmup + cosine schedule, the routing rule: huge tables to Adam, norms and biases unpreconditioned;
+shared with the JAX glue ``glue_jax``) applied to torch: one training step (forward, loss with label smoothing,
+backward, optional clipping, optimizer step), the routed optimizers, and the AlgoPerf functions themselves, built
 from an optimizer factory so that a submission states only its optimizer and defaults.
 
 Submissions import only the AlgoPerf API, ``precond``, this module and modules in their own folder.
 """
 
-import math
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -19,53 +19,24 @@ import compat  # noqa: F401  (so `from algoperf import spec` resolves)
 import precond
 from algoperf import spec
 from algoperf.pytorch_utils import pytorch_setup
-from common import search_space as ss
-from submissions import routing
+from submissions import recipe, routing
+from submissions.recipe import (  # noqa: F401  (re-exported: submissions and tests name them glue.X)
+    ADAM_DIM_THRESHOLD,
+    BASELINE_DEFAULTS,
+    BATCH_SIZES,
+    KRON_OVERRIDES,
+    UNPRECONDITIONED_TYPES,
+    TrainingHParams,
+    batch_size,
+    next_batch,
+    scheduled_lr,
+    warmup_cosine,
+)
 
+hyperparameters = recipe.hyperparameters  # re-exported: submissions call glue.hyperparameters
 USE_DDP = pytorch_setup()[0]
 # The differentiable all_reduce AlgoPerf's baselines use; torch suggests a private module in its place.
 warnings.filterwarnings("ignore", message="torch.distributed.nn.functional.all_reduce is deprecated")
-
-
-@dataclass(frozen=True)
-class TrainingHParams:
-    """The hyperparameters of the baseline recipe. Fields missing from a search-space point take defaults; the
-    bounds are checked when a search space is loaded for a submission."""
-
-    learning_rate: float = field(default=1e-3, metadata=ss.bounds(0, lo_open=True))
-    one_minus_beta1: float = field(default=0.1, metadata=ss.bounds(0, 1))
-    beta2: float = field(default=0.999, metadata=ss.bounds(0, 1))
-    weight_decay: float = field(default=0.0, metadata=ss.bounds(0))
-    warmup_factor: float = field(default=0.05, metadata=ss.bounds(0, 1))
-    label_smoothing: float = field(default=0.0, metadata=ss.bounds(0, 1, hi_open=True))
-    dropout_rate: float = field(default=0.0, metadata=ss.bounds(0, 1, hi_open=True))
-    grad_clip: float | None = field(default=None, metadata=ss.bounds(0, lo_open=True))
-
-    @classmethod
-    def resolve(cls, hyperparameters: Any, defaults: "TrainingHParams") -> "TrainingHParams":
-        """``hyperparameters`` (a namedtuple, or None under self-tuning) over ``defaults``."""
-        if hyperparameters is None:
-            return defaults
-        values = {f.name: getattr(hyperparameters, f.name, getattr(defaults, f.name)) for f in fields(cls)}
-        return cls(**values)
-
-    @property
-    def betas(self) -> tuple[float, float]:
-        return 1.0 - self.one_minus_beta1, self.beta2
-
-
-def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
-    """LR factor: linear from 0 over ``warmup_steps``, then cosine to zero at ``total_steps``, zero after."""
-    if step < warmup_steps:
-        return step / warmup_steps
-    if step >= total_steps:
-        return 0.0
-    progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def scheduled_lr(hp: TrainingHParams, step: int, step_hint: int) -> float:
-    return hp.learning_rate * warmup_cosine(step, int(hp.warmup_factor * step_hint), step_hint)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -104,53 +75,6 @@ def train_step(
     return loss.detach(), new_model_state
 
 
-def next_batch(input_queue) -> dict:
-    """The trivial data_selection: the next batch of the pre-shuffled queue."""
-    return next(input_queue)
-
-
-# Global batch sizes: AlgoPerf's NAdamW baseline for the official workloads, ours for the CPU suite.
-BATCH_SIZES = {
-    "criteo1tb": 262_144,
-    "fastmri": 32,
-    "imagenet_resnet": 1024,
-    "imagenet_vit": 1024,
-    "librispeech_conformer": 256,
-    "librispeech_deepspeech": 256,
-    "ogbg": 512,
-    "wmt": 128,
-    "mnist": 128,
-    "fashion_resnet": 128,
-    "fashion_vit": 128,
-    "stdlib_lm": 32,
-    "flights_dlrm": 512,
-    "qm9_gnn": 128,
-    "mri_unet": 8,
-    "bible_mt": 32,
-    "espeak_asr": 32,
-}
-
-
-def batch_size(workload_name: str) -> int:
-    """Raises ValueError for an unknown name, so the runner retries with the base workload name."""
-    if workload_name not in BATCH_SIZES:
-        raise ValueError(f"no batch size for workload {workload_name!r}")
-    return BATCH_SIZES[workload_name]
-
-
-# AlgoPerf's NAdamW baseline, first point of its v0.5 external-tuning list: the self-tuning default of every
-# submission whose learning rate is Adam's (grafted to Adam, or Adam in an eigenbasis).
-BASELINE_DEFAULTS = TrainingHParams(
-    learning_rate=0.001308209823469072,
-    one_minus_beta1=0.02686663061,
-    beta2=0.9981232922116359,
-    weight_decay=0.16375311233774334,
-    warmup_factor=0.1,
-    label_smoothing=0.1,
-    dropout_rate=0.0,
-)
-
-
 class OptimizerSet:
     """Several torch optimizers stepped as one (a Kronecker optimizer plus Adam for huge tables)."""
 
@@ -181,7 +105,7 @@ def route_parameters(
     model, param_types, policy: routing.Policy = routing.DEFAULT
 ) -> tuple[list[dict], list[tuple[str, torch.nn.Parameter]]]:
     """(Kronecker parameter groups, parameters for Adam), as (name, parameter) pairs so the optimizers' errors
-    name the parameter; ``routing.route`` decides each one from its AlgoPerf type and shape."""
+    name the parameter; ``routing.route`` decides each one from its AlgoPerf type and shape under ``policy``."""
     dest = {routing.KRONECKER: [], routing.UNPRECONDITIONED: [], routing.ADAM: []}
     for name, p in model.named_parameters():
         dest[routing.route(name, (param_types or {}).get(name), tuple(p.shape), policy)].append((name, p))
@@ -189,42 +113,23 @@ def route_parameters(
     return [g for g in groups if g["params"]], dest[routing.ADAM]
 
 
-KRON_OVERRIDES = tuple(f.name for f in fields(precond.KronConfig) if f.name not in ("variant", "betas"))
-
-
-def hyperparameters(build_optimizer) -> dict[str, ss.Param]:
-    """What a submission built by ``make_submission(build_optimizer, ...)`` reads from a search-space point (its
-    ``HYPERPARAMETERS``): the recipe's fields, and for ``kronecker`` optimizers the KronConfig options it overrides.
-    Every one has a default; KronConfig checks the values of its own options."""
-    out = ss.declared(TrainingHParams, "glue")
-    kron = {f.name: f for f in fields(precond.KronConfig)}
-    for name in getattr(build_optimizer, "overridable", ()):
-        default = kron[name].default
-        out[name] = ss.Param(default=default)
-    if hasattr(build_optimizer, "policy"):  # the submission's routing is its default
-        out[routing.POLICY_HYPERPARAMETER] = ss.Param(default=build_optimizer.policy.precondition_embeddings)
-    return out
-
-
 def kronecker(optimizer_cls, policy: routing.Policy = routing.DEFAULT, **options):
     """An optimizer factory: ``optimizer_cls`` with ``options`` (any of them overridden by a hyperparameter of the
     same name in the search-space point) on the parameters ``policy`` routes to it (``precondition_embeddings``
     in the point overrides the policy's), NAdamW on huge tables."""
-    config_fields = set(KRON_OVERRIDES)
 
     def build(model, param_types, hp: TrainingHParams, hyperparameters) -> torch.optim.Optimizer:
-        overrides = {k: getattr(hyperparameters, k) for k in config_fields if hasattr(hyperparameters, k)}
-        kw = {"betas": hp.betas, **options, **overrides}
+        kw = {"betas": hp.betas, **options, **recipe.kron_overrides(hyperparameters)}
         groups, adam_params = route_parameters(model, param_types, policy.with_overrides(hyperparameters))
         optimizers = {"kron": optimizer_cls(groups, lr=hp.learning_rate, weight_decay=hp.weight_decay, **kw)}
-        if adam_params:  # Adam needs an EMA: a beta2 of 1 (factor sums, KrAD) becomes the baseline's 0.999
-            betas = (hp.betas[0], hp.beta2 if hp.beta2 < 1 else 0.999)
+        if adam_params:
             optimizers["adam"] = precond.NAdamW(
-                adam_params, lr=hp.learning_rate, betas=betas, weight_decay=hp.weight_decay
+                adam_params, lr=hp.learning_rate, betas=hp.adam_betas, weight_decay=hp.weight_decay
             )
         return OptimizerSet(optimizers)
 
-    build.overridable, build.policy = KRON_OVERRIDES, policy
+    build.overridable = KRON_OVERRIDES
+    build.policy = policy
     return build
 
 

@@ -3,13 +3,8 @@ no grafting (Adam's learning rate transfers, so the NAdamW baseline's points are
 refresh of the paper: every 50 steps a block factor's basis is recomputed only if its criterion exceeds 0.1."""
 
 from precond import EShampoo
-from submissions import glue, routing
-
-SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
-OPTIONS = dict(
-    precondition_frequency=50, start_preconditioning_step=50, refresh_tau=0.1, max_preconditioner_dim=1024, eps=1e-8
-)
-ROUTING = routing.Policy(precondition_embeddings=False)  # tables: diagonal (submissions/README.md "Parameter routing")
+from submissions import glue
+from submissions.eshampoo.options import OPTIONS, ROUTING, SELF_TUNING_DEFAULTS
 
 _build = glue.kronecker(EShampoo, ROUTING, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set

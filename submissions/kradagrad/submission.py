@@ -4,18 +4,8 @@ the NAdamW baseline's points are reused; AdaGrad-style factor sums aside, the re
 No damping: X - damping X^2 is an O(d^3) product every step (17 -> 11 ms/step on MNIST, same steps to target)."""
 
 from precond import KrADagrad
-from submissions import glue, routing
-
-SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
-OPTIONS = dict(
-    precondition_frequency=100,
-    start_preconditioning_step=100,
-    max_preconditioner_dim=1024,
-    eps=1e-4,
-    grafting="adam",
-    damping=0.0,
-)
-ROUTING = routing.Policy(precondition_embeddings=False)  # tables: diagonal (submissions/README.md "Parameter routing")
+from submissions import glue
+from submissions.kradagrad.options import OPTIONS, ROUTING, SELF_TUNING_DEFAULTS
 
 _build = glue.kronecker(KrADagrad, ROUTING, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set

@@ -3,13 +3,8 @@ rescaled to the momentum's norm (an SGD-sized step), so its learning rates are S
 tuning_search_space.json and submissions/README.md. Factor statistics are sums (beta2 = 1), as in the paper."""
 
 from precond import KrADagradStar
-from submissions import glue, routing
-
-SELF_TUNING_DEFAULTS = glue.TrainingHParams(
-    learning_rate=1.0, one_minus_beta1=0.1, beta2=1.0, weight_decay=5e-4, warmup_factor=0.05, label_smoothing=0.1
-)
-OPTIONS = dict(precondition_frequency=100, start_preconditioning_step=100, max_preconditioner_dim=1024, eps=1e-4)
-ROUTING = routing.Policy(precondition_embeddings=False)  # tables: diagonal (submissions/README.md "Parameter routing")
+from submissions import glue
+from submissions.kradagrad_star.options import OPTIONS, ROUTING, SELF_TUNING_DEFAULTS
 
 _build = glue.kronecker(KrADagradStar, ROUTING, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set

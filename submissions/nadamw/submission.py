@@ -6,12 +6,13 @@ Self-tuning (hyperparameters=None) uses the first point of the external search s
 
 from precond import NAdamW
 from submissions import glue
-
-SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
+from submissions.nadamw.options import OPTIONS, SELF_TUNING_DEFAULTS
 
 
 def _build(model, param_types, hp, hyperparameters):
-    return NAdamW(model.named_parameters(), lr=hp.learning_rate, betas=hp.betas, eps=1e-8, weight_decay=hp.weight_decay)
+    return NAdamW(
+        model.named_parameters(), lr=hp.learning_rate, betas=hp.betas, weight_decay=hp.weight_decay, **OPTIONS
+    )
 
 
 HYPERPARAMETERS = glue.hyperparameters(_build)

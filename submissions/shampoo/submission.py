@@ -3,18 +3,8 @@ to Adam per block, max_preconditioner_dim 1024, roots refreshed every 100 steps 
 factors, Nesterov first moment, warmup + cosine, decoupled weight decay, tables of 1e6+ rows on Adam."""
 
 from precond import Shampoo
-from submissions import glue, routing
-
-SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
-OPTIONS = dict(
-    precondition_frequency=100,
-    start_preconditioning_step=100,
-    max_preconditioner_dim=1024,
-    eps=1e-8,
-    grafting="adam",
-    factor_dtype="float32",
-)
-ROUTING = routing.Policy(precondition_embeddings=False)  # tables: diagonal (submissions/README.md "Parameter routing")
+from submissions import glue
+from submissions.shampoo.options import OPTIONS, ROUTING, SELF_TUNING_DEFAULTS
 
 _build = glue.kronecker(Shampoo, ROUTING, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set

@@ -2,13 +2,8 @@
 NAdamW baseline's hyperparameters transfer; otherwise the Shampoo submission's recipe. eps 1e-4 (see precond)."""
 
 from precond import Shampoo2
-from submissions import glue, routing
-
-SELF_TUNING_DEFAULTS = glue.BASELINE_DEFAULTS
-OPTIONS = dict(
-    precondition_frequency=100, start_preconditioning_step=100, max_preconditioner_dim=1024, eps=1e-4, grafting="adam"
-)
-ROUTING = routing.Policy(precondition_embeddings=False)  # tables: diagonal (submissions/README.md "Parameter routing")
+from submissions import glue
+from submissions.shampoo2.options import OPTIONS, ROUTING, SELF_TUNING_DEFAULTS
 
 _build = glue.kronecker(Shampoo2, ROUTING, **OPTIONS)
 HYPERPARAMETERS = glue.hyperparameters(_build)  # what a search-space point may set

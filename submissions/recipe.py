@@ -1,0 +1,146 @@
+"""The framework-free half of the submissions' shared recipe, imported by the PyTorch glue (``glue``) and the JAX
+glue (``glue_jax``) alike: the hyperparameters with their defaults and bounds, the warmup + cosine schedule, the
+batch sizes, the baseline's defaults, where each parameter goes, and what a search-space point may set.
+
+Imports neither torch nor JAX, so both glues state each rule once.
+"""
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from common import search_space as ss
+from precond.config import KronConfig
+from submissions import routing
+
+
+@dataclass(frozen=True)
+class TrainingHParams:
+    """The hyperparameters of the baseline recipe. Fields missing from a search-space point take defaults; the
+    bounds are checked when a search space is loaded for a submission."""
+
+    learning_rate: float = field(default=1e-3, metadata=ss.bounds(0, lo_open=True))
+    one_minus_beta1: float = field(default=0.1, metadata=ss.bounds(0, 1))
+    beta2: float = field(default=0.999, metadata=ss.bounds(0, 1))
+    weight_decay: float = field(default=0.0, metadata=ss.bounds(0))
+    warmup_factor: float = field(default=0.05, metadata=ss.bounds(0, 1))
+    label_smoothing: float = field(default=0.0, metadata=ss.bounds(0, 1, hi_open=True))
+    dropout_rate: float = field(default=0.0, metadata=ss.bounds(0, 1, hi_open=True))
+    grad_clip: float | None = field(default=None, metadata=ss.bounds(0, lo_open=True))
+
+    @classmethod
+    def resolve(cls, hyperparameters: Any, defaults: "TrainingHParams") -> "TrainingHParams":
+        """``hyperparameters`` (a namedtuple, or None under self-tuning) over ``defaults``."""
+        if hyperparameters is None:
+            return defaults
+        values = {f.name: getattr(hyperparameters, f.name, getattr(defaults, f.name)) for f in fields(cls)}
+        return cls(**values)
+
+    @property
+    def betas(self) -> tuple[float, float]:
+        return 1.0 - self.one_minus_beta1, self.beta2
+
+    @property
+    def adam_betas(self) -> tuple[float, float]:
+        """The betas of the NAdamW that huge tables get: it needs an EMA, so a beta2 of 1 (factor sums, KrAD)
+        becomes the baseline's 0.999."""
+        return self.betas[0], self.beta2 if self.beta2 < 1 else 0.999
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
+    """LR factor: linear from 0 over ``warmup_steps``, then cosine to zero at ``total_steps``, zero after."""
+    if step < warmup_steps:
+        return step / warmup_steps
+    if step >= total_steps:
+        return 0.0
+    progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def warmup_steps(hp: TrainingHParams, step_hint: int) -> int:
+    return int(hp.warmup_factor * step_hint)
+
+
+def scheduled_lr(hp: TrainingHParams, step: int, step_hint: int) -> float:
+    return hp.learning_rate * warmup_cosine(step, warmup_steps(hp, step_hint), step_hint)
+
+
+def next_batch(input_queue) -> dict:
+    """The trivial data_selection: the next batch of the pre-shuffled queue."""
+    return next(input_queue)
+
+
+# Global batch sizes: AlgoPerf's NAdamW baseline for the official workloads, ours for the CPU suite.
+BATCH_SIZES = {
+    "criteo1tb": 262_144,
+    "fastmri": 32,
+    "imagenet_resnet": 1024,
+    "imagenet_vit": 1024,
+    "librispeech_conformer": 256,
+    "librispeech_deepspeech": 256,
+    "ogbg": 512,
+    "wmt": 128,
+    "mnist": 128,
+    "fashion_resnet": 128,
+    "fashion_vit": 128,
+    "stdlib_lm": 32,
+    "flights_dlrm": 512,
+    "qm9_gnn": 128,
+    "mri_unet": 8,
+    "bible_mt": 64,
+    "espeak_asr": 32,
+}
+
+
+def batch_size(workload_name: str) -> int:
+    """Raises ValueError for an unknown name, so the runner retries with the base workload name."""
+    if workload_name not in BATCH_SIZES:
+        raise ValueError(f"no batch size for workload {workload_name!r}")
+    return BATCH_SIZES[workload_name]
+
+
+# Where a parameter goes: the Kronecker optimizer, its diagonal method, or a separate NAdamW (submissions/routing.py
+# decides, by AlgoPerf type and shape under the submission's policy).
+KRON, DIAGONAL, ADAM = routing.KRONECKER, routing.UNPRECONDITIONED, routing.ADAM
+ADAM_DIM_THRESHOLD = routing.ADAM_DIM_THRESHOLD
+UNPRECONDITIONED_TYPES = routing.NORM_AND_BIAS_TYPES
+
+
+def route(type_name: str | None, shape: tuple[int, ...], policy: routing.Policy = routing.DEFAULT) -> str:
+    """``routing.route`` for a parameter known by its type name (None when the workload gives none) and shape:
+    neither layout nor framework matters, only the largest dimension and the type."""
+    return routing.route(type_name or "a parameter", type_name, shape, policy)
+
+
+# AlgoPerf's NAdamW baseline, first point of its v0.5 external-tuning list: the self-tuning default of every
+# submission whose learning rate is Adam's (grafted to Adam, or Adam in an eigenbasis).
+BASELINE_DEFAULTS = TrainingHParams(
+    learning_rate=0.001308209823469072,
+    one_minus_beta1=0.02686663061,
+    beta2=0.9981232922116359,
+    weight_decay=0.16375311233774334,
+    warmup_factor=0.1,
+    label_smoothing=0.1,
+    dropout_rate=0.0,
+)
+
+KRON_OVERRIDES = tuple(f.name for f in fields(KronConfig) if f.name not in ("variant", "betas"))
+
+
+def kron_overrides(hyperparameters: Any) -> dict:
+    """The KronConfig options a search-space point sets (they override a submission's options)."""
+    return {k: getattr(hyperparameters, k) for k in KRON_OVERRIDES if hasattr(hyperparameters, k)}
+
+
+def hyperparameters(build_optimizer) -> dict[str, ss.Param]:
+    """What a submission built by ``make_submission(build_optimizer, ...)`` reads from a search-space point (its
+    ``HYPERPARAMETERS``): the recipe's fields, and for ``kronecker`` optimizers the KronConfig options it overrides.
+    Every one has a default; KronConfig checks the values of its own options."""
+    out = ss.declared(TrainingHParams, "glue")
+    kron = {f.name: f for f in fields(KronConfig)}
+    for name in getattr(build_optimizer, "overridable", ()):
+        default = kron[name].default
+        out[name] = ss.Param(default=default)
+    if hasattr(build_optimizer, "policy"):  # the submission's routing is its default
+        out[routing.POLICY_HYPERPARAMETER] = ss.Param(default=build_optimizer.policy.precondition_embeddings)
+    return out

@@ -1,0 +1,15 @@
+"""Shampoo's options and self-tuning defaults, stated once for both frameworks: ``submission.py`` (PyTorch) and
+``submission_jax.py`` (JAX) import them."""
+
+from submissions import recipe, routing
+
+SELF_TUNING_DEFAULTS = recipe.BASELINE_DEFAULTS
+OPTIONS = dict(
+    precondition_frequency=100,
+    start_preconditioning_step=100,
+    max_preconditioner_dim=1024,
+    eps=1e-8,
+    grafting="adam",
+    factor_dtype="float32",
+)
+ROUTING = routing.Policy(precondition_embeddings=False)  # tables: diagonal (submissions/README.md "Parameter routing")

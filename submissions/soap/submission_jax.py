@@ -1,0 +1,12 @@
+"""The soap submission in JAX: ``precond_jax.soap`` over the JAX glue, with the options, defaults
+and search space of the PyTorch ``submission.py`` beside it (see its docstring)."""
+
+import precond_jax
+from submissions import glue_jax
+from submissions.soap.options import OPTIONS, ROUTING, SELF_TUNING_DEFAULTS
+
+_build = glue_jax.kronecker(precond_jax.soap, ROUTING, **OPTIONS)
+HYPERPARAMETERS = glue_jax.hyperparameters(_build)  # what a search-space point may set
+get_batch_size, init_optimizer_state, update_params, data_selection = glue_jax.make_submission(
+    _build, SELF_TUNING_DEFAULTS
+)
