@@ -52,7 +52,7 @@ PROGRESS = {"auto": None, "on": True, "off": False}  # --progress values; None: 
 
 def framework(value: str) -> None:
     if value not in SUPPORTED_FRAMEWORKS:
-        raise UsageError(f"--framework={value} is not supported yet; use --framework=pytorch")
+        raise UsageError(f"--framework={value} is not supported; use {' or '.join(SUPPORTED_FRAMEWORKS)}")
 
 
 def tuning_ruleset(value: str) -> None:
