@@ -26,6 +26,34 @@ def all_finite(*arrays: jax.Array) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in arrays]))
 
 
+def _one_matrix_at_a_time_on_cpu(fn):
+    """``fn`` (a LAPACK-backed decomposition) of a (..., d, d) stack, called one matrix at a time on CPU.
+
+    jaxlib 0.10's CPU kernels split a batch over XLA's intra-op thread pool and park the calling pool thread
+    until the parts are done. When XLA runs as many independent decompositions at once as the pool has threads
+    (the block groups' refreshes of one step), every thread waits for parts no thread is free to run and the
+    step never returns (Shampoo on fashion_vit, 2 threads). A batch of one runs on the calling thread, so
+    mapping over the stack cannot deadlock; other platforms keep the batched call."""
+
+    def call(a: jax.Array):
+        if a.ndim == 2:
+            return fn(a)
+
+        # fresh functions on every call: lax.map and platform_dependent cache their traces by function identity,
+        # and a cached trace would keep a decomposition that was since replaced (tests force failures that way)
+        def mapped(a):
+            out = lax.map(lambda m: fn(m), a.reshape((-1,) + a.shape[-2:]))
+            return jax.tree.map(lambda x: x.reshape(a.shape[:-2] + x.shape[1:]), out)
+
+        return lax.platform_dependent(a, cpu=mapped, default=lambda a: fn(a))
+
+    return call
+
+
+_eigh = _one_matrix_at_a_time_on_cpu(lambda a: tuple(jnp.linalg.eigh(a, symmetrize_input=False)))
+_qr = _one_matrix_at_a_time_on_cpu(lambda a: tuple(jnp.linalg.qr(a)))
+
+
 def fp64_available() -> bool:
     return bool(jax.config.read("jax_enable_x64"))
 
@@ -37,13 +65,13 @@ def eigh(a: jax.Array, retry_fp64: bool = True) -> tuple[jax.Array, jax.Array, j
     ``jax_enable_x64`` on, the decomposition is retried in float64 (only evaluated when needed: ``lax.cond``).
     Results are in ``a``'s dtype.
     """
-    vals, vecs = jnp.linalg.eigh(a, symmetrize_input=False)
+    vals, vecs = _eigh(a)
     ok = all_finite(vals, vecs)
     if not retry_fp64 or a.dtype == jnp.float64 or not fp64_available():
         return vals, vecs, ok, jnp.zeros((), bool)
 
     def retry(_):
-        v64, q64 = jnp.linalg.eigh(a.astype(jnp.float64), symmetrize_input=False)
+        v64, q64 = _eigh(a.astype(jnp.float64))
         return v64.astype(a.dtype), q64.astype(a.dtype), all_finite(v64, q64)
 
     vals, vecs, ok64 = lax.cond(ok, lambda _: (vals, vecs, ok), retry, None)
@@ -142,7 +170,7 @@ def qr_refine(
 
     def body(carry):
         i, b, q = carry
-        qk, rk = jnp.linalg.qr(b)
+        qk, rk = _qr(b)
         return i + 1, rk @ qk, q @ qk
 
     _, _, q = lax.while_loop(cond, body, (0, _t(q) @ a @ q, q))
@@ -154,7 +182,7 @@ def power_qr_step(a: jax.Array, q: jax.Array) -> tuple[jax.Array, jax.Array]:
     power-iteration step Q <- qr(A Q). QR keeps the sorted column order, so the sort's permutation (returned,
     for the second moment) is the whole re-ordering; returns (Q, permutation)."""
     q, perm = sort_by_rayleigh(a, q)
-    q, _ = jnp.linalg.qr(a @ q)
+    q, _ = _qr(a @ q)
     return q, perm
 
 

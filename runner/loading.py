@@ -13,6 +13,8 @@ from common import search_space as ss
 from common.errors import UsageError
 
 REQUIRED = ("get_batch_size", "init_optimizer_state", "update_params", "data_selection")
+# Top-level packages that tell which framework a submission's code is written for.
+_FRAMEWORK_OF_PACKAGE = {"torch": "pytorch", "jax": "jax", "jaxlib": "jax", "flax": "jax", "optax": "jax"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,31 @@ class Submission:
     def eval_batch_size(self, workload_name: str, default: int) -> int:
         fn = self.fn("get_eval_batch_size")
         return default if fn is None else fn(workload_name)
+
+    @property
+    def frameworks(self) -> set[str]:
+        """The frameworks the submission's code uses: what its module, and the modules its API functions are
+        defined in (a thin submission over a shared glue), hold at top level."""
+        modules = {self.module} | {sys.modules.get(getattr(self.fn(n), "__module__", None)) for n in REQUIRED}
+        found = set()
+        for module in filter(None, modules):
+            for value in vars(module).values():
+                origin = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
+                if isinstance(origin, str) and origin.split(".")[0] in _FRAMEWORK_OF_PACKAGE:
+                    found.add(_FRAMEWORK_OF_PACKAGE[origin.split(".")[0]])
+        return found
+
+    def check_framework(self, framework: str) -> None:
+        """A submission written for one framework only, run under the other, is one line rather than a traceback
+        from deep inside its first step. One that uses both, or neither visibly, is left to run."""
+        used = self.frameworks
+        if len(used) == 1 and framework not in used:
+            (theirs,) = used
+            raise UsageError(
+                f"submission {self.path} is written for {theirs}, not {framework}; "
+                f"pass --framework={theirs} or a {framework} submission (kronbench's: "
+                f"submissions/<name>/{'submission_jax.py' if framework == 'jax' else 'submission.py'})"
+            )
 
 
 def load_submission(path: str) -> Submission:

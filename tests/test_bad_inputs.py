@@ -271,6 +271,13 @@ RUNNER = [
     Case("overwrite_and_resume", R, {"overwrite": True, "resume_last_run": True}, "pass only one"),
     Case("framework_jax_no_port", R, {"framework": "jax", "workload": "qm9_gnn"}, "has no JAX port yet"),
     Case("framework_unknown", R, {"framework": "tf"}, "--framework=tf"),
+    Case("torch_submission_under_jax", R, {"framework": "jax"}, "is written for pytorch, not jax"),
+    Case(
+        "jax_submission_under_torch",
+        R,
+        {"submission_path": os.path.join(ROOT, "submissions", "nadamw", "submission_jax.py")},
+        "is written for jax, not pytorch",
+    ),
     Case("num_trials_zero", R, {"num_tuning_trials": "0"}, "--num_tuning_trials=0 must be at least 1"),
     Case(
         "indices_reversed",

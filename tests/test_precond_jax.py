@@ -5,6 +5,7 @@ Parity with the torch core itself is tests/test_precond_jax_parity.py."""
 
 import functools
 import math
+import os
 import subprocess
 import sys
 
@@ -348,3 +349,37 @@ def test_inside_an_optax_chain_the_state_is_found_and_counted():
     _, state = run(opt, params, grad_sequence(params, 4))
     assert precond_jax.counters(state)["refreshes"] == 2 * 2 * 2  # steps 2 and 4, 2 block groups, 2 factors
     precond_jax.check(state, params)
+
+
+# fashion_vit's parameter shapes, 4 layers of each: block groups of several same-shaped blocks (batched
+# decompositions) whose refreshes XLA runs concurrently.
+_VIT_SHAPES = [(1, 49, 64), (16, 64), (64, 64), (64, 192), (64, 256), (256, 64), (64, 10), (64,), (192,), (256,)]
+_CONCURRENT_REFRESHES = f"""
+import jax, jax.numpy as jnp, precond_jax
+params = {{f"{{i}}_{{k}}": jnp.ones(s) * 0.1 for i, s in enumerate({_VIT_SHAPES!r}) for k in range(4)}}
+opt = precond_jax.shampoo(1e-3, precondition_frequency=1, start_preconditioning_step=1)
+step = jax.jit(lambda s, p, g: opt.update(g, s, p))
+state = opt.init(params)
+for i in range(4):
+    grads = jax.tree.map(lambda p: jax.random.normal(jax.random.PRNGKey(i), p.shape), params)
+    _, state = jax.block_until_ready(step(state, params, grads))
+print("ok")
+"""
+
+
+def test_concurrent_refreshes_of_many_block_groups_finish_on_a_two_thread_cpu():
+    """Regression: with batched CPU eighs, jaxlib 0.10 parked both of XLA's pool threads inside concurrent
+    decompositions and this step never returned (matrix_functions._one_matrix_at_a_time_on_cpu). A child
+    process with a deadline, so a hang fails the test instead of the run."""
+    cpus = sorted(os.sched_getaffinity(0))[:2]  # XLA sizes its pool from the affinity: two threads, as here
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs (a one-thread pool runs every decomposition inline)")
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "1"}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _CONCURRENT_REFRESHES],
+            capture_output=True, text=True, timeout=120, env=env, preexec_fn=lambda: os.sched_setaffinity(0, cpus),
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail("four Shampoo steps with every block group refreshing did not finish in 120 s (deadlock)")
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]

