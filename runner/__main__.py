@@ -4,6 +4,9 @@ from common.threads import configure_thread_env  # first: it must precede numpy 
 
 configure_thread_env()
 
-from runner.cli import main  # noqa: E402
+from absl import flags  # noqa: E402
 
-main()
+from runner import cli  # noqa: E402
+
+flags.adopt_module_key_flags(cli)  # --help lists the command's flags, not only this file's (none)
+cli.main()

@@ -1,6 +1,9 @@
 """``python -m scoring``."""
 
-import compat  # noqa: F401  (targets of official workloads come from algoperf when it is installed)
-from scoring.cli import main
+from absl import flags  # noqa: E402
 
-main()
+import compat  # noqa: F401  (targets of official workloads come from algoperf when it is installed)
+from scoring import cli  # noqa: E402
+
+flags.adopt_module_key_flags(cli)  # --help lists the command's flags, not only this file's (none)
+cli.main()
