@@ -136,8 +136,7 @@ def check_batch_split(cfg: ExperimentConfig, submission: Submission, workload) -
 
 def run_experiment(cfg: ExperimentConfig, workload) -> list[TrialResult]:
     """Run every planned trial of ``cfg`` on ``workload``; print one summary line per trial."""
-    submission = load_submission(cfg.submission_path)
-    submission.check_framework(cfg.trial.framework)
+    submission = load_submission(cfg.submission_path, cfg.trial.framework)
     if cfg.trial.rng_seed is None:  # one seed for the search-space points and the trials, recorded in meta data
         cfg = replace(cfg, trial=replace(cfg.trial, rng_seed=distributed.decided_by_rank0(lambda: draw_seed("run"))))
     trials = plan_trials(cfg, submission)

@@ -82,8 +82,9 @@ class Submission:
             )
 
 
-def load_submission(path: str) -> Submission:
-    """Import ``submission.py`` from ``path``; a package-relative import when its folders are packages."""
+def load_submission(path: str, framework: str | None = None) -> Submission:
+    """Import ``submission.py`` from ``path``; a package-relative import when its folders are packages. With
+    ``framework``, a submission written only for the other framework is refused (``Submission.check_framework``)."""
     if not path or not os.path.isfile(path):
         raise UsageError(f"submission file {path!r} not found; pass --submission_path=path/to/submission.py")
     path = os.path.abspath(path)
@@ -93,7 +94,10 @@ def load_submission(path: str) -> Submission:
         raise UsageError(
             f"submission {path} lacks required function(s) {', '.join(missing)}; define them as in the AlgoPerf API"
         )
-    return Submission(module=module, path=path)
+    submission = Submission(module=module, path=path)
+    if framework is not None:
+        submission.check_framework(framework)
+    return submission
 
 
 def _import(path: str) -> ModuleType:

@@ -598,6 +598,7 @@ TUNING = [
     Case("t_threads_zero", T, {"threads": "0"}, "--threads=0 must be at least 1"),
     Case("t_ray_no_cpus", T, {"executor": "ray", "cpus_per_trial": "0"}, "--cpus_per_trial must be > 0"),
     Case("t_framework_jax_no_port", T, {"framework": "jax", "workloads": "qm9_gnn"}, "has no JAX port yet"),
+    Case("t_torch_file_under_jax", T, {"framework": "jax", "submissions": NADAMW}, "is written for pytorch, not jax"),
     Case("t_positional", T, {}, "unexpected arguments", positional=("extra",)),
     Case("t_too_few_points", T, {"num_tuning_trials": "6"}, "6 trials requested but the list holds 5 points"),
     Case("t_folder_without_space", T, {"submissions": sub_folder(None)}, "has no tuning_search_space.json"),

@@ -121,18 +121,19 @@ def _preflight(data_dir: str, frameworks: tuple[str, ...]):
     return check
 
 
-def _check_search_spaces(cfg) -> None:
-    """Each submission's search space against the hyperparameters it declares, before anything is written (a
-    worker checks its own point again, for remote clusters where this is skipped)."""
+def _check_submissions(cfg) -> None:
+    """Each submission file against its framework, and its search space against the hyperparameters it declares,
+    before anything is written (a worker checks both again, for remote clusters where this is skipped)."""
     from common import search_space as ss
     from runner.loading import load_submission
     from tuning.plan import resolve_submissions, search_space
 
     for _, paths in resolve_submissions(cfg.submissions, cfg.frameworks):
-        for path in paths.values():  # one search space, checked against each framework's declarations
+        for framework, path in paths.items():  # one search space, checked against each framework's declarations
+            submission = load_submission(path, framework)  # a file for the other framework: one line, here
             space = search_space(path, cfg.tuning_ruleset)
             if space is not None:
-                ss.check(space, load_submission(path).hyperparameters, path)
+                ss.check(space, submission.hyperparameters, path)
 
 
 def _run() -> int:
@@ -141,7 +142,7 @@ def _run() -> int:
     cfg = _config()
     remote = FLAGS.executor == "ray" and FLAGS.ray_address  # the data lives on the cluster's nodes
     if not remote:
-        _check_search_spaces(cfg)
+        _check_submissions(cfg)
     summary = run_campaign(
         cfg,
         _executor(cfg),

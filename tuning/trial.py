@@ -100,7 +100,7 @@ def _run_locked(spec: TrialSpec) -> dict:
         progress=False,
         flags=spec.to_dict(),
     )
-    submission = load_submission(spec.submission_path)
+    submission = load_submission(spec.submission_path, spec.framework)
     hyperparameters = None
     if spec.hyperparameters is not None:
         point = ss.parse([spec.hyperparameters], source=f"point of trial {spec.id}")
