@@ -105,3 +105,27 @@ def test_step_keys_are_algoperfs_fold_in_then_split():
     for step in (0, 1, KEY_BLOCK - 1, KEY_BLOCK, 5, 3 * KEY_BLOCK + 7):  # across and back over block edges
         expected = prng.split(prng.fold_in(rng, step), 4)
         assert (keys(step) == expected).all()
+
+
+def test_loading_the_training_data_is_not_charged():
+    """A campaign worker never loads the data before the clock (no check_data): building the input queue must."""
+    import time
+
+    from runner.loading import load_submission
+    from workloads.mnist.workload import MnistWorkload
+
+    class SlowToLoad(MnistWorkload):
+        def load_splits(self, data_dir):
+            time.sleep(1.0)
+            return super().load_splits(data_dir)
+
+        def _data_key(self, data_dir):  # its own copy: a split another test loaded would hide the sleep
+            return ("slow-to-load", id(self))
+
+    workload = SlowToLoad()
+    workload.eval_period_time_sec = 1e9
+    submission = load_submission("submissions/nadamw/submission.py")
+    cfg = TrialConfig(workload_name="mnist", tuning_ruleset="self", max_global_steps=2, progress=False)
+    result = train_once(workload, submission, None, prng.PRNGKey(0), cfg)
+    assert result.global_step == 2 and result.eval_results  # it trained on the data the sleep loaded
+    assert result.submission_time < 0.5
