@@ -15,6 +15,13 @@ def max_global_steps(value: int | None) -> None:
         raise UsageError(f"--max_global_steps={value} must be at least 1 (leave it unset for no limit)")
 
 
+def refine_time_to_target_sec(value: float) -> None:
+    if not 0 <= value < float("inf"):
+        raise UsageError(
+            f"--refine_time_to_target_sec={value} must be a number of seconds >= 0 (e.g. 1; 0 turns refinement off)"
+        )
+
+
 def rng_seed(value: int | None) -> None:
     if value is not None and not 0 <= value <= MAX_SEED:
         raise UsageError(f"--rng_seed={value} must lie in [0, 2**32 - 1]; pick another seed or leave it unset")

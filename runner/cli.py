@@ -26,6 +26,12 @@ flags.DEFINE_string("experiment_dir", None, "Root directory of experiment logs."
 flags.DEFINE_string("experiment_name", None, "Experiment name (a folder under --experiment_dir).")
 flags.DEFINE_integer("rng_seed", None, "Seed of the trial RNG; drawn from os.urandom when unset.")
 flags.DEFINE_integer("max_global_steps", None, "Stop after this many update steps.")
+flags.DEFINE_float(
+    "refine_time_to_target_sec",
+    0.0,
+    "Copy the model every this many submission seconds between evals and, at the first eval past the target, "
+    "evaluate the copies to report a finer time to target beside AlgoPerf's (runner/refine.py); 0: off.",
+)
 flags.DEFINE_boolean("overwrite", False, "Replace existing trial directories.")
 flags.DEFINE_boolean("resume_last_run", False, "Continue existing trials from their last checkpoint.")
 flags.DEFINE_boolean("save_checkpoints", True, "Checkpoint at every eval (needed by --resume_last_run).")
@@ -79,6 +85,7 @@ def _config():
         hook.resolve()  # a bad name fails here, before any trial starts
     checks.framework(FLAGS.framework)
     checks.max_global_steps(FLAGS.max_global_steps)
+    checks.refine_time_to_target_sec(FLAGS.refine_time_to_target_sec)
     checks.rng_seed(FLAGS.rng_seed)
     checks.data_dir(FLAGS.data_dir)
     flag_values = {f.name: f.value for f in FLAGS.get_flags_for_module(__name__)}
@@ -93,6 +100,7 @@ def _config():
         rng_seed=FLAGS.rng_seed,
         progress=PROGRESS[FLAGS.progress],
         eval_hooks=tuple(hooks),
+        refine_time_to_target_sec=FLAGS.refine_time_to_target_sec,
         flags=json.loads(json.dumps(flag_values, default=str)),
     )
     return ExperimentConfig(

@@ -1,5 +1,6 @@
 """What differs between a PyTorch and a JAX trial in the runner, behind one small interface: random keys, waiting
-for the device before the clock is read, the finiteness check, out-of-memory errors, checkpoints.
+for the device before the clock is read, the finiteness check, out-of-memory errors, checkpoints, and copies of
+the model (runner/refine.py).
 
 PyTorch: AlgoPerf's numpy emulation of JAX keys (compat/prng.py); the clock synchronises CUDA itself
 (runner/clock.py); parameters live in an ``nn.Module``. JAX: real ``jax.random`` keys; dispatch is asynchronous,
@@ -8,7 +9,9 @@ so the runner blocks on a step's outputs before it reads the clock (``wait``) wh
 clock", measures what that changes); parameters and states are pytrees. JAX is imported only by JAX trials.
 """
 
+import copy
 import math
+from contextlib import contextmanager
 from typing import Any
 
 from runner import checkpoint
@@ -52,6 +55,20 @@ class Torch:
         import torch
 
         torch.cuda.empty_cache()
+
+    def snapshot(self, model, model_state) -> tuple:
+        """A copy of the model's parameters and buffers (its state dict) and of the model state."""
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}, copy.deepcopy(model_state)
+
+    @contextmanager
+    def swapped(self, model, model_state, snapshot):
+        """The module holds the snapshot's weights while the block runs, and its own again after."""
+        own = self.snapshot(model, model_state)
+        model.load_state_dict(snapshot[0])
+        try:
+            yield model, snapshot[1]
+        finally:
+            model.load_state_dict(own[0])
 
 
 class Jax:
@@ -105,6 +122,18 @@ class Jax:
 
     def free_memory(self) -> None:
         """Nothing to do: JAX frees buffers when their arrays go."""
+
+    def snapshot(self, params, model_state) -> tuple:
+        """Copies, not references: the submissions' jitted steps donate (and so delete) the arrays they update."""
+        import jax
+        import jax.numpy as jnp
+
+        return jax.tree.map(jnp.copy, (params, model_state))
+
+    @contextmanager
+    def swapped(self, params, model_state, snapshot):
+        """Pytrees are values: the snapshot itself is evaluated."""
+        yield snapshot
 
 
 def get(name: str):

@@ -4,7 +4,8 @@ Timed (``accumulated_submission_time``): data_selection + update_params, and pre
 Untimed: initialisation, evaluation, logging and checkpointing. An eval is due when
 ``now - last_eval_time >= eval_period_time_sec`` (``last_eval_time`` starts at 0, so the first eval follows
 step 1) or training is complete; the budget is checked after each step and again after prepare_for_eval,
-and an eval runs only while budget remains.
+and an eval runs only while budget remains. With ``refine_time_to_target_sec`` the runner also copies the model
+between evals, outside the clock, to refine the time to target beside AlgoPerf's (runner/refine.py).
 
 Per-step keys are AlgoPerf's (``fold_in(rng, step)`` split four ways) but derived in blocks outside the timed
 interval: they are runner bookkeeping, and derived one at a time between torch steps they cost ~75 us each
@@ -23,6 +24,7 @@ from runner.clock import get_time
 from runner.loading import Submission
 from runner.progress import Progress
 from runner.recorder import TrialRecorder
+from runner.refine import Refiner
 from runner.trial import TrialConfig, TrialResult, TrialState
 
 log = logging.getLogger("kronbench.runner")
@@ -91,6 +93,8 @@ class _Run:
         step_keys = self.fw.step_keys(rng)
         keys = step_keys(state.global_step)
         diverged_at = None
+        period = self.config.refine_time_to_target_sec
+        self.refiner = Refiner(self.fw, self.workload, period, state.refined) if period else None
         start_time = get_time()
         ts["last_step_end_time"] = start_time
         while (
@@ -106,6 +110,8 @@ class _Run:
                 break
             if step_end_time - ts["last_eval_time"] >= self.workload.eval_period_time_sec or ts["training_complete"]:
                 diverged_at = self._eval_point(state, prep_eval_rng, eval_rng, start_time)
+            elif self.refiner is not None:  # untimed, as the eval is: a copy of the model
+                self.refiner.stepped(state)
             self.progress.update(state.global_step, ts["accumulated_submission_time"])
             keys = step_keys(state.global_step)
             ts["last_step_end_time"] = get_time()
@@ -155,6 +161,7 @@ class _Run:
         ts["is_time_remaining"] = ts["accumulated_submission_time"] < self.budget
         if not ts["is_time_remaining"]:
             return None
+        first_crossing = not ts["validation_goal_reached"]
         result = _evaluate(
             self.fw,
             self.workload,
@@ -174,8 +181,24 @@ class _Run:
         self.progress.evaluated(
             state.global_step, ts["accumulated_submission_time"], result.get(f"validation/{self.metric}")
         )
+        if self.refiner is not None:
+            self._refine(state, result, eval_rng, first_crossing and ts["validation_goal_reached"])
         self.recorder.evaluated(self.workload, state, result, eval_rng, diverged)
         return state.global_step if diverged else None
+
+    def _refine(self, state: TrialState, result: dict, eval_rng, first_crossing: bool) -> None:
+        """After a grid eval: the refiner's turn (runner/refine.py), evaluating its copies as the grid evaluates."""
+
+        def evaluate(params, model_state, step):
+            return _eval_model(
+                self.fw, self.workload, params, model_state, eval_rng, self.config, self.eval_batch_size, step
+            )
+
+        crossing = self.refiner.evaluated(state, result["score"], first_crossing, evaluate)
+        if crossing is not None:
+            state.refined = crossing
+            self.recorder.refined(crossing)
+            state.train_state["last_eval_time"] = get_time()  # a full period of training before the next eval
 
     def _api_kwargs(self, state: TrialState, rng) -> dict:
         """The keyword arguments update_params and prepare_for_eval share, under AlgoPerf's names."""
@@ -211,6 +234,8 @@ class _Run:
             eval_results=state.eval_results,
             train_state=dict(ts),
             diverged_at_step=diverged_at,
+            refined_step_to_target=state.refined.step if state.refined else None,
+            refined_time_to_target=state.refined.time if state.refined else None,
         )
 
 
@@ -228,8 +253,26 @@ def _evaluate(
 ) -> dict | None:
     """Untimed evaluation; updates the goal flags and the eval clock. None if the accelerator ran out of memory."""
     eval_start_time = get_time()
+    result = _eval_model(fw, workload, model_params, model_state, eval_rng, config, eval_batch_size, global_step)
+    if result is None:
+        return None
+    train_state["validation_goal_reached"] |= bool(workload.has_reached_validation_target(result))
+    train_state["test_goal_reached"] |= bool(workload.has_reached_test_target(result))
+    eval_end_time = get_time()
+    train_state["last_eval_time"] = eval_end_time
+    train_state["accumulated_eval_time"] += eval_end_time - eval_start_time
+    result["score"] = train_state["accumulated_submission_time"]
+    result["total_duration"] = eval_end_time - global_start_time
+    result["accumulated_submission_time"] = train_state["accumulated_submission_time"]
+    result["accumulated_eval_time"] = train_state["accumulated_eval_time"]
+    result["accumulated_logging_time"] = train_state["accumulated_logging_time"]
+    return result
+
+
+def _eval_model(fw, workload, model_params, model_state, eval_rng, config, eval_batch_size, global_step):
+    """The workload's eval_model under the runner's arguments; None if the accelerator ran out of memory."""
     try:
-        result = workload.eval_model(
+        return workload.eval_model(
             eval_batch_size,
             model_params,
             model_state,
@@ -244,17 +287,6 @@ def _evaluate(
         log.warning("out of memory during the eval at step %d; skipping this eval", global_step)
         fw.free_memory()
         return None
-    train_state["validation_goal_reached"] |= bool(workload.has_reached_validation_target(result))
-    train_state["test_goal_reached"] |= bool(workload.has_reached_test_target(result))
-    eval_end_time = get_time()
-    train_state["last_eval_time"] = eval_end_time
-    train_state["accumulated_eval_time"] += eval_end_time - eval_start_time
-    result["score"] = train_state["accumulated_submission_time"]
-    result["total_duration"] = eval_end_time - global_start_time
-    result["accumulated_submission_time"] = train_state["accumulated_submission_time"]
-    result["accumulated_eval_time"] = train_state["accumulated_eval_time"]
-    result["accumulated_logging_time"] = train_state["accumulated_logging_time"]
-    return result
 
 
 def _first_hit(eval_results, workload) -> tuple[int, float] | None:

@@ -10,6 +10,7 @@ Without a trial directory a recorder records nothing, so the loop never asks whe
 ``state`` it is given is the loop's TrialState, read (and on restore, filled) in place.
 """
 
+import json
 import logging
 import os
 
@@ -19,6 +20,7 @@ from runner import checkpoint, distributed
 from runner.clock import get_time
 from runner.eval_hooks import EvalHooks
 from runner.logs import MetricsLogger, meta_data
+from runner.refine import Crossing
 
 log = logging.getLogger("kronbench.runner")
 
@@ -71,6 +73,7 @@ class TrialRecorder:
         state.eval_results = [tuple(e) for e in restored["eval_results"]]
         state.global_step = restored["global_step"]
         state.preemption_count = restored["preemption_count"] + 1
+        state.refined = _earlier_crossing(self.trial_dir, state.preemption_count)
         log.info("resumed %s at step %d (preemption %d)", self.trial_dir, state.global_step, state.preemption_count)
 
     def evaluated(self, workload, state, result: dict, eval_rng, diverged: bool) -> None:
@@ -87,6 +90,13 @@ class TrialRecorder:
         if not diverged:
             self.save(state)
         state.train_state["accumulated_logging_time"] += get_time() - start
+
+    def refined(self, crossing) -> None:
+        """The refined time to target (runner/refine.py) joins this run's meta data."""
+        if self._meta is None:
+            return
+        self._meta["refined_time_to_target"] = crossing.to_dict()
+        write_json(self._meta_path, self._meta)
 
     def save(self, state, write: bool = True) -> None:
         """A checkpoint: snapshot on every rank, written by the writer when ``write``."""
@@ -123,3 +133,15 @@ class TrialRecorder:
             self.logger.append_scalar_metrics(score, state.global_step, state.preemption_count)
         self.logger.close()
         workload.attach_metrics_logger(None)
+
+
+def _earlier_crossing(trial_dir: str, runs: int):
+    """The crossing an earlier run of this trial found and recorded in its meta data (written by kronbench as
+    JSON), or None."""
+    for n in range(runs):
+        try:
+            with open(os.path.join(trial_dir, layout.meta_data_file(n))) as f:
+                return Crossing(**json.load(f)["refined_time_to_target"])
+        except (OSError, ValueError, KeyError, TypeError):  # no such run, no record, or not one of ours
+            continue
+    return None

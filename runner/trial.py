@@ -19,6 +19,7 @@ class TrialConfig:
     rng_seed: int | None = None
     progress: bool | None = None  # None: only when stderr is a terminal
     eval_hooks: tuple = ()  # runner.eval_hooks.EvalHookSpec: measurements after evals, to TensorBoard
+    refine_time_to_target_sec: float = 0.0  # copy the model this often between evals (runner/refine.py); 0: off
     flags: dict = field(default_factory=dict)
 
     @property
@@ -42,6 +43,8 @@ class TrialResult:
     eval_results: list = field(default_factory=list)
     train_state: dict = field(default_factory=dict)
     diverged_at_step: int | None = None  # the step whose loss or parameters were not finite
+    refined_step_to_target: int | None = None  # runner/refine.py, when on and the target was reached
+    refined_time_to_target: float | None = None
 
     def summary(self, label: str) -> str:
         steps = f"{self.global_step} steps, {self.submission_time:.1f} s submission time"
@@ -54,12 +57,17 @@ class TrialResult:
         if self.reached_validation:
             return (
                 f"{label}: reached validation {self.metric} target {self.target:g} at step {self.step_to_target}, "
-                f"{self.time_to_target:.2f} s submission time (ran {steps}; last {last})"
+                f"{self.time_to_target:.2f} s submission time{self._refined()} (ran {steps}; last {last})"
             )
         return (
             f"{label}: did NOT reach validation {self.metric} target {self.target:g} "
             f"(ran {steps} of a {self.budget_sec:g} s budget; last {last})"
         )
+
+    def _refined(self) -> str:
+        if self.refined_time_to_target is None:
+            return ""
+        return f" (refined: step {self.refined_step_to_target}, {self.refined_time_to_target:.2f} s)"
 
 
 INITIAL_TRAIN_STATE = MappingProxyType(
@@ -88,3 +96,4 @@ class TrialState:
     eval_results: list = field(default_factory=list)  # (step, result); handed to the submission, as AlgoPerf does
     global_step: int = 0
     preemption_count: int = 0
+    refined: Any = None  # runner.refine.Crossing, once found (a resumed trial reads it from its earlier meta data)

@@ -31,6 +31,7 @@ class TrialLog:
     times: np.ndarray  # submission time at each eval (the ``score`` column)
     metrics: dict[str, np.ndarray] = field(default_factory=dict)  # "validation/<m>" -> values, NaN where blank
     diverged: bool = False  # meta_data records a divergence: never reaches, whatever its logs say
+    refined: tuple[float, float] | None = None  # runner/refine.py's (time, grid time it refines), from meta_data
 
 
 class BadLog(Exception):
@@ -134,7 +135,7 @@ def _read_trial(submission, study, workload, framework, trial, path, column=None
         steps=steps.astype(np.int64),
         times=times,
         metrics=metrics,
-        diverged=_diverged(path),
+        **_meta_records(path),
     )
 
 
@@ -152,8 +153,10 @@ def _numbers(rows: list[list[str]], i: int, name: str, blank_ok: bool) -> np.nda
     return out
 
 
-def _diverged(path: str) -> bool:
-    """Whether any meta_data_*.json of the trial records a divergence (key ``diverged``, neither null nor false)."""
+def _meta_records(path: str) -> dict:
+    """What the trial's meta_data_*.json record: ``diverged`` if any records a divergence (key ``diverged``,
+    neither null nor false), and ``refined``, the first refined time to target with a finite time and grid time."""
+    out = {"diverged": False, "refined": None}
     for name in sorted(os.listdir(path)):
         if not layout.is_meta_data(name):
             continue
@@ -162,9 +165,21 @@ def _diverged(path: str) -> bool:
                 meta = json.load(f)
         except (OSError, ValueError):
             continue  # metadata is informative; the eval log is what is scored
-        if isinstance(meta, dict) and meta.get("diverged") not in (None, False):  # a record, a step or True
-            return True
-    return False
+        if not isinstance(meta, dict):
+            continue
+        if meta.get("diverged") not in (None, False):  # a record, a step or True
+            out["diverged"] = True
+        if out["refined"] is None:
+            out["refined"] = _refined(meta.get("refined_time_to_target"))
+    return out
+
+
+def _refined(record) -> tuple[float, float] | None:
+    try:
+        time, grid = float(record["time"]), float(record["grid_time"])
+    except (TypeError, KeyError, ValueError):
+        return None
+    return (time, grid) if math.isfinite(time) and math.isfinite(grid) and 0 <= time <= grid else None
 
 
 def _dirs(path: str) -> list[str]:

@@ -41,14 +41,24 @@ class Spread:
     studies: int
 
 
-def study_times(c: Comparison) -> dict[tuple[str, str], list[float]]:
-    """(submission, workload) -> each study's time to target (its chosen trial's; inf when none reached)."""
+def study_times(c: Comparison, refined: bool = False) -> dict[tuple[str, str], list[float]]:
+    """(submission, workload) -> each study's time to target (its chosen trial's; inf when none reached). With
+    ``refined``, a trial's refined time (runner/refine.py) where it refines the eval the scorer found first."""
     studies: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     for row in c.trials:
         key, study = (row.log.submission, row.log.workload), row.log.study
         current = studies[key].get(study, math.inf)
-        studies[key][study] = row.hit.time if row.chosen and row.hit.reached else current
+        studies[key][study] = _time(row, refined) if row.chosen and row.hit.reached else current
     return {key: [t for _, t in sorted(times.items())] for key, times in studies.items()}
+
+
+def _time(row, refined: bool) -> float:
+    return row.log.refined[0] if refined and _refines(row) else row.hit.time
+
+
+def _refines(row) -> bool:
+    """Whether the trial's refined record refines the eval at which the scorer found the target first."""
+    return row.log.refined is not None and math.isclose(row.log.refined[1], row.hit.time, rel_tol=1e-9)
 
 
 def spread(times: list[float]) -> Spread:
@@ -135,10 +145,28 @@ def markdown(c: Comparison, intervals: dict, contention: dict | None, n: int, se
             for w in c.workloads
         ]
     )
+    lines += _refined_section(c, order)
     lines += ["", "## Contention", ""] + _contention(contention)
     if c.warnings:
         lines += ["", "## Warnings", "", *[f"- {w}" for w in c.warnings]]
     return "\n".join(lines) + "\n"
+
+
+def _refined_section(c: Comparison, order: list[str]) -> list[str]:
+    """The same table from the refined times, when the campaign ran with --refine_time_to_target_sec."""
+    chosen = [row for row in c.trials if row.chosen and row.hit.reached]
+    refined = sum(_refines(row) for row in chosen)
+    if not refined:
+        return []
+    per_study = study_times(c, refined=True)
+    lines = ["", "## Refined time to target", "",
+             f"As above, from the copies of the model the runner evaluated between the last two evals "
+             f"(`--refine_time_to_target_sec`, runner/refine.py): {refined} of the {len(chosen)} reached trials "
+             "carry a refined time; the others count with their eval's. The score and speedups above use "
+             "AlgoPerf's eval times.", ""]  # fmt: skip
+    return lines + _table(
+        [["workload", *order]] + [[w] + [_cell(per_study.get((s, w))) for s in order] for w in c.workloads]
+    )
 
 
 def _contention(record: dict | None) -> list[str]:

@@ -248,6 +248,8 @@ R, T = "runner", "tuning"
 RUNNER = [
     Case("max_steps_zero", R, {"max_global_steps": "0"}, "--max_global_steps=0 must be at least 1"),
     Case("max_steps_negative", R, {"max_global_steps": "-5"}, "--max_global_steps=-5"),
+    Case("refine_negative", R, {"refine_time_to_target_sec": "-1"}, "--refine_time_to_target_sec=-1.0 must be"),
+    Case("refine_infinite", R, {"refine_time_to_target_sec": "inf"}, "--refine_time_to_target_sec=inf must be"),
     Case("seed_negative", R, {"rng_seed": "-1"}, "--rng_seed=-1 must lie in [0, 2**32 - 1]"),
     Case("seed_too_big", R, {"rng_seed": str(2**32)}, f"--rng_seed={2**32}"),
     Case("data_dir_missing", R, {"data_dir": lambda c: str(c.tmp / "nope")}, "is not a directory"),
@@ -585,6 +587,7 @@ TUNING = [
     Case("t_trials_zero", T, {"num_tuning_trials": "0"}, "--num_tuning_trials=0 must be at least 1"),
     Case("t_self_many_trials", T, {"tuning_ruleset": "self", "num_tuning_trials": "2"}, "runs one trial per study"),
     Case("t_max_steps_zero", T, {"max_global_steps": "0"}, "--max_global_steps=0 must be at least 1"),
+    Case("t_refine_negative", T, {"refine_time_to_target_sec": "-0.5"}, "--refine_time_to_target_sec=-0.5 must"),
     Case("t_seed_negative", T, {"rng_seed": "-1"}, "--rng_seed=-1 must lie in [0, 2**32 - 1]"),
     Case("t_seed_too_big", T, {"rng_seed": str(2**32)}, "must lie in [0, 2**32 - 1]"),
     Case("t_data_dir_missing", T, {"data_dir": lambda c: str(c.tmp / "nope")}, "is not a directory"),

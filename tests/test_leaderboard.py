@@ -117,3 +117,36 @@ def test_bad_inputs_get_one_line(campaign, tmp_path, capsys):
         err = capsys.readouterr().err
         assert e.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, args
     assert not (tmp_path / "l.md").exists()
+
+
+def test_refined_times_get_their_own_table_and_leave_the_score_alone(campaign, tmp_path):
+    """Trials that recorded a refined crossing (runner/refine.py, in meta_data_0.json) count with it in the
+    refined table, where it refines the eval the scorer found first; a record for another eval is ignored."""
+
+    def record(submission, study, workload, time, grid_time):
+        trial = campaign / submission / f"study_{study}" / f"{workload}_pytorch" / "trial_1"
+        meta = {"refined_time_to_target": {"step": 15, "time": time, "grid_step": 20, "grid_time": grid_time}}
+        (trial / "meta_data_0.json").write_text(json.dumps(meta))
+
+    record("fast", 0, "mnist", 3.5, 5.0)  # refines study 0's 5.0
+    record("fast", 1, "mnist", 7.0, 8.0)
+    record("fast", 2, "mnist", 1.0, 9.0)  # not the eval the scorer found (4.0): ignored
+    c = comparison(campaign)
+    assert leaderboard.study_times(c, refined=True)[("fast", "mnist")] == [3.5, 7.0, 4.0]
+    assert leaderboard.study_times(c)[("fast", "mnist")] == [5.0, 8.0, 4.0]
+    out = tmp_path / "leaderboard.md"
+    result = run_cli(f"--submission_directory={campaign}", f"--output={out}", module="scoring.leaderboard")
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    refined = text.split("## Refined time to target", 1)[1]
+    assert "2 of the 17 reached trials carry a refined time" in refined  # 6 cells x 3 studies, one never reached
+    assert "| mnist | 4.0 [3.5, 7.0] (3/3) |" in refined  # fast: medians of 3.5, 7.0, 4.0
+    assert "| mnist | accuracy >= 0.97 | 5.0 [4.0, 8.0] (3/3) |" in text  # the grid table is unchanged
+
+
+def test_no_refined_table_without_records(campaign, tmp_path):
+    out = tmp_path / "leaderboard.md"
+    assert (
+        run_cli(f"--submission_directory={campaign}", f"--output={out}", module="scoring.leaderboard").returncode == 0
+    )
+    assert "Refined time to target" not in out.read_text()

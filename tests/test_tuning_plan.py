@@ -98,6 +98,13 @@ def test_suite_expands_and_identity_names_what_runs(tmp_path):
     assert "experiment_dir" not in ident and ident["rng_seed"] == 7
 
 
+def test_refinement_reaches_every_trial_and_does_not_define_the_campaign(tmp_path):
+    refined = config(tmp_path, refine_time_to_target_sec=1.0)
+    assert {s.refine_time_to_target_sec for s in plan(refined)} == {1.0}
+    assert {s.refine_time_to_target_sec for s in plan(config(tmp_path))} == {0.0}
+    assert refined.identity() == config(tmp_path).identity()  # it measures more and changes no trial
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -110,6 +117,7 @@ def test_suite_expands_and_identity_names_what_runs(tmp_path):
         (dict(tuning_ruleset="bayes"), "unknown --tuning_ruleset='bayes'"),
         (dict(experiment_name="a/b"), "must be a plain folder name"),
         (dict(rng_seed=-1), "must lie in"),
+        (dict(refine_time_to_target_sec=-1.0), "--refine_time_to_target_sec=-1.0 must be"),
         (dict(num_tuning_trials=6), "6 trials requested but the list holds 5"),
     ],
 )

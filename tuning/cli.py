@@ -27,6 +27,12 @@ flags.DEFINE_integer(
     "procs_per_trial", 1, "Processes per trial: >1 runs each trial under torchrun with DDP (gloo on CPU, nccl on GPU)."
 )
 flags.DEFINE_integer("max_global_steps", None, "Stop every trial after this many update steps.")
+flags.DEFINE_float(
+    "refine_time_to_target_sec",
+    0.0,
+    "Each trial copies its model this often (submission seconds) between evals and reports a time to target "
+    "refined from the copies beside AlgoPerf's (runner/refine.py); 0: off.",
+)
 flags.DEFINE_integer("rng_seed", None, "Campaign seed; studies derive theirs from it. Unset: drawn, or reused.")
 flags.DEFINE_string("data_dir", "", "Dataset directory; workloads also look in installed packages.")
 flags.DEFINE_enum(
@@ -72,6 +78,7 @@ def _config():
         num_tuning_trials=FLAGS.num_tuning_trials,
         tuning_ruleset=FLAGS.tuning_ruleset,
         max_global_steps=FLAGS.max_global_steps,
+        refine_time_to_target_sec=FLAGS.refine_time_to_target_sec,
         framework=FLAGS.framework,
         data_dir=FLAGS.data_dir,
     )

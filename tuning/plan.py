@@ -40,6 +40,7 @@ class CampaignConfig:
     num_tuning_trials: int = 1
     tuning_ruleset: str = "external"
     max_global_steps: int | None = None
+    refine_time_to_target_sec: float = 0.0  # runner/refine.py; measures more, changes no trial
     framework: str = "pytorch"  # one of FRAMEWORK_CHOICES
     data_dir: str = ""
 
@@ -59,6 +60,7 @@ class CampaignConfig:
         if self.tuning_ruleset == "self" and self.num_tuning_trials != 1:
             raise UsageError("--tuning_ruleset=self runs one trial per study; drop --num_tuning_trials or set it to 1")
         checks.max_global_steps(self.max_global_steps)
+        checks.refine_time_to_target_sec(self.refine_time_to_target_sec)
         checks.rng_seed(self.rng_seed)
         checks.data_dir(self.data_dir)
         if self.framework not in FRAMEWORK_CHOICES:
@@ -77,7 +79,7 @@ class CampaignConfig:
     def identity(self) -> dict:
         """The fields that define the plan; a re-run must match them to continue the campaign."""
         out = asdict(self)
-        for field in ("experiment_dir", "experiment_name", "data_dir"):  # where things live, not what runs
+        for field in ("experiment_dir", "experiment_name", "data_dir", "refine_time_to_target_sec"):  # not what runs
             del out[field]
         out["submissions"] = [name for name, _ in resolve_submissions(self.submissions, self.frameworks)]
         out["workloads"] = list(expand_workloads(self.workloads))
@@ -100,6 +102,7 @@ class TrialSpec:
     max_global_steps: int | None = None
     framework: str = "pytorch"
     data_dir: str = ""
+    refine_time_to_target_sec: float = 0.0
 
     @property
     def id(self) -> str:
@@ -204,6 +207,7 @@ def plan(cfg: CampaignConfig) -> list[TrialSpec]:
                             max_global_steps=cfg.max_global_steps,
                             framework=framework,
                             data_dir=cfg.data_dir,
+                            refine_time_to_target_sec=cfg.refine_time_to_target_sec,
                         )
                         specs.append(replace(spec, trial_dir=os.path.join(cfg.root, spec.id)))
     return specs

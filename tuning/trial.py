@@ -95,6 +95,7 @@ def _run_locked(spec: TrialSpec) -> dict:
         data_dir=spec.data_dir,
         tuning_ruleset=spec.tuning_ruleset,
         max_global_steps=spec.max_global_steps,
+        refine_time_to_target_sec=spec.refine_time_to_target_sec,
         save_checkpoints=True,  # resuming needs them
         rng_seed=spec.seed,
         progress=False,
@@ -120,6 +121,8 @@ def _run_locked(spec: TrialSpec) -> dict:
         "reached_test": result.reached_test,
         "time_to_target": result.time_to_target,
         "step_to_target": result.step_to_target,
+        "refined_time_to_target": result.refined_time_to_target,
+        "refined_step_to_target": result.refined_step_to_target,
         "global_step": result.global_step,
         "submission_time": result.submission_time,
         "metric": result.metric,
