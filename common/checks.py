@@ -54,6 +54,30 @@ def output_dir(flag: str, value: str) -> None:
         raise UsageError(f"--{flag}={value}: {existing} is not writable; pass a directory you can write to")
 
 
+def no_links(base: str, path: str) -> None:
+    """Refuse a symbolic link on the way from ``base`` (--experiment_dir, the user's own choice, which may itself be
+    a link) down to ``path``, or among the entries of ``path`` when it is a folder: kronbench writes and deletes
+    only through real folders below --experiment_dir, so nothing outside it changes (a link planted in the tree
+    could point anywhere). ``path`` need not exist yet."""
+    base, path = os.path.abspath(os.path.expanduser(base)), os.path.abspath(os.path.expanduser(path))
+    rel = os.path.relpath(path, base)
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        raise ValueError(f"{path} is not below {base}")
+    current, links = base, []
+    for part in [] if rel == os.curdir else rel.split(os.sep):
+        current = os.path.join(current, part)
+        if os.path.islink(current):
+            links.append(current)
+            break
+    if not links and os.path.isdir(path):
+        links = sorted(os.path.join(path, e.name) for e in os.scandir(path) if e.is_symlink())
+    if links:
+        raise UsageError(
+            f"{links[0]} is a symbolic link (to {os.readlink(links[0])}); kronbench never writes or deletes through "
+            f"a link below --experiment_dir: remove the link or pick another --experiment_dir/--experiment_name"
+        )
+
+
 PROGRESS = {"auto": None, "on": True, "off": False}  # --progress values; None: only on a terminal
 
 

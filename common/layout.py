@@ -28,6 +28,10 @@ _STUDY = re.compile(r"^study_(\d+)$")
 _TRIAL = re.compile(r"^trial_(\d+)$")
 _WORKLOAD = re.compile(rf"^(.+)_({'|'.join(FRAMEWORKS)})$")
 _META = re.compile(r"^meta_data_\d+\.json$")
+_FLAGS = re.compile(r"^flags_\d+\.json$")
+_TEMP = re.compile(r"^(.+)\.tmp\d+$")  # common/atomic.py's file beside its target, left by a kill mid-write
+TB_EVENTS = "events.out.tfevents."  # TensorBoard's event files start so
+TRIAL_FILES = frozenset({EVAL_MEASUREMENTS, MEASUREMENTS, HPARAMS, CHECKPOINT, CHECKPOINT_JAX, TRIAL_RESULT})
 
 
 def study_name(k: int) -> str:
@@ -80,3 +84,10 @@ def parse_workload(name: str) -> tuple[str, str] | None:
 
 def is_meta_data(name: str) -> bool:
     return bool(_META.match(name))
+
+
+def is_trial_file(name: str) -> bool:
+    """Whether kronbench writes a file of this name in a trial folder: all that ``--overwrite`` may remove."""
+    temp = _TEMP.match(name)
+    name = temp.group(1) if temp else name
+    return name in TRIAL_FILES or is_meta_data(name) or bool(_FLAGS.match(name)) or name.startswith(TB_EVENTS)

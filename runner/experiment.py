@@ -1,7 +1,6 @@
 """An experiment: one submission on one workload, over the trials of a search space (or self-tuning)."""
 
 import os
-import shutil
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
@@ -92,12 +91,19 @@ def prepare_trial_dirs(cfg: ExperimentConfig, indices: list[int], locks: ExitSta
         return {i: None for i in indices}
     dirs = {i: os.path.join(base, layout.trial_name(i + 1)) for i in indices}
     for d in dirs.values():
+        checks.no_links(cfg.experiment_dir, d)  # nothing is written or deleted through a link
         if os.path.exists(d) and not os.path.isdir(d):
             raise UsageError(f"{d} is a file, not a trial directory; move it away or pick another --experiment_name")
         if _contents(d) and not (cfg.overwrite or cfg.resume_last_run):
             raise UsageError(
                 f"trial directory {d} already exists; pass --overwrite to replace it or "
                 f"--resume_last_run to continue it"
+            )
+        foreign = [n for n in _contents(d) if not (layout.is_trial_file(n) and os.path.isfile(os.path.join(d, n)))]
+        if cfg.overwrite and foreign:
+            raise UsageError(
+                f"trial directory {d} holds {foreign[0]!r}, which kronbench does not write; --overwrite removes only "
+                f"a trial's own files: move it away, or pick another --experiment_name"
             )
     for d in dirs.values():
         os.makedirs(d, exist_ok=True)
@@ -108,13 +114,9 @@ def prepare_trial_dirs(cfg: ExperimentConfig, indices: list[int], locks: ExitSta
                 f"trial {d} is being run by another process ({e.holder}); wait for it or stop it"
             ) from None
     for d in dirs.values():
-        if cfg.overwrite:
+        if cfg.overwrite:  # the trial's own files only, all checked above
             for name in _contents(d):
-                target = os.path.join(d, name)
-                if os.path.isdir(target) and not os.path.islink(target):
-                    shutil.rmtree(target)
-                else:
-                    os.remove(target)
+                os.remove(os.path.join(d, name))
     return dirs
 
 

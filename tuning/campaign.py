@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
+from common import checks
 from common.errors import UsageError
 from common.locks import LockBusy, exclusive_dir
 from tuning.manifest import Manifest
@@ -45,6 +46,8 @@ def run_campaign(cfg: CampaignConfig, executor, progress: bool | None = None, pr
     if preflight is not None:
         for workload in dict.fromkeys(s.workload for s in specs):
             preflight(workload)
+    for folder in (cfg.root, log_dir(cfg), *(s.trial_dir for s in specs)):  # never through a link
+        checks.no_links(cfg.experiment_dir, folder)
     os.makedirs(cfg.root, exist_ok=True)
     try:
         with exclusive_dir(cfg.root, LOCK):

@@ -34,12 +34,22 @@ def run_trial(spec: TrialSpec) -> dict:
     Under torchrun (``--procs_per_trial``) rank 0 holds the lock and commits; every rank trains."""
     if "LOCAL_RANK" in os.environ:
         return _run_distributed(spec)
+    _check_no_links(spec)
     os.makedirs(spec.trial_dir, exist_ok=True)
     try:
         with exclusive_dir(spec.trial_dir):
             return _run_locked(spec)
     except LockBusy as e:
         raise _busy(spec, e) from None
+
+
+def _check_no_links(spec: TrialSpec) -> None:
+    """The coordinator checked the campaign's folders; a worker checks again below the root before it writes
+    (its trial may run on another node, or a link may have been planted since)."""
+    from common import checks
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(spec.trial_dir))))
+    checks.no_links(root, spec.trial_dir)
 
 
 def _busy(spec: TrialSpec, e: LockBusy) -> TrialBusyError:
@@ -57,6 +67,7 @@ def _run_distributed(spec: TrialSpec) -> dict:
     distributed.init()
 
     def lock(stack: ExitStack) -> None:
+        _check_no_links(spec)
         os.makedirs(spec.trial_dir, exist_ok=True)
         try:
             stack.enter_context(exclusive_dir(spec.trial_dir))

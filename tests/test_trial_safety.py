@@ -1,0 +1,153 @@
+"""What a trial never does, whatever it is given: write or delete through a symbolic link out of --experiment_dir,
+delete a file it did not write, continue a log that lost rows its checkpoint holds, crash on a diverging
+optimizer, or leave torchrun's ranks training after their launcher was killed (issue 27).
+
+Each refusal is one ``error:`` line, exit 2, no traceback, and the folders involved (the one a link points at
+included) byte for byte as they were.
+"""
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.bad_inputs import assert_refused, changed, run_main, snapshot
+from tests.cli_helpers import NADAMW, NADAMW_SPACE, ROOT
+
+TRIAL = ("exp", "e", "mnist_pytorch", "trial_1")
+CAMPAIGN_TRIAL = ("exp", "c", "nadamw", "study_0", "mnist_pytorch", "trial_1")
+
+
+def runner_argv(tmp: Path, **flags) -> list[str]:
+    args = {
+        "workload": "mnist",
+        "submission_path": NADAMW,
+        "tuning_search_space": NADAMW_SPACE,
+        "experiment_dir": str(tmp / "exp"),
+        "experiment_name": "e",
+        "max_global_steps": "2",
+        "rng_seed": "0",
+        **flags,
+    }
+    return [f"--{k}" if v is True else f"--{k}={v}" for k, v in args.items() if v is not None]
+
+
+def tuning_argv(tmp: Path, **flags) -> list[str]:
+    args = {
+        "submissions": "nadamw",
+        "workloads": "mnist",
+        "experiment_dir": str(tmp / "exp"),
+        "experiment_name": "c",
+        "rng_seed": "0",
+        "max_global_steps": "2",
+        "progress": "off",
+        **flags,
+    }
+    return [f"--{k}={v}" for k, v in args.items()]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm():
+    """Import what every case needs once: forked children share it."""
+    import runner.experiment  # noqa: F401
+    import tuning.campaign  # noqa: F401
+    from runner.loading import load_submission
+    from workloads.registry import get_workload
+
+    get_workload("mnist").check_data("")
+    load_submission(NADAMW)
+
+
+def precious(tmp: Path) -> Path:
+    """A folder outside --experiment_dir that a link will point at."""
+    folder = tmp / "precious"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "precious.txt").write_text("p\n")
+    (folder / "sub" / "keep.txt").write_text("k\n")
+    return folder
+
+
+def link(tmp: Path, parts: tuple[str, ...], target: Path) -> Path:
+    at = tmp.joinpath(*parts)
+    at.parent.mkdir(parents=True, exist_ok=True)
+    at.symlink_to(target, target_is_directory=True)
+    return at
+
+
+# (id, module, the link's place, extra flags): the link points at a folder outside --experiment_dir
+LINKS = [
+    ("trial", "runner", TRIAL, {}),
+    ("trial_overwrite", "runner", TRIAL, {"overwrite": True}),
+    ("trial_resume", "runner", TRIAL, {"resume_last_run": True}),
+    ("workload", "runner", TRIAL[:3], {}),
+    ("workload_overwrite", "runner", TRIAL[:3], {"overwrite": True}),
+    ("name", "runner", TRIAL[:2], {}),
+    ("name_overwrite", "runner", TRIAL[:2], {"overwrite": True}),
+    ("campaign_name", "tuning", CAMPAIGN_TRIAL[:2], {}),
+    ("campaign_submission", "tuning", CAMPAIGN_TRIAL[:3], {}),
+    ("campaign_trial", "tuning", CAMPAIGN_TRIAL, {}),
+]
+
+
+@pytest.mark.parametrize("where, module, parts, flags", LINKS, ids=[c[0] for c in LINKS])
+def test_no_write_or_delete_through_a_link(where, module, parts, flags, tmp_path):
+    target = precious(tmp_path)
+    at = link(tmp_path, parts, target)
+    argv = runner_argv(tmp_path, **flags) if module == "runner" else tuning_argv(tmp_path, **flags)
+    before, outside = snapshot(tmp_path), snapshot(target)
+    outcome = run_main(module, argv)
+    assert_refused(outcome, f"{at} is a symbolic link (to {target})")
+    assert changed(outside, snapshot(target)) == [] and changed(before, snapshot(tmp_path)) == []
+
+
+@pytest.mark.parametrize("flag", ["overwrite", "resume_last_run"])
+def test_a_link_inside_a_trial_folder_is_refused(flag, tmp_path):
+    """Appending to eval_measurements.csv would write into the file the link points at."""
+    target = precious(tmp_path)
+    trial = tmp_path.joinpath(*TRIAL)
+    trial.mkdir(parents=True)
+    (trial / "eval_measurements.csv").symlink_to(target / "precious.txt")
+    before, outside = snapshot(tmp_path), snapshot(target)
+    outcome = run_main("runner", runner_argv(tmp_path, **{flag: True}))
+    assert_refused(outcome, f"{trial / 'eval_measurements.csv'} is a symbolic link")
+    assert changed(outside, snapshot(target)) == [] and changed(before, snapshot(tmp_path)) == []
+
+
+def test_overwrite_refuses_to_delete_what_kronbench_did_not_write(tmp_path):
+    trial = tmp_path.joinpath(*TRIAL)
+    (trial / "notes").mkdir(parents=True)
+    (trial / "notes" / "mine.txt").write_text("mine\n")
+    (trial / "eval_measurements.csv").write_text("global_step,preemption_count\n")
+    before = snapshot(tmp_path)
+    outcome = run_main("runner", runner_argv(tmp_path, overwrite=True))
+    assert_refused(outcome, "holds 'notes', which kronbench does not write")
+    assert changed(before, snapshot(tmp_path)) == []
+
+
+def test_overwrite_replaces_a_trial_of_its_own_files(tmp_path):
+    """The reference behaviour beside the refusals: --overwrite of a real trial removes its files and reruns it."""
+    first = run_main("runner", runner_argv(tmp_path))
+    assert first.returncode == 0, first.stderr
+    trial = tmp_path.joinpath(*TRIAL)
+    (trial / "meta_data_7.json").write_text("{}")  # an earlier preemption's file: the trial's own layout
+    (trial / "checkpoint.pt.tmp123").write_bytes(b"torn")  # common/atomic.py's leftover of a kill mid-write
+    again = run_main("runner", runner_argv(tmp_path, overwrite=True))
+    assert again.returncode == 0, again.stderr
+    names = set(os.listdir(trial))
+    assert "meta_data_7.json" not in names and "checkpoint.pt.tmp123" not in names and "meta_data_0.json" in names
+
+
+def test_a_campaign_worker_checks_for_links_below_the_root(tmp_path):
+    """A worker (possibly on another node) checks again before it writes."""
+    from tuning.plan import TrialSpec
+    from tuning.trial import attempt
+
+    target = precious(tmp_path)
+    at = link(tmp_path, CAMPAIGN_TRIAL[:4], target)
+    spec = TrialSpec("nadamw", NADAMW, "mnist", 0, 1, 0, None, str(tmp_path.joinpath(*CAMPAIGN_TRIAL)))
+    before = snapshot(target)
+    result, error = attempt(spec)
+    assert result is None and error.startswith(f"error: {at} is a symbolic link")
+    assert changed(before, snapshot(target)) == []
