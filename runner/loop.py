@@ -25,7 +25,7 @@ from runner.loading import Submission
 from runner.progress import Progress
 from runner.recorder import TrialRecorder
 from runner.refine import Refiner
-from runner.trial import TrialConfig, TrialResult, TrialState
+from runner.trial import DIVERGED_REASON, DIVERGENCE_ERRORS, TrialConfig, TrialResult, TrialState
 
 log = logging.getLogger("kronbench.runner")
 
@@ -60,7 +60,7 @@ def train_once(
     recorder.start(workload, state, hyperparameters, data_rng)
     run = _Run(workload, submission, hyperparameters, config, recorder, input_queue, eval_batch_size, fw)
     diverged_at = run.loop(state, rng)
-    recorder.finish(workload, state, diverged_at)
+    recorder.finish(workload, state, diverged_at, run.diverged_reason)
     return run.result(state, trial_dir, diverged_at)
 
 
@@ -77,6 +77,7 @@ class _Run:
         self.takes_train_state = submission.update_takes_train_state
         self.budget = workload.max_allowed_runtime_sec * config.budget_factor
         self.metric = workload.target_metric_name
+        self.diverged_reason = DIVERGED_REASON
         self.progress = Progress(
             f"{config.workload_name}/{submission.name}",
             self.budget,
@@ -104,7 +105,12 @@ class _Run:
             and diverged_at is None
         ):
             data_select_rng, update_rng, prep_eval_rng, eval_rng = keys
-            step_end_time = self._train_step(state, data_select_rng, update_rng, update_kwargs)
+            try:
+                step_end_time = self._train_step(state, data_select_rng, update_rng, update_kwargs)
+            except DIVERGENCE_ERRORS as e:  # the submission reports that this step diverged
+                diverged_at = state.global_step + 1
+                self.diverged_reason = f"{type(e).__name__}: {' '.join(str(e).split())}"
+                break
             if not self.fw.finite(state.model_params):  # untimed, as the eval is: runner bookkeeping
                 diverged_at = state.global_step
                 break
@@ -234,6 +240,7 @@ class _Run:
             eval_results=state.eval_results,
             train_state=dict(ts),
             diverged_at_step=diverged_at,
+            diverged_reason=self.diverged_reason,
             refined_step_to_target=state.refined.step if state.refined else None,
             refined_time_to_target=state.refined.time if state.refined else None,
         )

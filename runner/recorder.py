@@ -21,10 +21,9 @@ from runner.clock import get_time
 from runner.eval_hooks import EvalHooks
 from runner.logs import MetricsLogger, meta_data
 from runner.refine import Crossing
+from runner.trial import DIVERGED_REASON
 
 log = logging.getLogger("kronbench.runner")
-
-DIVERGED_REASON = "non-finite training loss or parameters"
 
 
 class TrialRecorder:
@@ -116,7 +115,7 @@ class TrialRecorder:
         if self.writes and write:
             self.checkpoints.write(self.trial_dir, blob)
 
-    def finish(self, workload, state, diverged_at: int | None) -> None:
+    def finish(self, workload, state, diverged_at: int | None, reason: str = DIVERGED_REASON) -> None:
         """A diverged trial keeps its logs, and its last checkpoint stays the last finite one. The final row (and
         its checkpoint) is written once, even if a kill came just after an earlier attempt wrote it."""
         if self.trial_dir is None:
@@ -127,7 +126,7 @@ class TrialRecorder:
         if self.logger is None:
             return
         if diverged_at is not None:
-            write_json(self._meta_path, {**self._meta, "diverged": {"step": diverged_at, "reason": DIVERGED_REASON}})
+            write_json(self._meta_path, {**self._meta, "diverged": {"step": diverged_at, "reason": reason}})
         if new_row:
             score = {"score": state.train_state["accumulated_submission_time"]}
             self.logger.append_scalar_metrics(score, state.global_step, state.preemption_count)

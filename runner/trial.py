@@ -5,6 +5,11 @@ from types import MappingProxyType
 from typing import Any
 
 SELF_TUNING_BUDGET_FACTOR = 1.5
+DIVERGED_REASON = "non-finite training loss or parameters"
+# What a submission raises to say its training diverged: Python's error for a failed floating-point operation, as
+# kronbench's optimizers raise it for a non-finite gradient or Kronecker factor (precond/guards.py, precond_jax).
+# It ends the trial as a divergence; any other error still ends the run with its traceback.
+DIVERGENCE_ERRORS = (FloatingPointError,)
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class TrialResult:
     eval_results: list = field(default_factory=list)
     train_state: dict = field(default_factory=dict)
     diverged_at_step: int | None = None  # the step whose loss or parameters were not finite
+    diverged_reason: str = DIVERGED_REASON  # or what the submission raised (DIVERGENCE_ERRORS)
     refined_step_to_target: int | None = None  # runner/refine.py, when on and the target was reached
     refined_time_to_target: float | None = None
 
@@ -51,7 +57,7 @@ class TrialResult:
         last = "n/a" if self.last_validation is None else f"{self.last_validation:.4g}"
         if self.diverged_at_step is not None:
             return (
-                f"{label}: diverged at step {self.diverged_at_step} (non-finite training loss or parameters; "
+                f"{label}: diverged at step {self.diverged_at_step} ({self.diverged_reason}; "
                 f"did NOT reach validation {self.metric} target {self.target:g}; ran {steps})"
             )
         if self.reached_validation:

@@ -151,3 +151,58 @@ def test_a_campaign_worker_checks_for_links_below_the_root(tmp_path):
     result, error = attempt(spec)
     assert result is None and error.startswith(f"error: {at} is a symbolic link")
     assert changed(before, snapshot(target)) == []
+
+
+def lr_space(tmp: Path, learning_rate: float, name: str = "space.json") -> str:
+    point = {**json.loads(Path(NADAMW_SPACE).read_text())[0], "learning_rate": learning_rate}
+    path = tmp / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([point]))
+    return str(path)
+
+
+def eval_steps(trial: Path) -> list[int]:
+    with open(trial / "eval_measurements.csv", newline="") as f:
+        return [int(r["global_step"]) for r in csv.DictReader(f)]
+
+
+def test_a_non_finite_gradient_raised_by_the_optimizer_is_a_divergence(tmp_path):
+    """NAdamW raises FloatingPointError at step 14 under learning rate 1e6: the trial ends as a divergence there,
+    as a non-finite loss ends it (logs kept, the meta data's record), not as a traceback."""
+    argv = runner_argv(tmp_path, tuning_search_space=lr_space(tmp_path, 1e6), max_global_steps="60")
+    outcome = run_main("runner", argv)
+    assert outcome.returncode == 0 and "Traceback" not in outcome.stderr, outcome.stderr
+    assert "trial 1: diverged at step 14 (FloatingPointError: NAdamW: non-finite gradient" in outcome.stdout
+    trial = tmp_path.joinpath(*TRIAL)
+    record = json.loads((trial / "meta_data_0.json").read_text())["diverged"]
+    assert record["step"] == 14 and "non-finite gradient" in record["reason"]
+    assert eval_steps(trial)[0] == 1 and max(eval_steps(trial)) < 14  # the evals before it are kept
+
+
+def test_a_campaign_counts_a_raised_divergence_as_done_and_not_reached(tmp_path):
+    folder = tmp_path / "hot"
+    folder.mkdir()
+    (folder / "submission.py").write_text("from submissions.nadamw.submission import *  # noqa: F401,F403\n")
+    lr_space(folder, 1e6, "tuning_search_space.json")
+    outcome = run_main("tuning", tuning_argv(tmp_path, submissions=str(folder), max_global_steps="60"))
+    assert outcome.returncode == 0 and "Traceback" not in outcome.stderr + outcome.stdout, outcome.stdout
+    trial_id = "hot/study_0/mnist_pytorch/trial_1"
+    entry = json.loads((tmp_path / "exp" / "c" / "manifest.json").read_text())["trials"][trial_id]
+    assert entry["status"] == "done" and entry["diverged_at_step"] == 14
+    result = json.loads((tmp_path / "exp" / "c" / trial_id / "trial_result.json").read_text())
+    assert not result["reached_validation"] and result["diverged_at_step"] == 14
+
+
+def test_other_errors_of_a_submission_are_not_divergences(tmp_path):
+    """Only DIVERGENCE_ERRORS end a trial as diverged; anything else still ends the run with its traceback."""
+    from runner.trial import DIVERGENCE_ERRORS
+
+    assert DIVERGENCE_ERRORS == (FloatingPointError,)
+    broken = tmp_path / "broken.py"
+    broken.write_text(
+        "from submissions.nadamw.submission import *  # noqa: F401,F403\n"
+        "def update_params(**kw):\n"
+        "    raise RuntimeError('a bug, not a divergence')\n"
+    )
+    outcome = run_main("runner", runner_argv(tmp_path, submission_path=str(broken)))
+    assert outcome.returncode == 1 and "RuntimeError: a bug, not a divergence" in outcome.stderr
