@@ -2,6 +2,7 @@
 
 import csv
 import io
+import logging
 import os
 import platform
 import socket
@@ -15,6 +16,8 @@ import torch
 from common import layout
 from common.atomic import atomic_open
 from common.errors import UsageError
+
+log = logging.getLogger("kronbench.runner")
 
 
 def meta_data(workload, workload_name: str, framework: str, rng_seed: int | None) -> dict[str, Any]:
@@ -81,6 +84,18 @@ class _CsvTable:
         self.rows = [r for r in rows if _step(r) <= keep_through_step]
         self._dirty = complete != text or len(self.rows) != len(rows)
 
+    def rebuild(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Put back the ``rows`` (the checkpoint's record of its evals) whose steps the file lost, e.g. to a file
+        emptied or cut inside its header; returns their steps. Rows the file kept stay as they are."""
+        have = {_step(r) for r in self.rows}
+        lost = [r for r in rows if r["global_step"] not in have]
+        for row in lost:
+            self.columns += [k for k in row if k not in self.columns]
+        if lost:
+            self.rows = sorted(self.rows + lost, key=_step)
+            self._dirty = True
+        return [r["global_step"] for r in lost]
+
     def repair(self) -> None:
         if self._dirty:
             self._rewrite()
@@ -116,9 +131,11 @@ class MetricsLogger:
     Attached to the workload (``workload.metrics_logger``) so submissions can log their own train metrics.
     """
 
-    def __init__(self, trial_dir: str, resume_step: int = 0):
+    def __init__(self, trial_dir: str, resume_step: int = 0, evals: list = ()):
         """``resume_step``: the global step of the checkpoint this run continues from (0 for a fresh start); rows
-        and TensorBoard events a previous run logged after it are discarded."""
+        and TensorBoard events a previous run logged after it are discarded. ``evals``: the checkpoint's (step,
+        result) record of its evals; rows of them that eval_measurements.csv lost are rebuilt from it (their
+        preemption_count is left empty: the checkpoint does not say which run logged them)."""
         from torch.utils.tensorboard import SummaryWriter  # slow import; only when logging
 
         self.trial_dir = trial_dir
@@ -126,6 +143,11 @@ class MetricsLogger:
             False: _CsvTable(os.path.join(trial_dir, layout.MEASUREMENTS), resume_step),
             True: _CsvTable(os.path.join(trial_dir, layout.EVAL_MEASUREMENTS), resume_step),
         }
+        rebuilt = self._tables[True].rebuild([_row(result, step, "") for step, result in evals])
+        if rebuilt:
+            log.warning(
+                "%s lost the rows of steps %s; rebuilt them from the checkpoint", layout.EVAL_MEASUREMENTS, rebuilt
+            )
         for table in self._tables.values():  # both read and checked before either is changed
             table.repair()
         self._tb = SummaryWriter(log_dir=trial_dir, purge_step=resume_step + 1)
@@ -136,10 +158,10 @@ class MetricsLogger:
     def append_scalar_metrics(
         self, metrics: dict[str, Any], global_step: int, preemption_count: int | None = None, is_eval: bool = False
     ) -> None:
-        scalars = {k: _scalar(v) for k, v in metrics.items()}
-        row = {"global_step": global_step, "preemption_count": preemption_count, **scalars}
+        row = _row(metrics, global_step, preemption_count)
         self._tables[is_eval].append(row)
-        for k, v in scalars.items():
+        for k in metrics:
+            v = row[k]
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 self._tb.add_scalar(k, v, global_step)
 
@@ -152,6 +174,14 @@ class MetricsLogger:
 
     def close(self) -> None:
         self._tb.close()
+
+
+def _row(metrics: dict[str, Any], global_step: int, preemption_count) -> dict[str, Any]:
+    return {
+        "global_step": global_step,
+        "preemption_count": preemption_count,
+        **{k: _scalar(v) for k, v in metrics.items()},
+    }
 
 
 def _scalar(v: Any) -> Any:

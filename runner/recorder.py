@@ -45,7 +45,7 @@ class TrialRecorder:
 
     def _open(self, workload, state, hyperparameters, data_rng) -> None:
         """The writer's part of ``start``: logs, meta data, flags, hyperparameters, hooks."""
-        self.logger = MetricsLogger(self.trial_dir, resume_step=state.global_step)
+        self.logger = MetricsLogger(self.trial_dir, resume_step=state.global_step, evals=state.eval_results)
         n = state.preemption_count
         self._meta_path = os.path.join(self.trial_dir, layout.meta_data_file(n))
         self._meta = meta_data(workload, self.config.workload_name, self.config.framework, self.config.rng_seed)

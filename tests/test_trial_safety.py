@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.bad_inputs import assert_refused, changed, run_main, snapshot
-from tests.cli_helpers import NADAMW, NADAMW_SPACE, ROOT
+from tests.cli_helpers import NADAMW, NADAMW_SPACE
 
 TRIAL = ("exp", "e", "mnist_pytorch", "trial_1")
 CAMPAIGN_TRIAL = ("exp", "c", "nadamw", "study_0", "mnist_pytorch", "trial_1")
@@ -206,3 +206,65 @@ def test_other_errors_of_a_submission_are_not_divergences(tmp_path):
     )
     outcome = run_main("runner", runner_argv(tmp_path, submission_path=str(broken)))
     assert outcome.returncode == 1 and "RuntimeError: a bug, not a divergence" in outcome.stderr
+
+
+KILLABLE = """import os
+from submissions.nadamw.{module} import *  # noqa: F401,F403
+from submissions.nadamw import {module} as _base
+
+
+def update_params(*args, global_step, **kw):
+    if str(global_step) == os.environ.get("KRONBENCH_TEST_KILL_AT"):
+        os._exit(9)  # as a SIGKILL would: no row, no checkpoint, nothing closed
+    return _base.update_params(*args, global_step=global_step, **kw)
+"""
+
+
+def killed_trial(tmp: Path, framework: str, monkeypatch, step: int = 60) -> tuple[list[str], Path]:
+    """A trial of nadamw (its name, so the checkpoint's identity) killed before update ``step``: its argv and
+    folder."""
+    module = {"pytorch": "submission", "jax": "submission_jax"}[framework]
+    path = tmp / "nadamw" / f"{module}.py"
+    path.parent.mkdir()
+    path.write_text(KILLABLE.format(module=module))
+    argv = runner_argv(tmp, submission_path=str(path), framework=framework, max_global_steps=str(step + 20))
+    monkeypatch.setenv("KRONBENCH_TEST_KILL_AT", str(step))
+    assert run_main("runner", argv).returncode == 9
+    monkeypatch.delenv("KRONBENCH_TEST_KILL_AT")
+    return argv, tmp.joinpath(*TRIAL[:2], f"mnist_{framework}", "trial_1")
+
+
+def checkpoint_evals(trial: Path, framework: str) -> list[int]:
+    if framework == "jax":
+        import numpy as np
+
+        with np.load(trial / "checkpoint.npz", allow_pickle=False) as data:
+            return [step for step, _ in json.loads(str(data["plain"]))["eval_results"]]
+    import torch
+
+    return [step for step, _ in torch.load(trial / "checkpoint.pt", weights_only=True)["eval_results"]]
+
+
+def rows(text: str) -> list[dict]:
+    return list(csv.DictReader(text.splitlines()))
+
+
+@pytest.mark.parametrize(
+    "framework, damage",
+    [("pytorch", "emptied"), ("pytorch", "cut_in_header"), ("jax", "emptied")],
+)
+def test_eval_rows_a_damaged_log_lost_are_rebuilt_from_the_checkpoint(framework, damage, tmp_path, monkeypatch):
+    argv, trial = killed_trial(tmp_path, framework, monkeypatch)
+    kept = checkpoint_evals(trial, framework)
+    log = trial / "eval_measurements.csv"
+    original = [r for r in rows(log.read_text()) if int(r["global_step"]) in kept]
+    assert kept and [int(r["global_step"]) for r in original] == kept
+    log.write_text("" if damage == "emptied" else "global_step,preempt")
+    outcome = run_main("runner", [*argv, "--resume_last_run"])
+    assert outcome.returncode == 0, outcome.stderr
+    after = rows(log.read_text())
+    steps = [int(r["global_step"]) for r in after]
+    assert steps[: len(kept)] == kept and steps == sorted(set(steps)) and steps[-1] == 80
+    for old, new in zip(original, after, strict=False):  # the checkpoint's record, as the first run logged it
+        assert new["preemption_count"] == "" and {**old, "preemption_count": ""} == new
+    assert [r["preemption_count"] for r in after[len(kept) :]] == ["1"] * (len(after) - len(kept))
