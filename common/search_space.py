@@ -91,8 +91,9 @@ def make_hyperparameters(point: dict[str, Any]):
 
 def load(path: str) -> SearchSpace:
     """Read and validate a search-space JSON file."""
-    if not os.path.isfile(path):
-        raise SearchSpaceError(f"tuning search space {path} does not exist; pass an existing JSON file")
+    if not os.path.isfile(path):  # a FIFO or a device would block or never end
+        what = "is not a regular file" if os.path.exists(path) else "does not exist"
+        raise SearchSpaceError(f"tuning search space {path} {what}; pass an existing JSON file")
     try:
         with open(path, encoding="utf-8") as f:
             raw = json.load(f)

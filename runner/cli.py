@@ -76,6 +76,8 @@ def _config():
         raise UsageError(f"missing {' and '.join(missing)}; see python -m runner --help")
     if FLAGS.log_kron_quality_every < 0:
         raise UsageError(f"--log_kron_quality_every={FLAGS.log_kron_quality_every} must be >= 0 (0 turns it off)")
+    if FLAGS.cuda_on_cpu and FLAGS.framework != "pytorch":
+        raise UsageError("--cuda_on_cpu places PyTorch tensors; drop it or use --framework=pytorch")
     hooks = [EvalHookSpec.parse(text) for text in FLAGS.eval_hooks]
     if FLAGS.log_kron_quality_every:
         if FLAGS.framework != "pytorch":

@@ -115,9 +115,25 @@ def _import(path: str) -> ModuleType:
     except SyntaxError as e:
         raise UsageError(f"submission {path} has a syntax error at line {e.lineno}: {e.msg}; fix it") from None
     except ImportError as e:
-        raise UsageError(f"submission {path} failed to import: {e}; install what it needs") from None
+        root = _repository_root(path, getattr(e, "name", None))
+        fix = f"put its repository root on PYTHONPATH (PYTHONPATH={root})" if root else "install what it needs"
+        raise UsageError(f"submission {path} failed to import: {e}; {fix}") from None
     except Exception as e:  # a submission is code: its failure at import is reported, not re-raised as ours
         raise UsageError(f"submission {path} failed at import: {type(e).__name__}: {e}; fix it") from None
+
+
+def _repository_root(path: str, missing: str | None) -> str | None:
+    """The folder above ``path`` that holds the module ``missing`` (e.g. ``submissions.self_tuning``): the root of
+    the submission's own repository, which it imports from, else None."""
+    if not missing:
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    while os.path.dirname(folder) != folder:
+        target = os.path.join(folder, *missing.split("."))
+        if os.path.isdir(target) or os.path.isfile(target + ".py"):
+            return folder
+        folder = os.path.dirname(folder)
+    return None
 
 
 def _dotted_name(path: str) -> str | None:

@@ -59,6 +59,11 @@ def train_once(
     recorder = TrialRecorder(trial_dir, config, identity, fw.checkpoint)
     recorder.start(workload, state, hyperparameters, data_rng)
     run = _Run(workload, submission, hyperparameters, config, recorder, input_queue, eval_batch_size, fw)
+    if recorder.finished:  # by an earlier run: reported from its checkpoint, nothing written
+        run.diverged_reason = (recorder.diverged or {}).get("reason", DIVERGED_REASON)
+        done = run.result(state, trial_dir, (recorder.diverged or {}).get("step"))
+        done.finished_earlier = True
+        return done
     diverged_at = run.loop(state, rng)
     recorder.finish(workload, state, diverged_at, run.diverged_reason)
     return run.result(state, trial_dir, diverged_at)

@@ -36,11 +36,15 @@ class TrialRecorder:
         self.writes = distributed.is_writer()
         self.logger: MetricsLogger | None = None
         self._meta_path, self._meta, self._hooks = None, None, None
+        self.finished = False  # an earlier run finished the trial: it is reported and left as it is
+        self.diverged: dict | None = None  # that run's divergence record ({"step", "reason"}), if it diverged
 
     def start(self, workload, state, hyperparameters, data_rng) -> None:
         if self.trial_dir is None:
             return
         self._restore(state)
+        if self.finished:
+            return
         distributed.decided_by_rank0(lambda: self._open(workload, state, hyperparameters, data_rng))
 
     def _open(self, workload, state, hyperparameters, data_rng) -> None:
@@ -73,6 +77,12 @@ class TrialRecorder:
         state.global_step = restored["global_step"]
         state.preemption_count = restored["preemption_count"] + 1
         state.refined = _earlier_crossing(self.trial_dir, state.preemption_count)
+        self.diverged = _earlier_divergence(self.trial_dir, state.preemption_count)
+        ts = state.train_state
+        stopped = not ts["is_time_remaining"] or ts["training_complete"]
+        self.finished = stopped or (ts["validation_goal_reached"] and ts["test_goal_reached"]) or bool(self.diverged)
+        if self.finished:
+            return
         log.info("resumed %s at step %d (preemption %d)", self.trial_dir, state.global_step, state.preemption_count)
 
     def evaluated(self, workload, state, result: dict, eval_rng, diverged: bool) -> None:
@@ -132,6 +142,19 @@ class TrialRecorder:
             self.logger.append_scalar_metrics(score, state.global_step, state.preemption_count)
         self.logger.close()
         workload.attach_metrics_logger(None)
+
+
+def _earlier_divergence(trial_dir: str, runs: int) -> dict | None:
+    """The divergence an earlier run of this trial recorded in its meta data, or None."""
+    for n in range(runs):
+        try:
+            with open(os.path.join(trial_dir, layout.meta_data_file(n))) as f:
+                record = json.load(f)["diverged"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int):
+            return record
+    return None
 
 
 def _earlier_crossing(trial_dir: str, runs: int):

@@ -51,8 +51,11 @@ class TrialResult:
     diverged_reason: str = DIVERGED_REASON  # or what the submission raised (DIVERGENCE_ERRORS)
     refined_step_to_target: int | None = None  # runner/refine.py, when on and the target was reached
     refined_time_to_target: float | None = None
+    finished_earlier: bool = False  # --resume_last_run found the trial finished and left it as it was
 
     def summary(self, label: str) -> str:
+        if self.finished_earlier:
+            label += " (finished by an earlier run; left as it was)"
         steps = f"{self.global_step} steps, {self.submission_time:.1f} s submission time"
         last = "n/a" if self.last_validation is None else f"{self.last_validation:.4g}"
         if self.diverged_at_step is not None:

@@ -218,7 +218,7 @@ def search_space(submission_path: str, ruleset: str) -> ss.SearchSpace | None:
     if ruleset == "self":
         return None
     path = os.path.join(os.path.dirname(submission_path), layout.SEARCH_SPACE)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):  # one that is there but not a regular file is ss.load's to refuse
         raise UsageError(
             f"submission {os.path.dirname(submission_path)} has no {layout.SEARCH_SPACE}; add one or use "
             f"--tuning_ruleset=self"
