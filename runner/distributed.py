@@ -16,6 +16,7 @@ import torch.distributed as dist
 
 from algoperf.pytorch_utils import pytorch_setup
 from common.errors import UsageError
+from common.lifetime import die_with_parent
 
 T = TypeVar("T")
 
@@ -25,6 +26,7 @@ def init() -> None:
     use_ddp, local_rank, _, _ = pytorch_setup()
     if not use_ddp or dist.is_initialized():
         return
+    die_with_parent(os.getppid())  # torchrun put this rank in a session of its own: die with torchrun, not its group
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")

@@ -9,12 +9,16 @@ included) byte for byte as they were.
 import csv
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.bad_inputs import assert_refused, changed, run_main, snapshot
-from tests.cli_helpers import NADAMW, NADAMW_SPACE
+from tests.cli_helpers import NADAMW, NADAMW_SPACE, ROOT, run_cli
 
 TRIAL = ("exp", "e", "mnist_pytorch", "trial_1")
 CAMPAIGN_TRIAL = ("exp", "c", "nadamw", "study_0", "mnist_pytorch", "trial_1")
@@ -268,3 +272,120 @@ def test_eval_rows_a_damaged_log_lost_are_rebuilt_from_the_checkpoint(framework,
     for old, new in zip(original, after, strict=False):  # the checkpoint's record, as the first run logged it
         assert new["preemption_count"] == "" and {**old, "preemption_count": ""} == new
     assert [r["preemption_count"] for r in after[len(kept) :]] == ["1"] * (len(after) - len(kept))
+
+
+def test_resuming_a_finished_trial_reports_it_and_leaves_it_alone(tmp_path):
+    first = run_main("runner", runner_argv(tmp_path))
+    assert first.returncode == 0, first.stderr
+    before = snapshot(tmp_path)
+    again = run_main("runner", runner_argv(tmp_path, resume_last_run=True))
+    assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
+    assert "trial 1 (finished by an earlier run; left as it was): did NOT reach" in again.stdout
+    assert changed(before, snapshot(tmp_path)) == []  # no flags_1.json, meta_data_1.json or events file
+
+
+def test_resuming_a_diverged_trial_reports_its_divergence_and_leaves_it_alone(tmp_path):
+    argv = runner_argv(tmp_path, tuning_search_space=lr_space(tmp_path, 1e6), max_global_steps="60")
+    assert run_main("runner", argv).returncode == 0
+    before = snapshot(tmp_path)
+    again = run_main("runner", [*argv, "--resume_last_run"])
+    assert again.returncode == 0, again.stderr
+    assert "left as it was): diverged at step 14 (FloatingPointError: NAdamW: non-finite gradient" in again.stdout
+    assert changed(before, snapshot(tmp_path)) == []
+
+
+def fifo(tmp: Path) -> str:
+    os.mkfifo(tmp / "space.fifo")
+    return str(tmp / "space.fifo")
+
+
+REFUSED = [
+    ("cuda_on_cpu_under_jax", {"framework": "jax", "cuda_on_cpu": True}, "--cuda_on_cpu places PyTorch tensors"),
+    ("space_fifo", {"tuning_search_space": fifo}, "space.fifo is not a regular file"),
+    ("space_dev_zero", {"tuning_search_space": "/dev/zero"}, "/dev/zero is not a regular file"),
+]
+
+
+@pytest.mark.parametrize("flags, fragment", [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED])
+def test_refused_in_one_line(flags, fragment, tmp_path):
+    flags = {k: v(tmp_path) if callable(v) else v for k, v in flags.items()}
+    assert_refused(run_main("runner", runner_argv(tmp_path, **flags), timeout=60), fragment)
+    assert not (tmp_path / "exp").exists()  # (a snapshot of tmp_path would block reading the FIFO)
+
+
+def test_a_campaign_refuses_a_search_space_that_is_not_a_regular_file(tmp_path):
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "submission.py").write_text("from submissions.nadamw.submission import *  # noqa: F401,F403\n")
+    os.mkfifo(folder / "tuning_search_space.json")
+    outcome = run_main("tuning", tuning_argv(tmp_path, submissions=str(folder)), timeout=60)
+    assert_refused(outcome, "tuning_search_space.json is not a regular file")
+    assert not (tmp_path / "exp").exists()
+
+
+def test_a_submission_importing_its_own_repository_is_told_to_put_the_root_on_pythonpath(tmp_path):
+    """As official submissions do (``from submissions.self_tuning.<name>... import``): the advice is the fix."""
+    package = tmp_path / "repo" / "submissions" / "self_tuning" / "mine"
+    package.mkdir(parents=True)
+    (package / "helpers.py").write_text("from submissions.nadamw.submission import *  # noqa: F401,F403\n")
+    (package / "submission.py").write_text("from submissions.self_tuning.mine.helpers import *  # noqa: F401,F403\n")
+    argv = runner_argv(tmp_path, submission_path=str(package / "submission.py"), max_global_steps="1")
+    before = snapshot(tmp_path)
+    outcome = run_main("runner", argv)
+    assert_refused(
+        outcome,
+        f"No module named 'submissions.self_tuning'; put its repository root on PYTHONPATH "
+        f"(PYTHONPATH={tmp_path / 'repo'})",
+    )
+    assert changed(before, snapshot(tmp_path)) == []
+    fixed = run_cli(*argv, env={"PYTHONPATH": os.pathsep.join([ROOT, str(tmp_path / "repo")])})
+    assert fixed.returncode == 0, fixed.stderr
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+def test_sigkill_to_torchruns_group_kills_its_ranks_and_the_resume_is_clean(tmp_path):
+    """torchrun starts each rank in a session of its own, so SIGKILL to torchrun's process group does not reach
+    them: they die with torchrun itself (runner/distributed.py), and the resume continues the checkpoint."""
+    argv = runner_argv(tmp_path, max_global_steps="300", progress="off")
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "runner"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    trial = tmp_path.joinpath(*TRIAL)
+    first = subprocess.Popen(
+        [*torchrun, *argv], cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not (trial / "checkpoint.pt").exists():
+            assert first.poll() is None and time.monotonic() < deadline, "no checkpoint"
+            time.sleep(0.1)
+        ranks = _children(first.pid)
+        assert len(ranks) == 2 and all(os.getsid(r) != os.getsid(first.pid) for r in ranks)  # sessions of their own
+        os.killpg(first.pid, signal.SIGKILL)  # torchrun's group: torchrun alone
+    finally:
+        first.wait()
+    deadline = time.monotonic() + 20
+    while any(_alive(r) for r in ranks) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(r) for r in ranks), "a rank outlived torchrun"
+    second = subprocess.run(
+        [*torchrun, *argv, "--resume_last_run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    rows = list(csv.DictReader((trial / "eval_measurements.csv").read_text().splitlines()))
+    steps = [int(r["global_step"]) for r in rows]
+    assert steps == sorted(set(steps)) and steps[-1] == 300 and {r["preemption_count"] for r in rows} == {"0", "1"}

@@ -10,24 +10,12 @@ the coordinator) running N copies of itself that read the spec from ``KRONBENCH_
 torchrun in turn. Rank 0 prints the summary.
 """
 
-import ctypes
 import json
 import os
-import signal
 import sys
 
+from common.lifetime import die_with_parent
 from common.threads import configure_thread_env  # imports neither numpy nor torch
-
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    parent = int(os.environ.get("KRONBENCH_PARENT_PID", "0"))
-    if sys.platform != "linux" or not parent:
-        return
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the coordinator died before prctl took effect
-        os._exit(1)
 
 
 def _pin() -> None:
@@ -48,7 +36,7 @@ def _become_torchrun(spec_text: str, procs: int) -> None:
 
 
 def main() -> None:
-    _die_with_parent()
+    die_with_parent(int(os.environ.get("KRONBENCH_PARENT_PID", "0")))
     _pin()
     configure_thread_env()
     under_torchrun = SPEC_ENV in os.environ
