@@ -381,7 +381,10 @@ def test_sigkill_to_torchruns_group_kills_its_ranks_and_the_resume_is_clean(tmp_
     deadline = time.monotonic() + 10
     while any(_alive(r) for r in ranks) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(_alive(r) for r in ranks), "a rank outlived torchrun"
+    survivors = [r for r in ranks if _alive(r)]
+    for r in survivors:  # not left training after the test
+        os.kill(r, signal.SIGKILL)
+    assert not survivors, "a rank outlived torchrun"
     import torch
 
     killed_at = torch.load(trial / "checkpoint.pt", weights_only=True)["global_step"]
