@@ -1,6 +1,7 @@
 """The user-error type and the command-line entry that turns it into one line and exit code 2."""
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -15,8 +16,16 @@ def user_errors() -> tuple[type[Exception], ...]:
     return (UsageError,)
 
 
+def reports_errors() -> bool:
+    """Whether this process prints its user errors: every process but a torchrun rank other than 0. Rank 0 reports
+    them once for all: every rank reads the same command line, and what rank 0 decides it passes to the others
+    (runner.distributed.decided_by_rank0)."""
+    return "LOCAL_RANK" not in os.environ or os.environ.get("RANK", "0") == "0"
+
+
 def fail(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
+    if reports_errors():
+        print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
 
 

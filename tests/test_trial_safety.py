@@ -395,3 +395,44 @@ def test_sigkill_to_torchruns_group_kills_its_ranks_and_the_resume_is_clean(tmp_
     steps = [int(r["global_step"]) for r in rows]
     assert steps == sorted(set(steps)) and steps[-1] == killed_at + 30
     assert {r["preemption_count"] for r in rows} == {"0", "1"}
+
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+@pytest.mark.slow
+def test_under_torchrun_the_error_line_is_printed_once_by_rank_0(tmp_path):
+    """Both ranks stop on the same error (decided by rank 0); only rank 0 prints it. torchrun's own report
+    follows (it has no switch to silence it)."""
+    trial = tmp_path.joinpath(*TRIAL)
+    trial.mkdir(parents=True)
+    (trial / "eval_measurements.csv").write_text("precious\n")
+    before = snapshot(tmp_path)
+    proc = subprocess.run(
+        [*TORCHRUN, "-m", "runner", *runner_argv(tmp_path, progress="off")],
+        cwd=ROOT, env={**os.environ, **ONE_THREAD}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert proc.returncode != 0 and errors == [
+        f"error: trial directory {trial} already exists; pass --overwrite "
+        "to replace it or --resume_last_run to continue it"
+    ], proc.stderr
+    assert changed(before, snapshot(tmp_path)) == []
+
+
+@pytest.mark.slow
+def test_a_campaign_trial_under_torchrun_logs_one_error_line_and_no_launcher_traceback(tmp_path):
+    trial = tmp_path.joinpath(*CAMPAIGN_TRIAL)
+    trial.mkdir(parents=True)
+    (trial / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    outcome = run_main("tuning", [*tuning_argv(tmp_path), "--procs_per_trial=2"])
+    assert outcome.returncode == 1, outcome.stderr
+    log = (tmp_path / "exp" / "c" / "logs" / "nadamw__study_0__mnist_pytorch__trial_1.log").read_text()
+    errors = [line for line in log.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "is not a readable kronbench checkpoint" in errors[0], log
+    assert "Traceback" not in log and "ChildFailedError" not in log, log
+    entry = json.loads((tmp_path / "exp" / "c" / "manifest.json").read_text())["trials"][
+        "nadamw/study_0/mnist_pytorch/trial_1"
+    ]
+    assert entry["status"] == "failed" and entry["error"].startswith(errors[0] + " (exit 2;")

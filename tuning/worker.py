@@ -5,8 +5,8 @@ The TrialSpec arrives as JSON on stdin. The executor pins the process to its cor
 On Linux the worker dies with its coordinator (PR_SET_PDEATHSIG), so killing a campaign stops its trials too;
 the trial lock covers other systems. Exit status: 0 committed, 2 a one-line error on stderr, 1 a crash.
 
-With ``KRONBENCH_PROCS_PER_TRIAL`` = N > 1 the worker becomes torchrun (exec, same process, so it still dies with
-the coordinator) running N copies of itself that read the spec from ``KRONBENCH_TRIAL_SPEC``; each rank dies with
+With ``KRONBENCH_PROCS_PER_TRIAL`` = N > 1 the worker runs torchrun (in this process, so it still dies with
+the coordinator) launching N copies of itself that read the spec from ``KRONBENCH_TRIAL_SPEC``; each rank dies with
 torchrun in turn. Rank 0 prints the summary.
 """
 
@@ -28,11 +28,21 @@ PROCS_ENV, SPEC_ENV = "KRONBENCH_PROCS_PER_TRIAL", "KRONBENCH_TRIAL_SPEC"
 
 
 def _become_torchrun(spec_text: str, procs: int) -> None:
-    """Replace this process by torchrun launching ``procs`` ranks of this worker on this machine."""
-    env = dict(os.environ, **{SPEC_ENV: spec_text, "KRONBENCH_PARENT_PID": str(os.getpid())})
-    env.pop(PROCS_ENV)
-    torchrun = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}"]
-    os.execve(sys.executable, [sys.executable, *torchrun, "-m", "tuning.worker"], env)
+    """Run torchrun in this process (so it still dies with the coordinator) launching ``procs`` ranks of this
+    worker on this machine, and exit with the first failed rank's code. A rank's error line is the report: torchrun's
+    own (its ChildFailedError traceback, its agent's warnings) is kept out of the trial's log."""
+    os.environ.update({SPEC_ENV: spec_text, "KRONBENCH_PARENT_PID": str(os.getpid())})
+    os.environ.setdefault("LOGLEVEL", "ERROR")  # torchrun's agent logging
+    del os.environ[PROCS_ENV]
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main as torchrun
+
+    try:
+        torchrun(["--standalone", f"--nproc_per_node={procs}", "-m", "tuning.worker"])
+    except ChildFailedError as e:
+        code = e.get_first_failure()[1].exitcode
+        sys.exit(code if code > 0 else 1)
+    sys.exit(0)
 
 
 def main() -> None:
@@ -45,12 +55,14 @@ def main() -> None:
     if procs > 1 and not under_torchrun:
         _become_torchrun(spec_text, procs)
     import compat  # noqa: F401  (algoperf resolves to the stand-in when the package is absent)
+    from common.errors import reports_errors
     from tuning.plan import TrialSpec
     from tuning.trial import attempt
 
     result, error = attempt(TrialSpec.from_dict(json.loads(spec_text)))
     if error is not None:
-        print(error, file=sys.stderr)
+        if reports_errors():  # under torchrun: rank 0, once
+            print(error, file=sys.stderr)
         sys.exit(2)
     if os.environ.get("RANK", "0") == "0":
         print(result["summary"], flush=True)
