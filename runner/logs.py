@@ -118,6 +118,12 @@ class _CsvTable:
             writer.writerows(self.rows)
 
 
+def has_final_row(trial_dir: str, global_step: int) -> bool:
+    """Whether measurements.csv holds a row of ``global_step``: a finished trial's last act (TrialRecorder.finish)."""
+    table = _CsvTable(os.path.join(trial_dir, layout.MEASUREMENTS), global_step)
+    return any(_step(r) == global_step for r in table.rows)
+
+
 def _step(row: dict[str, Any]) -> int | None:
     try:
         return int(row.get("global_step") or "")

@@ -19,7 +19,7 @@ from common.atomic import write_json
 from runner import checkpoint, distributed
 from runner.clock import get_time
 from runner.eval_hooks import EvalHooks
-from runner.logs import MetricsLogger, meta_data
+from runner.logs import MetricsLogger, has_final_row, meta_data
 from runner.refine import Crossing
 from runner.trial import DIVERGED_REASON
 
@@ -79,8 +79,10 @@ class TrialRecorder:
         state.refined = _earlier_crossing(self.trial_dir, state.preemption_count)
         self.diverged = _earlier_divergence(self.trial_dir, state.preemption_count)
         ts = state.train_state
-        stopped = not ts["is_time_remaining"] or ts["training_complete"]
-        self.finished = stopped or (ts["validation_goal_reached"] and ts["test_goal_reached"]) or bool(self.diverged)
+        done = not ts["is_time_remaining"] or ts["training_complete"]
+        done = done or (ts["validation_goal_reached"] and ts["test_goal_reached"])
+        # a kill between the last checkpoint and the final row leaves the row to this run
+        self.finished = bool(self.diverged) or (done and has_final_row(self.trial_dir, state.global_step))
         if self.finished:
             return
         log.info("resumed %s at step %d (preemption %d)", self.trial_dir, state.global_step, state.preemption_count)

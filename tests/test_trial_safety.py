@@ -282,6 +282,11 @@ def test_resuming_a_finished_trial_reports_it_and_leaves_it_alone(tmp_path):
     assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
     assert "trial 1 (finished by an earlier run; left as it was): did NOT reach" in again.stdout
     assert changed(before, snapshot(tmp_path)) == []  # no flags_1.json, meta_data_1.json or events file
+    final = tmp_path.joinpath(*TRIAL, "measurements.csv")
+    final.unlink()  # as a kill between the last checkpoint and the final row leaves it: this run writes the row
+    again = run_main("runner", runner_argv(tmp_path, resume_last_run=True))
+    assert again.returncode == 0 and "left as it was" not in again.stdout, again.stderr
+    assert [r["global_step"] for r in csv.DictReader(final.read_text().splitlines())] == ["2"]
 
 
 def test_resuming_a_diverged_trial_reports_its_divergence_and_leaves_it_alone(tmp_path):
