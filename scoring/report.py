@@ -96,7 +96,10 @@ def speedup_lines(c: Comparison) -> list[str]:
     lines = []
     for s, (v, n) in c.speedups.items():
         if n == 0:
-            lines.append(f"{s} and {c.baseline} reached no target in common: no speedup (report.md: the official one)")
+            lines.append(
+                f"{s} against {c.baseline}: no speedup, no workload was reached by both (report.md has the official "
+                "figure, which counts a miss as the budget)"
+            )
             continue
         over = f"{n} workload{'s' if n > 1 else ''}"
         if n < len(c.base_workloads):

@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -69,13 +70,12 @@ def test_make_demo_on_mnist_speaks_plainly(tmp_path):
 
     speedup = hits["nadamw"][0] / hits["shampoo"][0]  # kronbench's: t_base / t_sub, over the one workload
     headlines = [line for line in lines if "reached the targets" in line or "no speedup" in line]
-    if round(speedup, 2) == 1.0:
-        expected = f"shampoo reached the targets as fast as nadamw ({speedup:.3f}x, geometric mean over 1 workload)"
-    elif speedup > 1:
-        expected = f"shampoo reached the targets {speedup:.2f}x faster than nadamw (geometric mean over 1 workload)"
-    else:
-        expected = f"shampoo reached the targets {1 / speedup:.2f}x slower than nadamw (geometric mean over 1 workload)"
-    assert headlines == [expected], out
+    assert len(headlines) == 1, out  # one line, in words (Shampoo's steps cost ~3x NAdamW's here: far from 1.00x)
+    m = re.fullmatch(
+        r"shampoo reached the targets (\d+\.\d\d)x (faster|slower) than nadamw \(geometric mean over 1 workload\)",
+        headlines[0],
+    )
+    assert m and (m[2] == "faster") == (speedup > 1) and float(m[1]) == round(max(speedup, 1 / speedup), 2), out
     report = (experiments / "demo_report" / "report.md").read_text()
     assert (
         "a demonstration: 1 study x 1 trial" in report

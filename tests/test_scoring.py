@@ -10,6 +10,7 @@ import pytest
 from scoring import plots, scores
 from scoring.compare import compare
 from scoring.experiments import read_experiments
+from scoring.report import speedup_lines, time_table
 from tests.cli_helpers import run_cli
 
 # (submission, workload) -> studies -> trials -> eval rows (global_step, submission time, validation metric).
@@ -172,7 +173,7 @@ def test_cli_writes_every_output_and_prints_the_table(fixture_dir, tmp_path):
     ]  # fmt: skip
     assert [x.strip() for x in table[3].split("  ") if x.strip()][2:] == ["10.00 s, 10 steps", "25.00 s, 10 steps", "-"]
     # b vs a: (9 / 13.5 * 10 / 25 * 50 / 20) ** (1 / 3) = 0.874 (1.14x slower); c: sqrt(9 / 45 * 50 / 70) = 0.378
-    speedups = [line for line in lines if " reached the targets " in line or "reached no target" in line]
+    speedups = [line for line in lines if " reached the targets " in line or "no speedup" in line]
     assert speedups == [
         "b reached the targets 1.14x slower than a (geometric mean over 3 workloads)",
         "c reached the targets 2.65x slower than a (geometric mean over the 2 workloads both reached, of 3)",
@@ -229,8 +230,13 @@ def test_plots_have_their_axes_and_one_line_per_submission(fixture_dir):
 
 def test_never_reached_everywhere_scores_zero_and_still_plots(tmp_path):
     root = write_fixture(tmp_path, {("a", "mnist"): [{1: [(10, 5.0, 0.5)]}], ("b", "mnist"): [{1: [(10, 5.0, 0.6)]}]})
-    c = compare(read_experiments(str(root))[0])
+    c = compare(read_experiments(str(root))[0], baseline="a")
     assert c.scores == {"a": 0.0, "b": 0.0} and c.time("a", "mnist") == math.inf
+    assert speedup_lines(c) == [
+        "b against a: no speedup, no workload was reached by both (report.md has the official figure, which counts "
+        "a miss as the budget)"
+    ]
+    assert time_table(c)[1][2:] == ["-", "-"]
     labels = [line.get_label() for line in plots.training_curves(c, "mnist").axes[0].get_lines()]
     assert labels[:2] == ["a (study 0, trial 1; not reached)", "b (study 0, trial 1; not reached)"]
 
