@@ -61,6 +61,10 @@ def test_make_demo_on_mnist_speaks_plainly(tmp_path):
     assert all(math.isfinite(t) for t, _ in hits.values()), hits  # the easy target is reached by both
 
     lines = out.splitlines()
+    for s in hits:  # each trial's summary says why it ran on past its (strict) step to target, if it did
+        line = next(line for line in lines if line.startswith(f"{s}/study_0/mnist_pytorch/trial_1: reached"))
+        m = re.search(r"at step (\d+), .* \(ran (\d+) steps", line)
+        assert m and ("; went on" in line) == (int(m[2]) > int(m[1])), line
     header = lines.index(
         "Time to target (median over studies: submission seconds on this machine, and steps; - = not reached):"
     )
