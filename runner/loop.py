@@ -248,6 +248,7 @@ class _Run:
             diverged_reason=self.diverged_reason,
             refined_step_to_target=state.refined.step if state.refined else None,
             refined_time_to_target=state.refined.time if state.refined else None,
+            test_target=getattr(self.workload, "test_target_value", None),
         )
 
 

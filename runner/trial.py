@@ -52,6 +52,7 @@ class TrialResult:
     refined_step_to_target: int | None = None  # runner/refine.py, when on and the target was reached
     refined_time_to_target: float | None = None
     finished_earlier: bool = False  # --resume_last_run found the trial finished and left it as it was
+    test_target: float | None = None  # the workload's; training stops once both targets are passed
 
     def summary(self, label: str) -> str:
         if self.finished_earlier:
@@ -66,12 +67,44 @@ class TrialResult:
         if self.reached_validation:
             return (
                 f"{label}: reached validation {self.metric} target {self.target:g} at step {self.step_to_target}, "
-                f"{self.time_to_target:.2f} s submission time{self._refined()} (ran {steps}; last {last})"
+                f"{self.time_to_target:.2f} s submission time{self._refined()} (ran {steps}; last {last}"
+                f"{self._went_on()})"
             )
         return (
             f"{label}: did NOT reach validation {self.metric} target {self.target:g} "
-            f"(ran {steps} of a {self.budget_sec:g} s budget; last {last})"
+            f"(ran {steps} of a {self.budget_sec:g} s budget; last {last}{self._went_on()})"
         )
+
+    def _went_on(self) -> str:
+        """Why training went past the step to target, or past an eval equal to the target: AlgoPerf's runner
+        stops only once the validation and the test target are both passed strictly, while its scorer counts an
+        eval equal to the validation target as reaching it (common/targets.py)."""
+        notes = []
+        equal = self._equal_at("validation", self.target)
+        if equal is not None and (self.step_to_target is None or equal < self.step_to_target):
+            notes.append(
+                f"validation {self.metric} equalled the target at step {equal}: scoring counts that eval, the runner "
+                "stops only past the target"
+            )
+        went_on = self.reached_validation and self.step_to_target is not None and self.global_step > self.step_to_target
+        if went_on and self.test_target is not None:
+            test = f"test {self.metric} target {self.test_target:g}"
+            test_equal = self._equal_at("test", self.test_target)
+            if self.reached_test:
+                notes.append(f"went on until the {test} was passed too: the runner stops only on both")
+            elif test_equal is not None:
+                notes.append(
+                    f"went on: the {test} was equalled at step {test_equal}, not passed, and the runner stops only "
+                    "once both targets are passed"
+                )
+            else:
+                notes.append(f"went on: the {test} was not passed, and the runner stops only once both are")
+        return "".join(f"; {n}" for n in notes)
+
+    def _equal_at(self, split: str, target: float) -> int | None:
+        """The first eval step whose ``split`` metric equals ``target`` exactly, else None."""
+        key = f"{split}/{self.metric}"
+        return next((step for step, r in self.eval_results if r.get(key) == target), None)
 
     def _refined(self) -> str:
         if self.refined_time_to_target is None:

@@ -34,6 +34,7 @@ def _run() -> None:
     from scoring.compare import compare
     from scoring.experiments import read_experiments
     from scoring.frameworks import REFERENCE
+    from scoring.plan import read_plan
     from scoring.report import framework_table, ranked, speedup_lines, text_table, time_table, write_all
     from scoring.targets import benchmark, target_of
 
@@ -56,14 +57,17 @@ def _run() -> None:
         warnings=warnings,
         skipped=skipped,
         version=FLAGS.benchmark_version,
+        plan=read_plan(source),
     )
     seconds = time.perf_counter() - started
     for w in c.warnings[:MAX_PRINTED]:
         print(f"warning: {w}")
-    if len(c.warnings) > MAX_PRINTED:  # a small campaign (the demo) warns once per study; report.md lists them all
+    if len(c.warnings) > MAX_PRINTED:  # a campaign missing trials warns once per study; report.md lists all
         print(f"warning: ... and {len(c.warnings) - MAX_PRINTED} more coverage warning(s), listed in report.md")
     files = write_all(c, output_dir, FLAGS.trial_selection, FLAGS.self_tuning_ruleset, source)
-    print("Time to target (s, median over studies; - = not reached):")
+    if c.design:
+        print(f"This campaign is {c.design}.")
+    print("Time to target (median over studies: submission seconds on this machine, and steps; - = not reached):")
     print(text_table(time_table(c)))
     if len(framework_table(c)) > 1:
         print(f"Framework comparison (median over studies; ratio < 1 = faster than {REFERENCE}):")

@@ -12,9 +12,10 @@ from common.errors import UsageError
 from scoring import scores
 from scoring.experiments import TrialLog
 from scoring.frameworks import Entries, split_entries
+from scoring.plan import ALGOPERF_TRIALS, CampaignPlan
 from scoring.targets import DEFAULT_VERSION, Benchmark, Target, benchmark, own_budget, target_of
 
-EXTERNAL_TRIALS = 5  # trials per study under external tuning
+EXTERNAL_TRIALS = ALGOPERF_TRIALS["external"]  # trials per study under external tuning
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Comparison:
     baseline: str | None = None
     version: str = DEFAULT_VERSION
     warnings: list[str] = field(default_factory=list)
+    design: str | None = None  # a campaign smaller than AlgoPerf's by design (scoring.plan), stated once
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (trial path, why it was not scored)
     entries: Entries = field(default_factory=Entries)  # workload entries split per framework (scoring.frameworks)
 
@@ -70,8 +72,13 @@ def compare(
     warnings: list[str] | None = None,
     skipped: list[tuple[str, str]] | None = None,
     version: str = DEFAULT_VERSION,
+    plan: CampaignPlan | None = None,
 ) -> Comparison:
+    """``plan`` (what the campaign asked for, from its manifest) replaces AlgoPerf's trial count per study in the
+    coverage checks, unless ``strict`` (AlgoPerf's rules) or it was planned under the other ruleset."""
     warnings, skipped = list(warnings or []), list(skipped or [])
+    if strict or (plan is not None and plan.tuning_ruleset != ("self" if self_tuning else "external")):
+        plan = None
     bench = benchmark(version)
     logs, entries = split_entries(logs)  # from here on a log's workload is its entry (mnist_jax, or mnist)
     submissions = sorted({t.submission for t in logs})
@@ -83,7 +90,7 @@ def compare(
     by_study: dict[tuple[str, str, int], list[TrialLog]] = defaultdict(list)
     for t in logs:
         by_study[(t.submission, t.workload, t.study)].append(t)
-    problems = _coverage_problems(by_study, submissions, workloads, self_tuning)
+    problems = _coverage_problems(by_study, submissions, workloads, self_tuning, plan)
     if strict and problems:
         raise UsageError(f"--strict: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
     warnings += problems
@@ -109,6 +116,7 @@ def compare(
         baseline=baseline,
         version=version,
         warnings=warnings,
+        design=plan.note() if plan is not None and plan.smaller_than_algoperf() else None,
         skipped=skipped,
         entries=entries,
     )
@@ -202,9 +210,10 @@ def _speedup_budgets(bench: Benchmark, entries: Entries, base: list[str], self_t
     return budgets
 
 
-def _coverage_problems(by_study, submissions, workloads, self_tuning) -> list[str]:
+def _coverage_problems(by_study, submissions, workloads, self_tuning, plan: CampaignPlan | None) -> list[str]:
     """What AlgoPerf's rulesets ask for and these logs lack: every workload for every submission and the same
-    studies for each; per study, 5 trials under external tuning, 1 under self-tuning."""
+    studies for each; per study, 5 trials under external tuning (or as many as ``plan`` asked for), 1 under
+    self-tuning."""
     problems = []
     studies = defaultdict(set)
     for submission, workload, study in by_study:
@@ -223,6 +232,13 @@ def _coverage_problems(by_study, submissions, workloads, self_tuning) -> list[st
         if self_tuning and len(trials) > 1:
             first = min(t.trial for t in trials)
             problems.append(f"{where}: {len(trials)} trials under self-tuning; only trial {first} is scored")
-        elif not self_tuning and len(trials) != EXTERNAL_TRIALS:
-            problems.append(f"{where}: {len(trials)} trial(s) where external tuning expects {EXTERNAL_TRIALS}")
+        elif not self_tuning and len(trials) != (EXTERNAL_TRIALS if plan is None else plan.num_tuning_trials):
+            problems.append(f"{where}: {len(trials)} trial(s) where {_expected(plan)}")
     return problems
+
+
+def _expected(plan: CampaignPlan | None) -> str:
+    expects = f"external tuning expects {EXTERNAL_TRIALS}"
+    if plan is None or plan.num_tuning_trials == EXTERNAL_TRIALS:
+        return expects
+    return f"the campaign planned {plan.num_tuning_trials} and {expects}"

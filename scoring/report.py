@@ -8,16 +8,23 @@ from common.atomic import atomic_open
 from scoring import plots, scores
 from scoring.compare import Comparison
 from scoring.frameworks import REFERENCE, framework_rows
+from scoring.targets import is_own
 
 RULE_TEXT = {
     "eval_index": "the trial whose first hit comes at the earliest eval index, ties to the earlier submission time "
     "(the official scorer's rule)",
     "time": "the trial with the earliest submission time to target (`--trial_selection=time`)",
 }
-KRON_SPEEDUP = "t_baseline / t_submission, geometric mean over the base workloads both reached; > 1 = faster"
+KRON_SPEEDUP = (
+    "t_baseline / t_submission per base workload, geometric mean over the base workloads both reached; > 1 = "
+    "faster (1.25x: the submission needed 1/1.25 = 80% of the baseline's time)"
+)
 OFFICIAL_SPEEDUP = (
-    "t_submission / t_baseline, geometric mean over all base workloads, not reached = the first competition's "
-    "budget (x3 under self-tuning) + 1 s, as the official compute_speedups; < 1 = faster"
+    "t_submission / t_baseline, geometric mean over all base workloads, a workload not reached counting as its "
+    "budget + 1 s (AlgoPerf's workloads: the first competition's, x3 under self-tuning; kronbench's: its own, x1.5 "
+    "under self-tuning), as AlgoPerf's `compute_speedups`; the other direction, < 1 = faster (0.80: the submission "
+    "needed 80% of the baseline's time). Where every workload was reached by both, it is the reciprocal of "
+    "kronbench's"
 )
 
 
@@ -67,12 +74,13 @@ def write_all(c: Comparison, output_dir: str, rule: str, self_tuning: bool, sour
 
 
 def time_table(c: Comparison) -> list[list[str]]:
-    """Workloads x submissions, median time to target ("-" when not reached), header first."""
+    """Workloads x submissions, median time and steps to target ("-" when not reached), header first."""
     header = ["workload", "target", *c.submissions]
     rows = [header]
+    steps = {(r.submission, r.workload): r.step for r in c.rows}
     for w in c.workloads:
         t = c.targets[w]
-        cells = [_seconds(c.time(s, w)) for s in c.submissions]
+        cells = [_time_and_steps(c.time(s, w), steps.get((s, w), math.inf)) for s in c.submissions]
         rows.append([w, f"{t.metric} {'<=' if t.lower_is_better else '>='} {t.value:g}", *cells])
     return rows
 
@@ -83,15 +91,26 @@ def ranked(c: Comparison) -> list[str]:
 
 
 def speedup_lines(c: Comparison) -> list[str]:
-    """Both speedup figures per submission, each with its direction."""
+    """The terminal's headline, one line per submission in words: kronbench's speedup (report.md explains it and
+    sets the official figure, which points the other way, beside it)."""
     lines = []
     for s, (v, n) in c.speedups.items():
-        kron = "n/a (no base workload reached by both)" if n == 0 else f"{v:.3f}x over {n} workload(s)"
-        lines += [
-            f"Speedup of {s} over {c.baseline} (t_base / t_sub, > 1 = faster): {kron}",
-            f"Official speedup of {s} over {c.baseline} (compute_speedups: t_sub / t_base, < 1 = faster): "
-            f"{c.official_speedups[s]:.4f}",
-        ]
+        if n == 0:
+            lines.append(
+                f"{s} against {c.baseline}: no speedup, no workload was reached by both (report.md has the official "
+                "figure, which counts a miss as the budget)"
+            )
+            continue
+        over = f"{n} workload{'s' if n > 1 else ''}"
+        if n < len(c.base_workloads):
+            over = f"the {over} both reached, of {len(c.base_workloads)}"
+        if round(v, 2) == 1.0:
+            how = f"as fast as {c.baseline} ({v:.3f}x, "
+        elif v > 1:
+            how = f"{v:.2f}x faster than {c.baseline} ("
+        else:
+            how = f"{1 / v:.2f}x slower than {c.baseline} ("
+        lines.append(f"{s} reached the targets {how}geometric mean over {over})")
     return lines
 
 
@@ -107,10 +126,10 @@ def markdown(c: Comparison, rule: str, self_tuning: bool, source: str) -> str:
     lines = [
         "# kronbench comparison",
         "",
-        f"Scored `{source}` under the {ruleset} ruleset with AlgoPerf v{c.version}'s targets: per trial, the "
-        f"submission time of the first eval whose validation metric reaches the workload's target; per study, "
-        f"{RULE_TEXT[rule]}; per workload, the median over studies. Times beyond {scores.MAX_TAU:g}x the best "
-        f"submission's count as not reached.",
+        f"Scored `{source}` under AlgoPerf v{c.version}'s {ruleset} ruleset{_design(c)}. {_whose_targets(c)} "
+        f"Per trial, the submission time of the first eval whose validation metric reaches the workload's target; "
+        f"per study, {RULE_TEXT[rule]}; per workload, the median over studies. Times beyond {scores.MAX_TAU:g}x the "
+        f"best submission's count as not reached.",
         "",
         "## Benchmark score",
         "",
@@ -131,7 +150,7 @@ def markdown(c: Comparison, rule: str, self_tuning: bool, source: str) -> str:
     lines += [
         "![performance profiles](performance_profiles.png)",
         "",
-        "## Time to target (median over studies, seconds)",
+        "## Time to target (median over studies: submission seconds on this machine, and steps)",
         "",
         *_md_table(time_table(c)),
         "",
@@ -142,7 +161,7 @@ def markdown(c: Comparison, rule: str, self_tuning: bool, source: str) -> str:
         lines += [
             f"## Speedup over {c.baseline}",
             "",
-            f"- kronbench: {KRON_SPEEDUP}.",
+            f"- kronbench's (the terminal's headline, in words): {KRON_SPEEDUP}.",
             f"- official: {OFFICIAL_SPEEDUP}.",
             "",
             *_md_table(
@@ -171,6 +190,19 @@ def markdown(c: Comparison, rule: str, self_tuning: bool, source: str) -> str:
         ]
     lines += ["Per-trial detail: `trials.csv`; per workload: `time_to_targets.csv`; scores: `scores.csv`.", ""]
     return "\n".join(lines)
+
+
+def _design(c: Comparison) -> str:
+    return f", {c.design}" if c.design else ""
+
+
+def _whose_targets(c: Comparison) -> str:
+    """Which targets apply where: kronbench's own workloads carry kronbench's, AlgoPerf's carry the published ones."""
+    own = [w for w in c.workloads if is_own(c.entries.workload(w))]
+    theirs = [w for w in c.workloads if w not in own]
+    parts = [f"kronbench's own for its workloads ({', '.join(own)})"] if own else []
+    parts += [f"AlgoPerf v{c.version}'s published ones for AlgoPerf's ({', '.join(theirs)})"] if theirs else []
+    return f"Targets: {' and '.join(parts)}; each is in the time-to-target table below."
 
 
 def framework_table(c: Comparison) -> list[list[str]]:
@@ -225,6 +257,13 @@ def _md_table(rows: list[list[str]]) -> list[str]:
 
 def _seconds(t: float) -> str:
     return f"{t:.2f}" if math.isfinite(t) else "-"
+
+
+def _time_and_steps(t: float, step: float) -> str:
+    """Seconds (this machine's) and steps (the machine-independent part) to target; a median of two may end in .5."""
+    if not math.isfinite(t):
+        return "-"
+    return f"{t:.2f} s, {step:.0f} steps" if step == int(step) else f"{t:.2f} s, {step:.1f} steps"
 
 
 def _write_csv(path: str, header: list[str], rows: list[list]) -> None:

@@ -96,6 +96,11 @@ def target_of(workload: str, framework: str = "pytorch") -> Target:
     )
 
 
+def is_own(workload: str) -> bool:
+    """Whether ``workload`` is one of kronbench's own (its target is kronbench's, not AlgoPerf's)."""
+    return workload in WORKLOADS
+
+
 def own_budget(workload: str) -> float | None:
     """The runtime budget of one of kronbench's workloads (None for other names)."""
     if workload not in WORKLOADS:

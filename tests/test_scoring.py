@@ -10,6 +10,7 @@ import pytest
 from scoring import plots, scores
 from scoring.compare import compare
 from scoring.experiments import read_experiments
+from scoring.report import speedup_lines, time_table
 from tests.cli_helpers import run_cli
 
 # (submission, workload) -> studies -> trials -> eval rows (global_step, submission time, validation metric).
@@ -163,10 +164,20 @@ def test_cli_writes_every_output_and_prints_the_table(fixture_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "warning: submission c has no trials on qm9_gnn" in proc.stdout
     lines = proc.stdout.splitlines()
-    table = lines[lines.index("Time to target (s, median over studies; - = not reached):") + 1 :]
+    header = "Time to target (median over studies: submission seconds on this machine, and steps; - = not reached):"
+    table = lines[lines.index(header) + 1 :]
     assert table[0].split() == ["workload", "target", "a", "b", "c"]
-    assert table[2].split() == ["mnist", "accuracy", ">=", "0.97", "9.00", "13.50", "45.00"]
-    assert table[3].split() == ["qm9_gnn", "mean_average_precision", ">=", "0.84", "10.00", "25.00", "-"]
+    # steps: a's chosen trials (time rule) hit at 150, 30 and 20 (median 30); b at 200 twice; c at 900
+    assert table[2].split("  ")[0] == "mnist" and [x.strip() for x in table[2].split("  ") if x.strip()][2:] == [
+        "9.00 s, 30 steps", "13.50 s, 200 steps", "45.00 s, 900 steps"
+    ]  # fmt: skip
+    assert [x.strip() for x in table[3].split("  ") if x.strip()][2:] == ["10.00 s, 10 steps", "25.00 s, 10 steps", "-"]
+    # b vs a: (9 / 13.5 * 10 / 25 * 50 / 20) ** (1 / 3) = 0.874 (1.14x slower); c: sqrt(9 / 45 * 50 / 70) = 0.378
+    speedups = [line for line in lines if " reached the targets " in line or "no speedup" in line]
+    assert speedups == [
+        "b reached the targets 1.14x slower than a (geometric mean over 3 workloads)",
+        "c reached the targets 2.65x slower than a (geometric mean over the 2 workloads both reached, of 3)",
+    ]
     assert f"Report: {out / 'report.md'}" in proc.stdout
     got = {r["submission"]: float(r["score"]) for r in read(out / "scores.csv")}
     assert got == pytest.approx(EXPECTED_SCORES)
@@ -178,8 +189,9 @@ def test_cli_writes_every_output_and_prints_the_table(fixture_dir, tmp_path):
     report = (out / "report.md").read_text()
     pieces = (
         "## Time to target",
-        "| mnist | accuracy >= 0.97 | 9.00 | 13.50 | 45.00 |",
-        "| qm9_gnn | mean_average_precision >= 0.84 | 10.00 | 25.00 | - |",
+        "| mnist | accuracy >= 0.97 | 9.00 s, 30 steps | 13.50 s, 200 steps | 45.00 s, 900 steps |",
+        "| qm9_gnn | mean_average_precision >= 0.84 | 10.00 s, 10 steps | 25.00 s, 10 steps | - |",
+        "Targets: kronbench's own for its workloads (mnist, qm9_gnn, stdlib_lm); each is in the time-to-target",
         "![performance profiles](performance_profiles.png)",
         "![stdlib_lm](curves_stdlib_lm.png)",
         "## Speedup over a",
@@ -218,8 +230,13 @@ def test_plots_have_their_axes_and_one_line_per_submission(fixture_dir):
 
 def test_never_reached_everywhere_scores_zero_and_still_plots(tmp_path):
     root = write_fixture(tmp_path, {("a", "mnist"): [{1: [(10, 5.0, 0.5)]}], ("b", "mnist"): [{1: [(10, 5.0, 0.6)]}]})
-    c = compare(read_experiments(str(root))[0])
+    c = compare(read_experiments(str(root))[0], baseline="a")
     assert c.scores == {"a": 0.0, "b": 0.0} and c.time("a", "mnist") == math.inf
+    assert speedup_lines(c) == [
+        "b against a: no speedup, no workload was reached by both (report.md has the official figure, which counts "
+        "a miss as the budget)"
+    ]
+    assert time_table(c)[1][2:] == ["-", "-"]
     labels = [line.get_label() for line in plots.training_curves(c, "mnist").axes[0].get_lines()]
     assert labels[:2] == ["a (study 0, trial 1; not reached)", "b (study 0, trial 1; not reached)"]
 

@@ -98,7 +98,7 @@ def test_the_cli_scores_both_framework_entries_and_compares_them(tmp_path):
     )
     assert "| a | mnist | 12.00 | 9.00 | 0.750 | 120 | 150 | 3/3, 2/3 |" in section
     assert "| b | mnist | 27.00 | 18.00 | 0.667 | 270 | 180 | 3/3, 3/3 |" in section
-    assert "| mnist_jax | accuracy >= 0.97 | 9.00 | 18.00 |" in report  # the time table, one row per entry
+    assert "| mnist_jax | accuracy >= 0.97 | 9.00 s, 150 steps | 18.00 s, 180 steps |" in report  # one row per entry
     assert (out / "curves_mnist_jax.png").is_file() and (out / "curves_mnist_pytorch.png").is_file()
     assert "Framework comparison" in proc.stdout and "mixes frameworks" not in proc.stdout + report
 
