@@ -27,7 +27,7 @@ import numpy as np
 
 from common.atomic import atomic_open
 from common.errors import UsageError, fail
-from scoring import paired, scores
+from scoring import paired, scores, transfer
 from scoring.compare import Comparison, compare
 from scoring.decompose import per_study, refines
 from scoring.experiments import read_experiments
@@ -197,7 +197,9 @@ def _table(rows: list[list[str]]) -> list[str]:
     return [head, "|" + "---|" * len(rows[0]), *body]
 
 
-def build(source: str, baseline: str, n: int, seed: int, contention_path: str | None) -> str:
+def build(
+    source: str, baseline: str, n: int, seed: int, contention_path: str | None, algoperf_logs: str | None = None
+) -> str:
     """The report's markdown for the campaign under ``source`` (scored under the self-tuning ruleset)."""
     logs, warnings, skipped = read_experiments(source, lambda w, f: target_of(w, f).column)
     c = compare(logs, self_tuning=True, baseline=baseline, warnings=warnings, skipped=skipped)
@@ -209,8 +211,9 @@ def build(source: str, baseline: str, n: int, seed: int, contention_path: str | 
         except (OSError, json.JSONDecodeError) as e:
             why = f"--contention={contention_path} cannot be read ({e})"
             raise UsageError(f"{why}; rerun benchmarks.contention or drop the flag") from None
+    lines = transfer.section(transfer.read_published(algoperf_logs, seed), c, seed=seed) if algoperf_logs else []
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    return markdown(c, speedup_intervals(c, n, seed), contention, n, seed, when, machine())
+    return markdown(c, speedup_intervals(c, n, seed), contention, n, seed, when, machine(), lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -221,11 +224,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline", default="nadamw")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0, help="the bootstrap's seed")
+    parser.add_argument("--algoperf_logs", default=None, help="AlgoPerf's v0.6 external-tuning logs (tarball or "
+                        "folder): adds the transfer table (scoring.transfer)")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         if args.bootstrap < 1:
             raise UsageError(f"--bootstrap={args.bootstrap} must be at least 1")
-        text = build(args.submission_directory, args.baseline, args.bootstrap, args.seed, args.contention)
+        text = build(args.submission_directory, args.baseline, args.bootstrap, args.seed, args.contention,
+                     args.algoperf_logs)  # fmt: skip
     except UsageError as e:
         fail(str(e))
     with atomic_open(args.output) as f:
