@@ -41,7 +41,6 @@ class Decomposition:
     refined_studies: int  # studies whose time is refined
     reached: int
     studies: int
-    baseline: str | None = None
 
     @property
     def seconds_per_step(self) -> float:
@@ -66,7 +65,7 @@ def refines(row: TrialRow) -> bool:
     return row.log.refined is not None and math.isclose(row.log.refined[1], row.hit.time, rel_tol=1e-9)
 
 
-def decompose(c: Comparison, baseline: str | None = None) -> list[Decomposition]:
+def decompose(c: Comparison) -> list[Decomposition]:
     """One row per (submission, workload) with logs, in the Comparison's order."""
     hits = per_study(c)
     out = []
@@ -85,7 +84,6 @@ def decompose(c: Comparison, baseline: str | None = None) -> list[Decomposition]
                 refined_studies=sum(h.refined != h.time for h in studies),
                 reached=sum(math.isfinite(h.time) for h in studies),
                 studies=len(studies),
-                baseline=baseline,
             )
         )
     return out

@@ -20,7 +20,6 @@ import math
 import os
 import platform
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,8 +85,7 @@ def machine() -> str:
 
 
 def markdown(
-    c: Comparison, intervals: dict, contention: dict | None, n: int, seed: int, when: str, host: str,
-    transfer: list[str] = (),
+    c: Comparison, intervals: dict, contention: dict | None, n: int, seed: int, when: str, host: str, transfer=()
 ) -> str:
     per_study = study_times(c)
     order = ranked(c)
@@ -101,7 +99,8 @@ def markdown(
         "",
         "AlgoPerf's benchmark score (the performance profile's area, 1 = fastest everywhere); speedup over "
         f"`{c.baseline}` = geometric mean of t_{c.baseline} / t_submission over the workloads both reached (> 1: "
-        f"faster), with a 95% percentile-bootstrap interval ({n} paired resamples of the studies, seed {seed}: the same study indices for the submission and the baseline).",
+        f"faster), with a 95% percentile-bootstrap interval ({n} paired resamples of the studies, seed {seed}: the "
+        "same study indices for the submission and the baseline).",
         "",
         "| rank | submission | score | speedup | 95% interval | workloads |",
         "|---|---|---|---|---|---|",

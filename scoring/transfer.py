@@ -165,7 +165,8 @@ def published_logs(path: str):
             with tarfile.open(path) as tar:
                 tar.extractall(tmp, filter="data")
         except (tarfile.TarError, OSError) as e:
-            raise UsageError(f"--algoperf_logs={path} is not a readable tarball ({e}); pass the published logs") from None
+            why = f"--algoperf_logs={path} is not a readable tarball ({e})"
+            raise UsageError(f"{why}; pass the published logs") from None
         inner = [os.path.join(tmp, d) for d in os.listdir(tmp) if os.path.isdir(os.path.join(tmp, d))]
         yield inner[0] if len(inner) == 1 else tmp
 

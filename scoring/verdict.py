@@ -38,7 +38,7 @@ def decomposition_table(c: Comparison) -> list[list[str]]:
     """Per workload and submission: steps to target (median [fewest, most] over studies), seconds per step, and
     the step, cost and time ratios to the baseline (a refined time ratio where any study recorded one); header
     first. Without a baseline, the ratio columns are left out."""
-    rows = decompose(c, c.baseline)
+    rows = decompose(c)
     by = {(r.submission, r.workload): r for r in rows}
     rat = {(r.submission, r.workload): r for r in ratios(rows, c.baseline)} if c.baseline else {}
     refined = any(r.refined_studies for r in rows)
@@ -108,10 +108,10 @@ def _interval(i: paired.Interval) -> str:
     return f"{i.point:.2f} [{i.lo:.2f}, {i.hi:.2f}]" if math.isfinite(i.lo) else f"{i.point:.2f}"
 
 
-def _verdict(t: paired.PairedTest) -> str:
+def _verdict(t: paired.PairedTest, less: str = "faster", more: str = "slower") -> str:
     if t.n < 2:
         return f"untested ({t.n} paired)"
-    word = ("faster" if t.mean < 0 else "slower") if t.resolved else "no"
+    word = (less if t.mean < 0 else more) if t.resolved else "no"
     return f"{word} (p={t.p:.3f})"
 
 
@@ -127,7 +127,7 @@ def paired_table(rows: list[PairedRow]) -> list[list[str]]:
         out.append([
             r.workload, r.submission, ", ".join(_ratio(x) for x in r.study_ratios),
             _interval(r.intervals["steps"]), _interval(r.intervals["cost"]), _interval(r.intervals["time"]),
-            _verdict(r.tests["time"]), _verdict(r.tests["steps"]).replace("faster", "fewer").replace("slower", "more"),
+            _verdict(r.tests["time"]), _verdict(r.tests["steps"], "fewer", "more"),
             f"{_needed(r.tests['time'])}, {_needed(r.tests['steps'])}",
         ])  # fmt: skip
     return out

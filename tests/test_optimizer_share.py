@@ -29,7 +29,7 @@ def test_model_matches_the_flops_torch_counts_in_a_shampoo_step():
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Flatten(), torch.nn.Linear(8 * 6 * 6, 10))
     opt = precond.Shampoo(model.parameters(), lr=1e-3, precondition_frequency=100, start_preconditioning_step=1)
     x = torch.randn(4, 3, 8, 8)
-    for step in range(2):
+    for _ in range(2):
         model.zero_grad()
         model(x).square().mean().backward()
         with FlopCounterMode(display=False) as counter:

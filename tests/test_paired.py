@@ -37,7 +37,7 @@ def test_decomposition_by_hand(tmp_path):
     """Medians: nadamw 12 s over 240 steps (0.05 s/step), fast 5 s over 50 steps (0.1 s/step): time ratio 5/12 =
     step ratio 50/240 x cost ratio 2."""
     c = comparison(write_fixture(tmp_path / "c", CAMPAIGN))
-    rows = {r.submission: r for r in decompose(c, "nadamw")}
+    rows = {r.submission: r for r in decompose(c)}
     assert (rows["nadamw"].steps, rows["nadamw"].steps_lo, rows["nadamw"].steps_hi) == (240, 200, 320)
     assert rows["nadamw"].seconds_per_step == pytest.approx(0.05) and rows["fast"].seconds_per_step == 0.1
     (r,) = ratios(list(rows.values()), "nadamw")

@@ -40,8 +40,9 @@ def write_published(root):
 def test_transfer_table_by_hand(tmp_path):
     """AlgoPerf: step ratio 600/1200 = 0.5, time ratio 75/120, cost 1.25; drawn independently, the step ratio's
     extremes 500/1600 and 800/1000 each have mass (7/27)^2 > 2.5%; a resample's cost ratio is shampoo's seconds
-    per step in its median study over the baseline's 0.1 s: 0.124 / 0.1 to 0.125 / 0.1. Suite: step ratio 100/240, paired interval
-    [100/320, 100/200]; the intervals overlap, both below 1; projection 100/240 x 1.25 = 0.521."""
+    per step in its median study over the baseline's 0.1 s: 0.124 / 0.1 to 0.125 / 0.1. Suite: step ratio
+    100/240, paired interval [100/320, 100/200]; the intervals overlap, both below 1; projection 100/240 x 1.25 =
+    0.521."""
     suite, published = write_fixture(tmp_path / "suite", SUITE), write_published(tmp_path / "algoperf")
     out = tmp_path / "transfer.md"
     proc = run_cli(f"--submission_directory={suite}", f"--algoperf_logs={published}", "--self_tuning_ruleset",
