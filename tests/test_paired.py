@@ -2,6 +2,7 @@
 (scoring.decompose), the paired bootstrap, the paired t-test and the sign-flip test, the studies a 10% difference
 needs (scoring.paired); and, when ../shared holds AlgoPerf's v0.6 logs, Shampoo's published step and cost ratios."""
 
+import json
 import math
 import os
 import tarfile
@@ -47,6 +48,16 @@ def test_decomposition_by_hand(tmp_path):
     assert table[0][:4] == ["workload", "submission", "steps to target [min, max]", "time per step"]
     assert ["mnist", "fast", "50 [50, 50]", "100.0 ms", "0.208", "2.000", "0.417"] in table
     assert ["mnist", "nadamw", "240 [200, 320]", "50.0 ms", "(baseline)", "", ""] in table
+
+
+def test_refined_time_ratio_beside_the_grid_ones(tmp_path):
+    """fast's study 1 refines its 5 s crossing to 4.5 s (runner/refine.py's record): refined medians 4.5 and 12."""
+    root = write_fixture(tmp_path / "c", CAMPAIGN)
+    meta = {"refined_time_to_target": {"step": 45, "time": 4.5, "grid_step": 50, "grid_time": 5.0}}
+    (root / "fast" / "study_1" / "mnist_pytorch" / "trial_1" / "meta_data_0.json").write_text(json.dumps(meta))
+    table = decomposition_table(comparison(root))
+    assert table[0][-1] == "refined time ratio"
+    assert ["mnist", "fast", "50 [50, 50]", "100.0 ms", "0.208", "2.000", "0.417", "0.375"] in table
 
 
 def test_t_distribution_closed_forms():
