@@ -188,10 +188,20 @@ def ratio_intervals(
     point_t = _ratio_of_medians(bt, st)
     point_n = _ratio_of_medians(bn, sn)
     return {
-        "time": Interval(point_t, *percentile_interval(t)),
-        "steps": Interval(point_n, *percentile_interval(k)),
-        "cost": Interval(point_t / point_n if point_n > 0 else math.nan, *percentile_interval(cost)),
+        "time": _interval(point_t, t),
+        "steps": _interval(point_n, k),
+        "cost": _interval(point_t / point_n if point_n > 0 else math.nan, cost),
     }
+
+
+def _interval(point: float, resampled: np.ndarray) -> Interval:
+    """No interval where the point is undefined (a median study did not reach): resamples that happen to reach
+    would describe another sample."""
+    return (
+        Interval(point, *percentile_interval(resampled))
+        if math.isfinite(point)
+        else Interval(point, math.nan, math.nan)
+    )
 
 
 def _ratio_of_medians(base: list[float], sub: list[float]) -> float:

@@ -119,6 +119,10 @@ def test_paired_bootstrap_exact_by_hand():
     u = paired.ratio_intervals(base, sub, paired=False)
     assert (u["time"].lo, u["time"].hi) == (4 / 16, 8 / 10)
     assert len(paired.resample_indices(3, 3)[0]) == 27 and len(paired.resample_indices(3, 3, paired=False)[0]) == 729
+    # the baseline reaching in one study of three: no median, so no ratio and no interval (though resamples drawing
+    # that study twice would have one)
+    miss = paired.ratio_intervals(([10.0, math.inf, math.inf], [100.0, math.inf, math.inf]), sub)
+    assert all(math.isnan(x) for i in miss.values() for x in (i.point, i.lo, i.hi))
 
 
 def test_paired_speedup_bootstrap_by_hand():
