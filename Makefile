@@ -52,8 +52,10 @@ demo: data
 	$(PY) -m scoring --submission_directory=$(EXPERIMENT_DIR)/demo --output_dir=$(EXPERIMENT_DIR)/demo_report \
 	  --baseline=nadamw
 
-# The verdict (docs/leaderboard.md): every submission below on the CPU suite, self-tuning, 3 studies, then
-# AlgoPerf's scoring and the report (medians with their spread, bootstrap speedups over NAdamW). First the
+# The verdict (docs/leaderboard.md): every submission below on the CPU suite, self-tuning, 5 studies, then
+# AlgoPerf's scoring and the report (medians with their spread, paired bootstrap speedups over NAdamW, time to
+# target split into steps and cost per step with paired intervals and tests, and the transfer table to AlgoPerf's
+# published v0.6 results when ALGOPERF_LOGS exists). First the
 # contention between parallel workers is measured (once: delete the JSON to redo it), and the campaign runs the
 # most workers that keep every workload's step time within 1.1x of running alone. Hours on a small machine; like
 # the demo it resumes where it stopped, so rerunning after an interruption loses at most the trials in flight.
@@ -62,9 +64,11 @@ demo: data
 LEADERBOARD_SUBMISSIONS ?= nadamw,shampoo,shampoo2,eshampoo,soap,kradagrad
 LEADERBOARD_WORKLOADS ?= suite
 LEADERBOARD_WORKERS ?= 1 2
-LEADERBOARD_STUDIES ?= 3
+LEADERBOARD_STUDIES ?= 5
 LEADERBOARD_FLAGS ?=  # extra python -m tuning flags, e.g. --max_global_steps=50 for a smoke test
 LEADERBOARD_OUTPUT ?= docs/leaderboard.md
+# AlgoPerf's published v0.6 logs, for the transfer table (scoring.transfer); left out when absent
+ALGOPERF_LOGS ?= ../shared/data/algoperf/algoperf_v06_external_tuning.tar.xz
 LB := $(EXPERIMENT_DIR)/leaderboard
 leaderboard: data
 	mkdir -p $(EXPERIMENT_DIR)
@@ -76,7 +80,7 @@ leaderboard: data
 	  --workers=$$($(PY) -c "import json; print(json.load(open('$(LB)_contention.json'))['chosen_workers'])")
 	$(PY) -m scoring --submission_directory=$(LB) --output_dir=$(LB)_report --baseline=nadamw --self_tuning_ruleset
 	$(PY) -m scoring.leaderboard --submission_directory=$(LB) --contention=$(LB)_contention.json \
-	  --output=$(LEADERBOARD_OUTPUT)
+	  --output=$(LEADERBOARD_OUTPUT) $$(test -f $(ALGOPERF_LOGS) && echo --algoperf_logs=$(ALGOPERF_LOGS))
 
 test: data
 	$(PY) -m pytest -q

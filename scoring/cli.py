@@ -37,6 +37,7 @@ def _run() -> None:
     from scoring.plan import read_plan
     from scoring.report import framework_table, ranked, speedup_lines, text_table, time_table, write_all
     from scoring.targets import benchmark, target_of
+    from scoring.verdict import decomposition_table
 
     if not FLAGS.submission_directory:
         raise UsageError("missing --submission_directory; pass the folder holding one folder per submission")
@@ -75,6 +76,8 @@ def _run() -> None:
     print("Scores: " + ", ".join(f"{s} {c.scores[s]:.4f}" for s in ranked(c)))
     for line in speedup_lines(c):
         print(line)
+    print("Steps and cost per step (median over studies; ratios over the baseline's medians, time = steps x cost):")
+    print(text_table(decomposition_table(c)))
     print(f"Scored {len(c.trials)} trial(s) in {seconds:.2f} s (reading and scoring, before writing outputs)")
     print(f"Report: {files['report.md']}")
 

@@ -1,15 +1,17 @@
 """``python -m scoring.leaderboard``: docs/leaderboard.md from a scored campaign (``make leaderboard``).
 
 The report holds AlgoPerf's score table, each workload's median time to target with the spread over studies
-(min-max), each submission's speedup over the baseline with a seeded percentile-bootstrap interval, the
-contention measurement the worker count was chosen by (``benchmarks.contention --output``), the machine and the
-date. The bootstrap resamples each workload's studies with replacement, separately for the submission and the
-baseline, takes the medians, and recomputes the speedup (geometric mean of t_baseline / t_submission over the
-workloads both reached); the interval is the 2.5 and 97.5 percentiles of those. With 3 studies it is coarse:
-its ends are at most the ratios of the extreme studies.
+(min-max), each submission's speedup over the baseline with a seeded percentile-bootstrap interval, time to target
+split into steps and cost per step with paired intervals and tests (scoring.verdict), the transfer table to
+AlgoPerf's published results when their logs are given (scoring.transfer), the contention measurement the worker
+count was chosen by (``benchmarks.contention --output``), the machine and the date. The speedup's bootstrap is
+paired (scoring.paired): study k of every submission shares its seed, so each resample draws a workload's study
+indices once for the submission and the baseline, takes the medians, and recomputes the speedup (geometric mean of
+t_baseline / t_submission over the workloads both reached); the interval is the 2.5 and 97.5 percentiles.
 
     python -m scoring.leaderboard --submission_directory=experiments/leaderboard --output=docs/leaderboard.md \
-        [--contention=experiments/leaderboard_contention.json] [--baseline=nadamw] [--bootstrap=2000] [--seed=0]
+        [--contention=experiments/leaderboard_contention.json] [--baseline=nadamw] [--bootstrap=2000] [--seed=0] \
+        [--algoperf_logs=../shared/data/algoperf/algoperf_v06_external_tuning.tar.xz]
 """
 
 import argparse
@@ -18,18 +20,19 @@ import math
 import os
 import platform
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 
 from common.atomic import atomic_open
 from common.errors import UsageError, fail
-from scoring import scores
+from scoring import paired, scores, transfer
 from scoring.compare import Comparison, compare
+from scoring.decompose import per_study, refines
 from scoring.experiments import read_experiments
 from scoring.report import ranked
 from scoring.targets import target_of
+from scoring.verdict import PAIRED_NOTE, STEPS_NOTE, decomposition_table, paired_rows, paired_table
 
 
 @dataclass(frozen=True)
@@ -44,57 +47,29 @@ class Spread:
 def study_times(c: Comparison, refined: bool = False) -> dict[tuple[str, str], list[float]]:
     """(submission, workload) -> each study's time to target (its chosen trial's; inf when none reached). With
     ``refined``, a trial's refined time (runner/refine.py) where it refines the eval the scorer found first."""
-    studies: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
-    for row in c.trials:
-        key, study = (row.log.submission, row.log.workload), row.log.study
-        current = studies[key].get(study, math.inf)
-        studies[key][study] = _time(row, refined) if row.chosen and row.hit.reached else current
-    return {key: [t for _, t in sorted(times.items())] for key, times in studies.items()}
-
-
-def _time(row, refined: bool) -> float:
-    return row.log.refined[0] if refined and _refines(row) else row.hit.time
-
-
-def _refines(row) -> bool:
-    """Whether the trial's refined record refines the eval at which the scorer found the target first."""
-    return row.log.refined is not None and math.isclose(row.log.refined[1], row.hit.time, rel_tol=1e-9)
+    return {key: [h.refined if refined else h.time for h in hits] for key, hits in per_study(c).items()}
 
 
 def spread(times: list[float]) -> Spread:
     return Spread(scores.median_time(times), min(times), max(times), sum(math.isfinite(t) for t in times), len(times))
 
 
-def bootstrap_speedup(
-    baseline: dict[str, list[float]], submission: dict[str, list[float]], rng: np.random.Generator, n: int
-) -> tuple[float, float]:
-    """The (2.5, 97.5) percentiles of the speedup over ``n`` resamples of each workload's studies; NaN when no
-    resample has a workload both reached."""
-    workloads = [w for w in baseline if w in submission]
-    values = []
-    for _ in range(n):
-        base, sub = {}, {}
-        for w in workloads:
-            base[w] = scores.median_time(list(rng.choice(baseline[w], size=len(baseline[w]))))
-            sub[w] = scores.median_time(list(rng.choice(submission[w], size=len(submission[w]))))
-        v, shared = scores.speedup(base, sub)
-        if shared:
-            values.append(v)
-    if not values:
-        return math.nan, math.nan
-    lo, hi = np.percentile(values, [2.5, 97.5])
-    return float(lo), float(hi)
-
-
 def speedup_intervals(c: Comparison, n: int, seed: int) -> dict[str, tuple[float, float]]:
-    """Each non-baseline submission's bootstrap interval over the base workloads (one generator, in name order)."""
-    per_study = study_times(c)
+    """Each non-baseline submission's paired bootstrap interval over the base workloads, on the studies both ran
+    (one generator, in name order)."""
+    hits = per_study(c)
     rng = np.random.default_rng(seed)
-
-    def of(s: str) -> dict[str, list[float]]:
-        return {w: per_study[(s, w)] for w in c.base_workloads if (s, w) in per_study}
-
-    return {s: bootstrap_speedup(of(c.baseline), of(s), rng, n) for s in sorted(c.speedups)}
+    out = {}
+    for s in sorted(c.speedups):
+        base, sub = {}, {}
+        for w in c.base_workloads:
+            b = {h.study: h.time for h in hits.get((c.baseline, w), [])}
+            u = {h.study: h.time for h in hits.get((s, w), [])}
+            common = sorted(set(b) & set(u))
+            if common:
+                base[w], sub[w] = [b[k] for k in common], [u[k] for k in common]
+        out[s] = paired.bootstrap_speedup(base, sub, rng, n)
+    return out
 
 
 def machine() -> str:
@@ -109,7 +84,9 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} logical cores, {system}"
 
 
-def markdown(c: Comparison, intervals: dict, contention: dict | None, n: int, seed: int, when: str, host: str) -> str:
+def markdown(
+    c: Comparison, intervals: dict, contention: dict | None, n: int, seed: int, when: str, host: str, transfer=()
+) -> str:
     per_study = study_times(c)
     order = ranked(c)
     lines = [
@@ -122,7 +99,8 @@ def markdown(c: Comparison, intervals: dict, contention: dict | None, n: int, se
         "",
         "AlgoPerf's benchmark score (the performance profile's area, 1 = fastest everywhere); speedup over "
         f"`{c.baseline}` = geometric mean of t_{c.baseline} / t_submission over the workloads both reached (> 1: "
-        f"faster), with a 95% percentile-bootstrap interval ({n} resamples of the studies, seed {seed}).",
+        f"faster), with a 95% percentile-bootstrap interval ({n} paired resamples of the studies, seed {seed}: the "
+        "same study indices for the submission and the baseline).",
         "",
         "| rank | submission | score | speedup | 95% interval | workloads |",
         "|---|---|---|---|---|---|",
@@ -146,6 +124,8 @@ def markdown(c: Comparison, intervals: dict, contention: dict | None, n: int, se
         ]
     )
     lines += _refined_section(c, order)
+    lines += _verdict_sections(c, seed)
+    lines += list(transfer)
     lines += ["", "## Contention", ""] + _contention(contention)
     if c.warnings:
         lines += ["", "## Warnings", "", *[f"- {w}" for w in c.warnings]]
@@ -155,7 +135,7 @@ def markdown(c: Comparison, intervals: dict, contention: dict | None, n: int, se
 def _refined_section(c: Comparison, order: list[str]) -> list[str]:
     """The same table from the refined times, when the campaign ran with --refine_time_to_target_sec."""
     chosen = [row for row in c.trials if row.chosen and row.hit.reached]
-    refined = sum(_refines(row) for row in chosen)
+    refined = sum(refines(row) for row in chosen)
     if not refined:
         return []
     per_study = study_times(c, refined=True)
@@ -166,6 +146,16 @@ def _refined_section(c: Comparison, order: list[str]) -> list[str]:
              "AlgoPerf's eval times.", ""]  # fmt: skip
     return lines + _table(
         [["workload", *order]] + [[w] + [_cell(per_study.get((s, w))) for s in order] for w in c.workloads]
+    )
+
+
+def _verdict_sections(c: Comparison, seed: int) -> list[str]:
+    """Steps and cost per step beside the times, then the paired analysis of each submission against the baseline."""
+    return (
+        ["", "## Steps and cost per step", "", STEPS_NOTE, ""]
+        + _table(decomposition_table(c))
+        + ["", f"## Paired analysis against {c.baseline}", "", PAIRED_NOTE, ""]
+        + _table(paired_table(paired_rows(c, seed)))
     )
 
 
@@ -206,7 +196,9 @@ def _table(rows: list[list[str]]) -> list[str]:
     return [head, "|" + "---|" * len(rows[0]), *body]
 
 
-def build(source: str, baseline: str, n: int, seed: int, contention_path: str | None) -> str:
+def build(
+    source: str, baseline: str, n: int, seed: int, contention_path: str | None, algoperf_logs: str | None = None
+) -> str:
     """The report's markdown for the campaign under ``source`` (scored under the self-tuning ruleset)."""
     logs, warnings, skipped = read_experiments(source, lambda w, f: target_of(w, f).column)
     c = compare(logs, self_tuning=True, baseline=baseline, warnings=warnings, skipped=skipped)
@@ -218,8 +210,9 @@ def build(source: str, baseline: str, n: int, seed: int, contention_path: str | 
         except (OSError, json.JSONDecodeError) as e:
             why = f"--contention={contention_path} cannot be read ({e})"
             raise UsageError(f"{why}; rerun benchmarks.contention or drop the flag") from None
+    lines = transfer.section(transfer.read_published(algoperf_logs, seed), c, seed=seed) if algoperf_logs else []
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    return markdown(c, speedup_intervals(c, n, seed), contention, n, seed, when, machine())
+    return markdown(c, speedup_intervals(c, n, seed), contention, n, seed, when, machine(), lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -230,11 +223,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline", default="nadamw")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0, help="the bootstrap's seed")
+    parser.add_argument("--algoperf_logs", default=None, help="AlgoPerf's v0.6 external-tuning logs (tarball or "
+                        "folder): adds the transfer table (scoring.transfer)")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         if args.bootstrap < 1:
             raise UsageError(f"--bootstrap={args.bootstrap} must be at least 1")
-        text = build(args.submission_directory, args.baseline, args.bootstrap, args.seed, args.contention)
+        text = build(args.submission_directory, args.baseline, args.bootstrap, args.seed, args.contention,
+                     args.algoperf_logs)  # fmt: skip
     except UsageError as e:
         fail(str(e))
     with atomic_open(args.output) as f:

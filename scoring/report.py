@@ -9,6 +9,7 @@ from scoring import plots, scores
 from scoring.compare import Comparison
 from scoring.frameworks import REFERENCE, framework_rows
 from scoring.targets import is_own
+from scoring.verdict import STEPS_NOTE, decomposition_table
 
 RULE_TEXT = {
     "eval_index": "the trial whose first hit comes at the earliest eval index, ties to the earlier submission time "
@@ -153,6 +154,12 @@ def markdown(c: Comparison, rule: str, self_tuning: bool, source: str) -> str:
         "## Time to target (median over studies: submission seconds on this machine, and steps)",
         "",
         *_md_table(time_table(c)),
+        "",
+        "## Steps and cost per step (median over studies)",
+        "",
+        STEPS_NOTE,
+        "",
+        *_md_table(decomposition_table(c)),
         "",
     ]
     if c.entries.split:

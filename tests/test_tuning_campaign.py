@@ -185,11 +185,11 @@ def test_a_failing_trial_is_recorded_and_retried_by_the_next_run(tmp_path):
 
 def test_a_different_campaign_under_the_same_name_is_refused(local_campaign):
     tmp, folder, args, _ = local_campaign
-    changed = [a.replace("--num_studies=2", "--num_studies=3") for a in args]
+    changed = [a.replace("--num_studies=2", "--num_studies=1") for a in args]  # more studies continue it
     proc = run_cli(*changed, module="tuning")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"error: {tmp / 'local'} holds a different campaign (num_studies was 2, now 3); "
+        f"error: {tmp / 'local'} holds a different campaign (num_studies was 2, now 1); "
         "repeat its flags to continue it or pick a new --experiment_name"
     )
 
@@ -345,3 +345,9 @@ def test_a_changed_search_space_cannot_rewrite_a_trial_that_ran(tmp_path):
     edited = [replace(specs[0], hyperparameters={**specs[0].hyperparameters, "learning_rate": 0.5})]
     with pytest.raises(UsageError, match=r"trial nadamw/study_0/mnist_pytorch/trial_1 in .* ran with .* but is now"):
         Manifest.open(cfg.root, cfg.identity(), edited)
+    more = replace(cfg, num_studies=3)  # more studies continue it: the first study's plan is unchanged
+    grown = Manifest.open(cfg.root, more.identity(), plan(more))
+    assert plan(more)[0] == specs[0] and grown.data["identity"]["num_studies"] == 3
+    assert grown.data["trials"][specs[0].id]["status"] == "running" and len(grown.data["trials"]) == 3
+    with pytest.raises(UsageError, match=r"num_studies was 3, now 1"):
+        Manifest.open(cfg.root, cfg.identity(), specs)

@@ -31,6 +31,8 @@ class Manifest:
         data = load(root)
         if data is None:
             data = {"version": VERSION, "created": _now(), "identity": identity, "trials": {}}
+        elif _more_studies(data.get("identity"), identity):
+            data["identity"] = identity  # study k's plan depends only on k: the studies run so far stay as they are
         elif data.get("identity") != identity:
             raise UsageError(
                 f"{root} holds a different campaign ({_difference(data.get('identity') or {}, identity)}); "
@@ -105,6 +107,14 @@ def load(root: str) -> dict | None:
     if data.get("version") != VERSION:
         raise UsageError(f"{path} has manifest version {data.get('version')}, expected {VERSION}; use a new name")
     return data
+
+
+def _more_studies(old, new: dict) -> bool:
+    """The same campaign with more studies (``make leaderboard`` continuing a 3-study campaign to 5)."""
+    if not isinstance(old, dict) or not isinstance(old.get("num_studies"), int):
+        return False
+    same = {k: v for k, v in old.items() if k != "num_studies"} == {k: v for k, v in new.items() if k != "num_studies"}
+    return same and new.get("num_studies", 0) > old["num_studies"]
 
 
 def _difference(old: dict, new: dict) -> str:
