@@ -84,9 +84,7 @@ test: data
 test-slow: data  # exit 5 (nothing collected) is not a failure
 	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
 
-# HeavyBall is only a point of comparison for the SOAP step time, so it is installed here, not in requirements.txt.
 bench: data
-	$(BIN)/pip install -q heavyball==3.2.1 opt-einsum==3.4.0
 	$(PY) -m benchmarks.runner_overhead
 	$(PY) -m benchmarks.step_time
 
