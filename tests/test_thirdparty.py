@@ -27,7 +27,9 @@ from tests.coverage_workload import CoverageWorkload
 from workloads.registry import WORKLOADS, get_workload
 
 THIRDPARTY_DIR = os.path.join(ROOT, "submissions", "thirdparty")
-NAMES = sorted(d for d in os.listdir(THIRDPARTY_DIR) if os.path.isfile(os.path.join(THIRDPARTY_DIR, d, "submission.py")))
+NAMES = sorted(
+    d for d in os.listdir(THIRDPARTY_DIR) if os.path.isfile(os.path.join(THIRDPARTY_DIR, d, "submission.py"))
+)
 SHARED = os.environ.get("KRONBENCH_SHARED", os.path.join(ROOT, "..", "shared"))
 META_ARCHIVE = os.path.join(SHARED, "data", "reference", "meta_distributed_shampoo_f6066066.tar.xz")
 ALLOWED_IMPORTS = ("algoperf", "submissions.glue", "submissions.routing", "submissions.thirdparty.", "torch", "math")
@@ -95,7 +97,10 @@ def test_search_space_is_the_baseline_and_fits_the_declared_hyperparameters(name
     assert {"learning_rate", "weight_decay", "label_smoothing", routing.POLICY_HYPERPARAMETER} <= set(declared)
     assert set(submission.module.OPTIONS) <= set(declared)  # the library's options, by its own names
     search_space.check(search_space.load(path(name, "tuning_search_space.json")), declared, name)
-    with open(path(name, "tuning_search_space.json")) as f, open(f"{ROOT}/submissions/nadamw/tuning_search_space.json") as g:
+    with (
+        open(path(name, "tuning_search_space.json")) as f,
+        open(f"{ROOT}/submissions/nadamw/tuning_search_space.json") as g,
+    ):
         assert json.load(f) == json.load(g)  # AlgoPerf's NAdamW baseline points (test_submissions checks those)
 
 
@@ -106,7 +111,7 @@ def test_an_undeclared_option_is_refused_when_the_space_is_loaded(name):
         search_space.check(space, declared, name)
 
 
-# Every parameter kind is in the coverage workload; the suite's real models, 2 to 33 s each here, run with the slow tests.
+# Every parameter kind is in the coverage workload; the suite's models (2 to 33 s each here) run with the slow tests.
 FAST_WORKLOADS = ("coverage", "mnist")
 
 
@@ -157,7 +162,9 @@ def stepped(name, workload, hp, steps=4):
     state = module.init_optimizer_state(workload, model, None, hp, None)
     queue = workload._build_input_queue(prng.PRNGKey(0), "train", "", 8)
     for step in range(steps):
-        state, model, _ = module.update_params(workload, model, None, None, hp, next(queue), None, state, [], step, None)
+        state, model, _ = module.update_params(
+            workload, model, None, None, hp, next(queue), None, state, [], step, None
+        )
     return model, state["optimizer"]
 
 

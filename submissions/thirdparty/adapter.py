@@ -9,9 +9,10 @@ get it: the runner reports that ImportError as its usual one-line ``error:`` and
 """
 
 import importlib
+from collections.abc import Callable
 from dataclasses import fields
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
