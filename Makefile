@@ -60,6 +60,10 @@ demo: data
 # Trials also refine their time to target from copies of the model every second (runner/refine.py), reported in
 # their own table beside the grid times AlgoPerf's score uses.
 LEADERBOARD_SUBMISSIONS ?= nadamw,shampoo,shampoo2,eshampoo,soap,kradagrad
+# Other people's implementations (submissions/README.md, "Third-party submissions"), an option:
+# make leaderboard LEADERBOARD_SUBMISSIONS='nadamw,soap,shampoo,$(THIRDPARTY_SUBMISSIONS)' (meta_shampoo needs Meta's
+# distributed_shampoo on PYTHONPATH).
+THIRDPARTY_SUBMISSIONS := thirdparty/heavyball_soap,thirdparty/heavyball_psgd_kron,thirdparty/meta_shampoo
 LEADERBOARD_WORKLOADS ?= suite
 LEADERBOARD_WORKERS ?= 1 2
 LEADERBOARD_STUDIES ?= 3

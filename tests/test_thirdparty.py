@@ -223,3 +223,15 @@ def test_reaches_the_mnist_target(name, ruleset):
         TrialConfig(workload_name="mnist", tuning_ruleset=ruleset, rng_seed=0, progress=False),
     )
     assert result.reached_validation, result.summary(name)
+
+
+def test_campaigns_name_them_by_folder_and_the_makefile_lists_every_one():
+    from tuning.plan import resolve_submissions
+
+    entries = tuple(f"thirdparty/{n}" for n in NAMES)
+    resolved = resolve_submissions(entries)
+    assert [n for n, _ in resolved] == NAMES  # logs under the folder's own name
+    assert [paths["pytorch"] for _, paths in resolved] == [path(n) for n in NAMES]
+    with open(os.path.join(ROOT, "Makefile")) as f:
+        line = next(x for x in f if x.startswith("THIRDPARTY_SUBMISSIONS :="))
+    assert line.split(":=")[1].strip().split(",") == list(entries)
