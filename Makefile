@@ -63,7 +63,7 @@ LEADERBOARD_SUBMISSIONS ?= nadamw,shampoo,shampoo2,eshampoo,soap,kradagrad
 # Other people's implementations (submissions/README.md, "Third-party submissions"), an option:
 # make leaderboard LEADERBOARD_SUBMISSIONS='nadamw,soap,shampoo,$(THIRDPARTY_SUBMISSIONS)' (meta_shampoo needs Meta's
 # distributed_shampoo on PYTHONPATH).
-THIRDPARTY_SUBMISSIONS := thirdparty/heavyball_soap,thirdparty/heavyball_psgd_kron,thirdparty/meta_shampoo
+THIRDPARTY_SUBMISSIONS := thirdparty/heavyball_psgd_kron,thirdparty/heavyball_soap,thirdparty/meta_shampoo
 LEADERBOARD_WORKLOADS ?= suite
 LEADERBOARD_WORKERS ?= 1 2
 LEADERBOARD_STUDIES ?= 3

@@ -234,4 +234,4 @@ def test_campaigns_name_them_by_folder_and_the_makefile_lists_every_one():
     assert [paths["pytorch"] for _, paths in resolved] == [path(n) for n in NAMES]
     with open(os.path.join(ROOT, "Makefile")) as f:
         line = next(x for x in f if x.startswith("THIRDPARTY_SUBMISSIONS :="))
-    assert line.split(":=")[1].strip().split(",") == list(entries)
+    assert line.split(":=")[1].strip().split(",") == list(entries)  # in folder order
