@@ -22,6 +22,7 @@ from compat import prng
 from runner.loading import REQUIRED, load_submission
 from runner.loop import TrialConfig, train_once
 from submissions import glue, routing
+from tests import submission_checks
 from tests.cli_helpers import ROOT, run_cli
 from tests.coverage_workload import CoverageWorkload
 from workloads.registry import WORKLOADS, get_workload
@@ -120,22 +121,7 @@ FAST_WORKLOADS = ("coverage", "mnist")
     [*FAST_WORKLOADS, *(pytest.param(w, marks=pytest.mark.slow) for w in WORKLOADS if w not in FAST_WORKLOADS)],
 )
 def test_a_few_steps_on_every_workload_are_finite(name, workload_name):
-    workload = CoverageWorkload(eval_period=1e9) if workload_name == "coverage" else get_workload(workload_name)
-    for attr in ("num_eval_train_examples", "num_validation_examples", "num_test_examples"):
-        setattr(workload, attr, 16)  # this instance only: the final eval on tiny subsets
-    losses = []
-    original_loss_fn = workload.loss_fn
-
-    def recording_loss_fn(*args, **kwargs):
-        out = original_loss_fn(*args, **kwargs)
-        losses.append(out["summed"].item())
-        return out
-
-    workload.loss_fn = recording_loss_fn
-    cfg = TrialConfig(workload_name=workload_name, max_global_steps=5, progress=False)
-    result = train_once(workload, load_submission(path(name)), point(name, early=True), prng.PRNGKey(0), cfg)
-    assert result.global_step == 5 and len(losses) >= 5
-    assert all(torch.isfinite(torch.tensor(losses)))
+    submission_checks.assert_a_few_steps_are_finite(load_submission(path(name)), workload_name, point(name, True))
 
 
 def full_factors(state) -> int:
