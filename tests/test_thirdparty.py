@@ -9,8 +9,10 @@ Meta's Distributed Shampoo is not on PyPI: its tests unpack the shipped source f
 """
 
 import ast
+import csv
 import json
 import os
+import subprocess
 import sys
 import tarfile
 
@@ -221,3 +223,31 @@ def test_campaigns_name_them_by_folder_and_the_makefile_lists_every_one():
     with open(os.path.join(ROOT, "Makefile")) as f:
         line = next(x for x in f if x.startswith("THIRDPARTY_SUBMISSIONS :="))
     assert line.split(":=")[1].strip().split(",") == list(entries)  # in folder order
+
+
+@pytest.mark.slow
+def test_meta_shampoo_under_torchrun_takes_the_steps_of_one_process(meta_library, tmp_path):
+    """Meta's ``DDPDistributedConfig`` on 2 gloo processes (each rank computes the roots of its share of the blocks
+    and the updates are gathered): 20 steps with roots every 5 from step 5 end where one process ends. Epsilon 1e-3,
+    as tests/test_runner_ddp.py explains for kronbench's Shampoo: with 1e-8 the young factors' inverse roots amplify
+    the ranks' different summation order of the gradient."""
+    point = {"learning_rate": 0.005, "precondition_frequency": 5, "start_preconditioning_step": 5, "epsilon": 1e-3}
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({k: {"feasible_points": [v]} for k, v in point.items()}))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, meta_library]), "OMP_NUM_THREADS": "1"}
+    final = {}
+    for nproc in (1, 2):
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+        args = [f"--submission_path={path('meta_shampoo')}", "--workload=mnist", f"--tuning_search_space={space}"]
+        args += [f"--experiment_dir={tmp_path}", f"--experiment_name=p{nproc}", "--rng_seed=0", "--progress=off"]
+        proc = subprocess.run(
+            [*launcher, "-m", "runner", *args, "--max_global_steps=20"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        (csv_path,) = tmp_path.glob(f"p{nproc}/mnist_pytorch/trial_1/eval_measurements.csv")
+        with open(csv_path) as f:
+            final[nproc] = list(csv.DictReader(f))[-1]
+    assert final[1]["global_step"] == final[2]["global_step"] == "20"
+    for metric in ("train/loss", "validation/loss"):
+        assert float(final[2][metric]) == pytest.approx(float(final[1][metric]), rel=1e-4), metric
