@@ -62,6 +62,10 @@ demo: data
 # Trials also refine their time to target from copies of the model every second (runner/refine.py), reported in
 # their own table beside the grid times AlgoPerf's score uses.
 LEADERBOARD_SUBMISSIONS ?= nadamw,shampoo,shampoo2,eshampoo,soap,kradagrad
+# Other people's implementations (submissions/README.md, "Third-party submissions"), an option:
+# make leaderboard LEADERBOARD_SUBMISSIONS='nadamw,soap,shampoo,$(THIRDPARTY_SUBMISSIONS)' (meta_shampoo needs Meta's
+# distributed_shampoo on PYTHONPATH).
+THIRDPARTY_SUBMISSIONS := thirdparty/heavyball_psgd_kron,thirdparty/heavyball_soap,thirdparty/meta_shampoo
 LEADERBOARD_WORKLOADS ?= suite
 LEADERBOARD_WORKERS ?= 1 2
 LEADERBOARD_STUDIES ?= 5
@@ -88,9 +92,7 @@ test: data
 test-slow: data  # exit 5 (nothing collected) is not a failure
 	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
 
-# HeavyBall is only a point of comparison for the SOAP step time, so it is installed here, not in requirements.txt.
 bench: data
-	$(BIN)/pip install -q heavyball==3.2.1 opt-einsum==3.4.0
 	$(PY) -m benchmarks.runner_overhead
 	$(PY) -m benchmarks.step_time
 

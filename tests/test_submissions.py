@@ -13,6 +13,7 @@ from compat import prng
 from runner.loading import REQUIRED, load_submission
 from runner.loop import TrialConfig, train_once
 from submissions import glue
+from tests import submission_checks
 from tests.cli_helpers import ROOT
 from tests.coverage_workload import CoverageWorkload
 from workloads.registry import WORKLOADS, get_workload
@@ -98,26 +99,8 @@ def test_huge_tables_go_to_adam_and_norms_are_not_preconditioned():
 @pytest.mark.parametrize("workload_name", [*WORKLOADS, "coverage"])
 def test_a_few_steps_on_every_workload_are_finite(name, workload_name):
     """Preconditioning forced on from step 2 (hyperparameters override KronConfig fields of the same name)."""
-    workload = CoverageWorkload(eval_period=1e9) if workload_name == "coverage" else get_workload(workload_name)
-    for attr in ("num_eval_train_examples", "num_validation_examples", "num_test_examples"):
-        setattr(workload, attr, 16)  # this instance only: the final eval on tiny subsets
-    submission = load_submission(path(name))
     hp = first_point(name, precondition_frequency=2, start_preconditioning_step=2)
-    losses = []
-    original_loss_fn = workload.loss_fn
-
-    def recording_loss_fn(*args, **kwargs):
-        out = original_loss_fn(*args, **kwargs)
-        losses.append(out["summed"].item())
-        return out
-
-    workload.loss_fn = recording_loss_fn
-    cfg = TrialConfig(
-        workload_name="mnist" if workload_name == "mnist" else workload_name, max_global_steps=5, progress=False
-    )
-    result = train_once(workload, submission, hp, prng.PRNGKey(0), cfg)
-    assert result.global_step == 5 and len(losses) >= 5
-    assert all(torch.isfinite(torch.tensor(losses)))
+    submission_checks.assert_a_few_steps_are_finite(load_submission(path(name)), workload_name, hp)
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "nadamw"])

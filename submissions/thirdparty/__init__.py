@@ -1,0 +1,1 @@
+"""Other people's optimizers as kronbench submissions (submissions/README.md, "Third-party submissions")."""
