@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
+from common import checks
 from common.errors import UsageError
 from common.locks import LockBusy, exclusive_dir
 from tuning.manifest import Manifest
@@ -45,7 +46,7 @@ def run_campaign(cfg: CampaignConfig, executor, progress: bool | None = None, pr
     if preflight is not None:
         for workload in dict.fromkeys(s.workload for s in specs):
             preflight(workload)
-    os.makedirs(cfg.root, exist_ok=True)
+    checks.make_dirs("experiment_dir", cfg.root)
     try:
         with exclusive_dir(cfg.root, LOCK):
             return _run_locked(cfg, specs, executor, progress)
