@@ -129,7 +129,7 @@ def parse(raw: Any, source: str = "<search space>") -> SearchSpace:
             for name, v in point.items():
                 _check_name(name, fail)
                 if not _is_value(v):
-                    raise fail(f"point {i}: {name}={_short(v)} is not a finite number, string or boolean")
+                    raise fail(f"point {i}: {name}={_short(v)} is not a number, string or boolean")
         return SearchSpace(source=source, fixed_points=tuple(raw))
     if not isinstance(raw, dict) or not raw:
         raise fail("expected a non-empty object of hyperparameter ranges or a list of points")
@@ -149,9 +149,7 @@ def _parse_dim(name: str, spec: Any, fail) -> Range | Choice:
             raise fail(f"{name} has empty feasible_points; list at least one value")
         bad = [p for p in points if not _is_value(p)]
         if bad:
-            raise fail(
-                f"{name} has non-numeric feasible point {_short(bad[0])}; use finite numbers, strings or booleans"
-            )
+            raise fail(f"{name} has non-numeric feasible point {_short(bad[0])}; use numbers, strings or booleans")
         return Choice(tuple(points))
     missing = [k for k in ("min", "max", "scaling") if k not in spec]
     if missing:
