@@ -87,25 +87,15 @@ HOOK_ROWS = [
     ),
 ]
 
-PATH_ROWS = [
-    Case(
-        "experiment_dir_in_proc",
-        R,
-        {"experiment_dir": "/proc/kronbench_x"},
-        "cannot create /proc/kronbench_x",
-        skip=None if os.path.isdir("/proc/self") else "needs Linux's /proc",
-    ),
-    Case("name_too_long", R, {"experiment_name": LONG_NAME}, "is 300 bytes, over the file system's 255"),
-    Case("name_not_utf8", R, {"experiment_name": SURROGATE}, "is not UTF-8 text"),
-    Case(
-        "t_experiment_dir_in_proc",
-        T,
-        {"experiment_dir": "/proc/kronbench_x"},
-        "cannot create /proc/kronbench_x",
-        skip=None if os.path.isdir("/proc/self") else "needs Linux's /proc",
-    ),
-    Case("t_name_too_long", T, {"experiment_name": LONG_NAME}, "is 300 bytes, over the file system's 255"),
-    Case("t_name_not_utf8", T, {"experiment_name": SURROGATE}, "is not UTF-8 text"),
+PROC = None if os.path.isdir("/proc/self") else "needs Linux's /proc"
+PATH_ROWS = [  # the runner's and the campaign's, each
+    Case(f"{prefix}{name}", module, {flag: value}, fragment, skip=skip)
+    for module, prefix in ((R, ""), (T, "t_"))
+    for name, flag, value, fragment, skip in (
+        ("experiment_dir_in_proc", "experiment_dir", "/proc/kronbench_x", "cannot create /proc/kronbench_x", PROC),
+        ("name_too_long", "experiment_name", LONG_NAME, "is 300 bytes, over the file system's 255", None),
+        ("name_not_utf8", "experiment_name", SURROGATE, "is not UTF-8 text", None),
+    )
 ]
 
 SPACE_ROWS = [
@@ -198,7 +188,11 @@ def jax_case(name: str, change, fragment: str, slow: bool = True) -> Case:
 
 
 CHECKPOINT_ROWS = [
-    jax_case("jax_ckpt_plain_string", edit_npz(plain="x"), "is not a kronbench JAX checkpoint (no identity"),
+    jax_case(
+        "jax_ckpt_plain_string",  # a string holding every key's name passed the old ``key in plain`` check
+        edit_npz(plain="identity train_state eval_results global_step preemption_count"),
+        "is not a kronbench JAX checkpoint (no identity",
+    ),
     jax_case("jax_ckpt_eval_results_number", edit_npz(eval_results=[5]), "eval_results[0]=5 is not a (step, results)"),
     jax_case(
         "jax_ckpt_foreign_leaf_key",
