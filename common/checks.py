@@ -32,19 +32,57 @@ def data_dir(value: str | None) -> None:
         raise UsageError(f"--data_dir={value} is not a directory; pass an existing one or leave it unset")
 
 
+NAME_MAX = 255  # bytes in one file name (Linux and macOS file systems)
+
+
+def _utf8(flag: str, value: str) -> None:
+    """Kronbench records paths in UTF-8 files (flags, manifests): a name that is not UTF-8 text (bytes the
+    command line could not decode arrive as lone surrogates) could be created but never recorded."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"--{flag}={value!r} is not UTF-8 text; use a name of UTF-8 characters") from None
+
+
+def _name_length(flag: str, value: str, name: str) -> None:
+    size = len(name.encode("utf-8"))
+    if size > NAME_MAX:
+        raise UsageError(
+            f"--{flag}: the folder name {name[:40]}... is {size} bytes, over the file system's {NAME_MAX}; use a "
+            f"shorter name"
+        )
+
+
 def experiment_name(value: str) -> None:
     """A plain folder name: no separator, not absolute, not ``.``/``..``, so every output stays inside
-    --experiment_dir."""
+    --experiment_dir; UTF-8, and short enough to be a file name."""
     if not value or os.sep in value or (os.altsep and os.altsep in value) or value in (".", ".."):
         raise UsageError(
             f"--experiment_name={value!r} must be a plain folder name (no '/', not '.' or '..'); "
             f"outputs stay inside --experiment_dir"
         )
+    _utf8("experiment_name", value)
+    _name_length("experiment_name", value, value)
+
+
+def make_dirs(flag: str, path: str) -> None:
+    """``os.makedirs(path, exist_ok=True)``, a refusal (one line) where the file system will not create it, e.g.
+    under /proc: the checks above cannot tell, and the first folder that fails means nothing was created."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise UsageError(
+            f"--{flag}: cannot create {e.filename or path} ({e.strerror}); pass a directory you can write to"
+        ) from None
 
 
 def output_dir(flag: str, value: str) -> None:
-    """``value`` is, or can become, a writable directory: not a file, not under a file, writable where it exists."""
+    """``value`` is, or can become, a writable directory: UTF-8, folder names the file system takes, not a file,
+    not under a file, writable where it exists."""
+    _utf8(flag, value)
     path = os.path.abspath(os.path.expanduser(value))
+    for name in path.split(os.sep):
+        _name_length(flag, value, name)
     existing = path
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)

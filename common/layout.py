@@ -22,6 +22,7 @@ CHECKPOINT_JAX = "checkpoint.npz"  # a JAX trial's: arrays and JSON, no pickle
 TRIAL_RESULT = "trial_result.json"  # a tuning trial's commit point
 MANIFEST = "manifest.json"  # at a campaign's root
 SEARCH_SPACE = "tuning_search_space.json"  # next to a submission.py, shared by its frameworks
+MAX_STEP = 2**53  # the largest global_step a log or checkpoint may hold: scoring reads steps as floats, exact to here
 SUBMISSION_FILES = {"pytorch": "submission.py", "jax": "submission_jax.py"}  # a submission folder's file per framework
 
 _STUDY = re.compile(r"^study_(\d+)$")

@@ -18,6 +18,7 @@ import keyword
 import math
 import numbers
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields, is_dataclass
 from typing import Any
@@ -99,6 +100,16 @@ def load(path: str) -> SearchSpace:
             raw = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SearchSpaceError(f"tuning search space {path} is not valid JSON ({e}); fix the file") from None
+    except RecursionError:
+        raise SearchSpaceError(
+            f"tuning search space {path} nests arrays or objects too deeply to read; a search space is an object "
+            f"of ranges or a list of points"
+        ) from None
+    except ValueError:  # json.JSONDecodeError is one too, caught above: this is Python's int-string limit
+        raise SearchSpaceError(
+            f"tuning search space {path} holds an integer of more than {sys.get_int_max_str_digits()} digits; "
+            f"write hyperparameters as numbers of ordinary size"
+        ) from None
     except OSError as e:
         raise SearchSpaceError(
             f"tuning search space {path} cannot be read ({e.strerror}); fix its permissions"
@@ -119,7 +130,7 @@ def parse(raw: Any, source: str = "<search space>") -> SearchSpace:
             for name, v in point.items():
                 _check_name(name, fail)
                 if not _is_value(v):
-                    raise fail(f"point {i}: {name}={v!r} is not a number, string or boolean")
+                    raise fail(f"point {i}: {name}={_short(v)} is not a number, string or boolean")
         return SearchSpace(source=source, fixed_points=tuple(raw))
     if not isinstance(raw, dict) or not raw:
         raise fail("expected a non-empty object of hyperparameter ranges or a list of points")
@@ -139,15 +150,15 @@ def _parse_dim(name: str, spec: Any, fail) -> Range | Choice:
             raise fail(f"{name} has empty feasible_points; list at least one value")
         bad = [p for p in points if not _is_value(p)]
         if bad:
-            raise fail(f"{name} has non-numeric feasible point {bad[0]!r}; use numbers, strings or booleans")
+            raise fail(f"{name} has non-numeric feasible point {_short(bad[0])}; use numbers, strings or booleans")
         return Choice(tuple(points))
     missing = [k for k in ("min", "max", "scaling") if k not in spec]
     if missing:
         raise fail(f"{name} lacks {', '.join(missing)}; give min, max and scaling (log or linear)")
     lo, hi, scaling = spec["min"], spec["max"], spec["scaling"]
     for key, v in (("min", lo), ("max", hi)):
-        if not isinstance(v, numbers.Real) or isinstance(v, bool) or not math.isfinite(v):
-            raise fail(f"{name}.{key}={v!r} is not a finite number")
+        if not isinstance(v, numbers.Real) or isinstance(v, bool) or not _finite(v):
+            raise fail(f"{name}.{key}={_short(v)} is not a finite number")
     if scaling not in ("log", "linear"):
         raise fail(f"{name} has unknown scaling {scaling!r}; use 'log' or 'linear'")
     if lo > hi:
@@ -166,7 +177,21 @@ def _check_name(name: str, fail) -> None:
 def _is_value(v: Any) -> bool:
     if isinstance(v, bool | str):
         return True
-    return isinstance(v, numbers.Real) and math.isfinite(v)
+    return isinstance(v, numbers.Real) and _finite(v)
+
+
+def _finite(v: numbers.Real) -> bool:
+    """Finite as a float: a JSON integer beyond float's range (10**400) is not (math.isfinite raises on it)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+def _short(v: Any) -> str:
+    """``repr(v)``, cut to one readable piece (a 4000-digit integer is a value, not a message)."""
+    text = repr(v)
+    return text if len(text) <= 60 else f"{text[:40]}...({len(text)} characters)"
 
 
 def _radical_inverse(k: int, base: int) -> float:
@@ -207,7 +232,7 @@ class Param:
     def admits(self, v: Any) -> bool:
         if self.kind is not numbers.Real:
             return isinstance(v, self.kind)
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not _finite(v):
             return False
         above = v > self.lo if self.lo_open else v >= self.lo
         below = v < self.hi if self.hi_open else v <= self.hi
@@ -249,7 +274,7 @@ def check(space: SearchSpace, params: dict[str, Param] | None, owner: str) -> No
 
     def value_ok(where: str, name: str, v: Any) -> None:
         if not params[name].admits(v):
-            raise fail(f"{where}{name}={v!r} is not {params[name].describe()}; fix the value")
+            raise fail(f"{where}{name}={_short(v)} is not {params[name].describe()}; fix the value")
 
     required = {n for n, p in params.items() if p.default is MISSING}
     if space.is_fixed:

@@ -15,6 +15,7 @@ prefixes of an alias (``long`` above) become empty packages, so the dotted name 
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 import types
 
@@ -63,6 +64,15 @@ def parse(entries: list[str]) -> dict[str, str]:
 
 
 def install(aliases: dict[str, str]) -> None:
-    """Resolve each alias (and its submodules) to its target from now on in this process."""
+    """Resolve each alias (and its submodules) to its target from now on in this process. An alias whose top-level
+    name is already a module (kronbench's, the standard library's, an installed package's) is a ValueError: it
+    would hide that module from everything that imports it, not only from the submission."""
+    for alias in aliases:
+        top = alias.split(".")[0]
+        if top in sys.modules or importlib.util.find_spec(top) is not None:
+            raise ValueError(
+                f"module alias {alias!r} would hide the importable module {top!r}; alias only names that do not "
+                f"import otherwise (the submission's vendored ones)"
+            )
     if aliases:
         sys.meta_path.insert(0, _AliasFinder(aliases))

@@ -148,7 +148,7 @@ def scale_by_kron(config: KronConfig, precondition=None) -> optax.GradientTransf
         out = _scatter(grads, likes, groups, directions)
         return jax.tree.unflatten(treedef, out), ScaleByKronState(count, tuple(new_states), counters)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return optax.GradientTransformation(init_fn, jax.jit(update_fn))  # eager use: see precond_jax/guards.py
 
 
 def _refresh_due(config: KronConfig, count: jax.Array) -> jax.Array | None:

@@ -57,7 +57,10 @@ def skip_nonfinite(inner: optax.GradientTransformation, policy: str) -> optax.Gr
             state.raises,
         )
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    # jitted: called eagerly, the cond would trace its fresh branch closures again and compile the whole step anew
+    # every step (a growing cache of executables); jitted, it compiles once per signature, and inside an outer
+    # jit it is inlined
+    return optax.GradientTransformation(init_fn, jax.jit(update_fn))
 
 
 def check_params(params) -> None:

@@ -17,6 +17,7 @@ from common import layout
 from common.atomic import atomic_open
 from common.errors import UsageError
 from precond.distributed import gathering_state
+from runner.trial import saved_state_problem
 from workloads import ddp
 
 log = logging.getLogger("kronbench.runner")
@@ -130,6 +131,7 @@ def restore(trial_dir: str, identity: dict, model_params, optimizer_state, model
     if missing:
         raise CheckpointError(f"{file} is not a kronbench checkpoint (no {', '.join(missing)}); {way_out}")
     check_identity(file, blob["identity"], identity)
+    check_saved_state(file, blob)
     try:
         ddp.unwrap(model_params).load_state_dict(blob["model_params"])
         blob["optimizer_state"] = load_into(optimizer_state, blob["optimizer_state"])
@@ -156,6 +158,19 @@ def load_into(target: Any, saved: Any) -> Any:
     if type(target) in (list, tuple) and type(saved) is type(target) and len(saved) == len(target):
         return type(target)(load_into(t, s) for t, s in zip(target, saved, strict=True))
     return saved
+
+
+def check_saved_state(file: str, blob: dict) -> None:
+    """The trial's plain state in a checkpoint (either framework's) has the types and ranges a trial can continue
+    from; refused before anything is written."""
+    problem = saved_state_problem(
+        *(blob[k] for k in ("train_state", "eval_results", "global_step", "preemption_count"))
+    )
+    if problem is not None:
+        raise CheckpointError(
+            f"{file} is not a consistent kronbench checkpoint ({problem}); move it away, or pass --overwrite to start "
+            f"the trial over"
+        )
 
 
 def check_identity(file: str, saved: Any, current: dict) -> None:

@@ -10,16 +10,18 @@ runner/checkpoint.py does for PyTorch objects without a state_dict. Same public 
 
 import json
 import os
+import re
 from typing import Any
 
 import numpy as np
 
 from common import layout
 from common.atomic import atomic_open
-from runner.checkpoint import CheckpointError, check_identity
+from runner.checkpoint import CheckpointError, check_identity, check_saved_state
 
 TREES = ("model_params", "model_state", "optimizer_state")
 PLAIN = ("identity", "train_state", "eval_results", "global_step", "preemption_count")
+_LEAF = re.compile(rf"({'|'.join(TREES)})/\d{{1,9}}")  # an array leaf's entry: <tree>/<index among its leaves>
 
 
 def path(trial_dir: str) -> str:
@@ -62,14 +64,21 @@ def restore(trial_dir: str, identity: dict, model_params, optimizer_state, model
     try:
         with np.load(file, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-        plain = json.loads(str(arrays.pop("plain")))
+        text = arrays.pop("plain")
+        if text.dtype.kind != "U" or text.ndim != 0:
+            raise ValueError(f"its plain entry is a {text.dtype}{list(text.shape)} array, not one string")
+        plain = json.loads(str(text))
     except Exception as e:  # a checkpoint is user input: any failure to read it is one line
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
         raise CheckpointError(f"{file} is not a readable kronbench JAX checkpoint ({reason}); {way_out}") from None
-    missing = [k for k in PLAIN if k not in plain]
+    missing = [k for k in PLAIN if not isinstance(plain, dict) or k not in plain]
     if missing:
         raise CheckpointError(f"{file} is not a kronbench JAX checkpoint (no {', '.join(missing)}); {way_out}")
+    foreign = next((k for k in arrays if not _LEAF.fullmatch(k)), None)
+    if foreign is not None:
+        raise CheckpointError(f"{file} is not a kronbench JAX checkpoint (an entry {foreign[:60]!r}); {way_out}")
     check_identity(file, plain["identity"], identity)
+    check_saved_state(file, plain)
     templates = {"model_params": model_params, "model_state": model_state, "optimizer_state": optimizer_state}
     out = dict(plain, eval_results=[tuple(e) for e in plain["eval_results"]])
     for name, template in templates.items():

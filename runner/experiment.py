@@ -106,7 +106,7 @@ def prepare_trial_dirs(cfg: ExperimentConfig, indices: list[int], locks: ExitSta
                 f"a trial's own files: move it away, or pick another --experiment_name"
             )
     for d in dirs.values():
-        os.makedirs(d, exist_ok=True)
+        checks.make_dirs("experiment_dir", d)
         try:
             locks.enter_context(exclusive_dir(d))
         except LockBusy as e:
@@ -125,14 +125,17 @@ def _contents(folder: str) -> list[str]:
     return [n for n in os.listdir(folder) if n != HOLDER] if os.path.isdir(folder) else []
 
 
-def check_batch_split(cfg: ExperimentConfig, submission: Submission, workload) -> None:
-    """Under torchrun each rank trains on an equal slice of the global batch."""
-    world = distributed.world_size()
-    batch_size = submission.batch_size(cfg.trial.workload_name, getattr(workload, "base_workload_name", None))
+def check_batch_split(
+    submission: Submission, workload_name: str, workload, world: int | None = None, flag: str = "--nproc_per_node"
+) -> None:
+    """Under torchrun each of ``world`` ranks (default: this run's) trains on an equal slice of the global batch;
+    ``flag`` sets the number of ranks (a campaign's is --procs_per_trial)."""
+    world = distributed.world_size() if world is None else world
+    batch_size = submission.batch_size(workload_name, getattr(workload, "base_workload_name", None))
     if batch_size % world:
         raise UsageError(
-            f"{submission.name}'s global batch size {batch_size} for {cfg.trial.workload_name} does not split over "
-            f"{world} processes; run with a --nproc_per_node that divides it"
+            f"{submission.name}'s global batch size {batch_size} for {workload_name} does not split over "
+            f"{world} processes; run with a {flag} that divides it"
         )
 
 
@@ -143,7 +146,7 @@ def run_experiment(cfg: ExperimentConfig, workload) -> list[TrialResult]:
         cfg = replace(cfg, trial=replace(cfg.trial, rng_seed=distributed.decided_by_rank0(lambda: draw_seed("run"))))
     trials = plan_trials(cfg, submission)
     check_paths(cfg)
-    check_batch_split(cfg, submission, workload)
+    check_batch_split(submission, cfg.trial.workload_name, workload)
     check_data = getattr(workload, "check_data", None)
     if check_data is not None:  # missing data stops the run here, before any directory is written
         check_data(cfg.trial.data_dir)

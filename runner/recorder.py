@@ -18,7 +18,7 @@ from common import layout
 from common.atomic import write_json
 from runner import checkpoint, distributed
 from runner.clock import get_time
-from runner.eval_hooks import EvalHooks
+from runner.eval_hooks import EvalHookError, EvalHooks
 from runner.logs import MetricsLogger, has_final_row, meta_data
 from runner.refine import Crossing
 from runner.trial import DIVERGED_REASON
@@ -48,7 +48,10 @@ class TrialRecorder:
         distributed.decided_by_rank0(lambda: self._open(workload, state, hyperparameters, data_rng))
 
     def _open(self, workload, state, hyperparameters, data_rng) -> None:
-        """The writer's part of ``start``: logs, meta data, flags, hyperparameters, hooks."""
+        """The writer's part of ``start``: hooks (built first: a bad one writes nothing), logs, meta data, flags,
+        hyperparameters."""
+        if self.config.eval_hooks:
+            self._hooks = EvalHooks(self.config.eval_hooks, workload, data_rng, self.config.data_dir)
         self.logger = MetricsLogger(self.trial_dir, resume_step=state.global_step, evals=state.eval_results)
         n = state.preemption_count
         self._meta_path = os.path.join(self.trial_dir, layout.meta_data_file(n))
@@ -60,8 +63,6 @@ class TrialRecorder:
         if hyperparameters is not None:
             write_json(os.path.join(self.trial_dir, layout.HPARAMS), hyperparameters._asdict())
         workload.attach_metrics_logger(self.logger)
-        if self.config.eval_hooks:
-            self._hooks = EvalHooks(self.config.eval_hooks, workload, data_rng, self.config.data_dir)
 
     def _restore(self, state) -> None:
         restored = self.checkpoints.restore(
@@ -95,9 +96,14 @@ class TrialRecorder:
         if self.logger is not None:
             self.logger.append_scalar_metrics(result, state.global_step, state.preemption_count, is_eval=True)
         if self._hooks is not None:
-            self._hooks.after_eval(
-                workload, state.model_params, state.model_state, eval_rng, state.global_step, self.logger
-            )
+            try:
+                self._hooks.after_eval(
+                    workload, state.model_params, state.model_state, eval_rng, state.global_step, self.logger
+                )
+            except EvalHookError as e:  # the trial ends here, its logs and last checkpoint kept
+                write_json(self._meta_path, {**self._meta, "error": {"step": state.global_step, "reason": str(e)}})
+                self.logger.close()
+                raise
         if not diverged:
             self.save(state)
         state.train_state["accumulated_logging_time"] += get_time() - start

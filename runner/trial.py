@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from common import layout
+
 SELF_TUNING_BUDGET_FACTOR = 1.5
 DIVERGED_REASON = "non-finite training loss or parameters"
 # What a submission raises to say its training diverged: Python's error for a failed floating-point operation, as
@@ -139,3 +141,48 @@ class TrialState:
     global_step: int = 0
     preemption_count: int = 0
     refined: Any = None  # runner.refine.Crossing, once found (a resumed trial reads it from its earlier meta data)
+
+
+PLAIN = (type(None), bool, int, float, str)  # a result's values, besides tensors and numpy scalars
+
+
+def saved_state_problem(train_state: Any, eval_results: Any, global_step: Any, preemption_count: Any) -> str | None:
+    """What is wrong with a checkpoint's record of the trial's plain state (checkpoints are user input), or None.
+    Keys of ``train_state`` it lacks keep their initial values; unknown keys and wrong types are problems."""
+    for name, value, hi in (
+        ("global_step", global_step, layout.MAX_STEP),
+        ("preemption_count", preemption_count, 10**6),
+    ):
+        if type(value) is not int or not 0 <= value <= hi:
+            return f"{name}={_short(value)} is not a whole number in [0, {hi}]"
+    if type(train_state) is not dict:
+        return f"train_state is a {type(train_state).__name__}, not a mapping"
+    for key, value in train_state.items():
+        if key not in INITIAL_TRAIN_STATE:
+            return f"train_state has an unknown entry {_short(key)}"
+        initial = INITIAL_TRAIN_STATE[key]
+        ok = type(value) is bool if isinstance(initial, bool) else _is_time(value, none_ok=initial is None)
+        if not ok:
+            return f"train_state[{key!r}]={_short(value)} is not a {'bool' if isinstance(initial, bool) else 'time'}"
+    if type(eval_results) not in (list, tuple):
+        return f"eval_results is a {type(eval_results).__name__}, not a list"
+    previous = 0
+    for i, entry in enumerate(eval_results):
+        step, result = entry if type(entry) in (list, tuple) and len(entry) == 2 else (None, None)
+        if type(step) is not int or not previous <= step <= global_step or type(result) is not dict:
+            return f"eval_results[{i}]={_short(entry)} is not a (step, results) pair within global_step {global_step}"
+        if not all(type(k) is str and (type(v) in PLAIN or hasattr(v, "item")) for k, v in result.items()):
+            return f"eval_results[{i}] holds a result that is not a plain name and number"
+        previous = step
+    return None
+
+
+def _is_time(value: Any, none_ok: bool) -> bool:
+    if value is None:
+        return none_ok
+    return type(value) in (int, float) and value == value and 0 <= value < float("inf")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -90,7 +90,8 @@ def _trial_dirs(directory: str):
 
 def _read_trial(submission, study, workload, framework, trial, path, column=None) -> TrialLog:
     """Refuses (BadLog) a log that is empty, header-only, not UTF-8, lacks the step, time or metric column, holds a
-    non-numeric step, time or metric, or whose steps or times go backwards. Blank metric cells are NaN."""
+    non-numeric step, time or metric, a negative step or time, a fractional step (or one past 2**53), a step twice,
+    or whose steps or times go backwards. Blank metric cells are NaN."""
     try:
         with open(os.path.join(path, layout.EVAL_MEASUREMENTS), newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
@@ -120,9 +121,19 @@ def _read_trial(submission, study, workload, framework, trial, path, column=None
     for name, values in (("steps", steps), ("times", times)):
         if not np.all(np.isfinite(values)):
             raise BadLog(f"has a non-finite value among its {name}")
+        if np.any(values < 0):
+            i = int(np.flatnonzero(values < 0)[0])
+            raise BadLog(f"has a negative {name[:-1]} {values[i]:g} at line {i + 2}")
         if np.any(np.diff(values) < 0):
             i = int(np.flatnonzero(np.diff(values) < 0)[0])
             raise BadLog(f"has {name} going backwards at line {i + 3} ({values[i]:g} then {values[i + 1]:g})")
+    odd = np.flatnonzero((steps != np.round(steps)) | (steps > layout.MAX_STEP))
+    if odd.size:
+        i = int(odd[0])
+        raise BadLog(f"has global_step {steps[i]:g} at line {i + 2}, not a whole number of steps up to 2**53")
+    if np.any(np.diff(steps) == 0):
+        i = int(np.flatnonzero(np.diff(steps) == 0)[0])
+        raise BadLog(f"has global_step {steps[i]:g} twice, at lines {i + 2} and {i + 3}")
     scored = [column] if column is not None else [k for k in header if k.startswith("validation/")]
     metrics = {k: _numbers(rows, col[k], k, blank_ok=True) for k in scored}
     return TrialLog(
@@ -163,7 +174,7 @@ def _meta_records(path: str) -> dict:
         try:
             with open(os.path.join(path, name), encoding="utf-8") as f:
                 meta = json.load(f)
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             continue  # metadata is informative; the eval log is what is scored
         if not isinstance(meta, dict):
             continue

@@ -48,7 +48,7 @@ def run_campaign(cfg: CampaignConfig, executor, progress: bool | None = None, pr
             preflight(workload)
     for folder in (cfg.root, log_dir(cfg), *(s.trial_dir for s in specs)):  # never through a link
         checks.no_links(cfg.experiment_dir, folder)
-    os.makedirs(cfg.root, exist_ok=True)
+    checks.make_dirs("experiment_dir", cfg.root)
     try:
         with exclusive_dir(cfg.root, LOCK):
             return _run_locked(cfg, specs, executor, progress)

@@ -129,11 +129,14 @@ def _preflight(data_dir: str, frameworks: tuple[str, ...]):
 
 
 def _check_submissions(cfg) -> None:
-    """Each submission file against its framework, and its search space against the hyperparameters it declares,
-    before anything is written (a worker checks both again, for remote clusters where this is skipped)."""
+    """Each submission file against its framework, its search space against the hyperparameters it declares, and
+    under --procs_per_trial its batch sizes against the ranks, before anything is written (a worker checks them
+    again, for remote clusters where this is skipped)."""
     from common import search_space as ss
+    from runner.experiment import check_batch_split
     from runner.loading import load_submission
-    from tuning.plan import resolve_submissions, search_space
+    from tuning.plan import expand_workloads, resolve_submissions, search_space
+    from workloads.registry import get_workload
 
     for _, paths in resolve_submissions(cfg.submissions, cfg.frameworks):
         for framework, path in paths.items():  # one search space, checked against each framework's declarations
@@ -141,6 +144,10 @@ def _check_submissions(cfg) -> None:
             space = search_space(path, cfg.tuning_ruleset)
             if space is not None:
                 ss.check(space, submission.hyperparameters, path)
+            for name in expand_workloads(cfg.workloads) if FLAGS.procs_per_trial > 1 else ():
+                check_batch_split(
+                    submission, name, get_workload(name, framework), FLAGS.procs_per_trial, "--procs_per_trial"
+                )
 
 
 def _run() -> int:

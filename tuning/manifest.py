@@ -18,6 +18,7 @@ from tuning.plan import TrialSpec
 from tuning.trial import read_result
 
 VERSION = 1
+STATUSES = ("pending", "running", "done", "failed")
 
 
 class Manifest:
@@ -98,6 +99,10 @@ def load(root: str) -> dict | None:
             data = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"{path} is not valid JSON ({e}); restore it or pick a new --experiment_name") from None
+    except (RecursionError, ValueError):  # nested too deep, or an integer past Python's int-string limit
+        raise UsageError(
+            f"{path} is not a campaign manifest (unreadable JSON); restore it or pick a new name"
+        ) from None
     if (
         not isinstance(data, dict)
         or not isinstance(data.get("trials"), dict)
@@ -106,6 +111,13 @@ def load(root: str) -> dict | None:
         raise UsageError(f"{path} is not a campaign manifest; restore it or pick a new --experiment_name")
     if data.get("version") != VERSION:
         raise UsageError(f"{path} has manifest version {data.get('version')}, expected {VERSION}; use a new name")
+    for trial_id, entry in data["trials"].items():
+        problem = _entry_problem(entry)
+        if problem is not None:
+            raise UsageError(
+                f"{path}: trial {trial_id[:120]!r} {problem}; restore the file, remove the entry (the trial's own "
+                f"folder stays the record of what ran) or pick a new --experiment_name"
+            )
     return data
 
 
@@ -115,6 +127,19 @@ def _more_studies(old, new: dict) -> bool:
         return False
     same = {k: v for k, v in old.items() if k != "num_studies"} == {k: v for k, v in new.items() if k != "num_studies"}
     return same and new.get("num_studies", 0) > old["num_studies"]
+
+
+def _entry_problem(entry) -> str | None:
+    """What makes a manifest entry unusable (a hand edit), or None: a mapping with a known status and a count of
+    attempts."""
+    if not isinstance(entry, dict):
+        return f"is a {type(entry).__name__}, not an object"
+    if entry.get("status") not in STATUSES:
+        return f"has status {entry.get('status')!r}, not one of {', '.join(STATUSES)}"
+    attempts = entry.get("attempts")
+    if type(attempts) is not int or attempts < 0:
+        return f"has attempts={attempts!r}, not a count >= 0"
+    return None
 
 
 def _difference(old: dict, new: dict) -> str:

@@ -93,6 +93,7 @@ def _run_locked(spec: TrialSpec) -> dict:
     # torch comes in only here, in the process that trains; the coordinator needs just read_result
     from common import search_space as ss
     from runner import distributed, frameworks
+    from runner.experiment import check_batch_split
     from runner.loading import load_submission
     from runner.loop import TrialConfig, train_once
     from workloads.registry import get_workload
@@ -118,8 +119,10 @@ def _run_locked(spec: TrialSpec) -> dict:
         point = ss.parse([spec.hyperparameters], source=f"point of trial {spec.id}")
         ss.check(point, submission.hyperparameters, submission.path)
         hyperparameters = ss.make_hyperparameters(spec.hyperparameters)
+    workload = get_workload(spec.workload, spec.framework)
+    check_batch_split(submission, spec.workload, workload)  # under torchrun: --procs_per_trial ranks
     result = train_once(
-        get_workload(spec.workload, spec.framework),
+        workload,
         submission,
         hyperparameters,
         frameworks.get(spec.framework).root_key(spec.seed),
