@@ -86,7 +86,7 @@ test-slow: data  # exit 5 (nothing collected) is not a failure
 
 # kronbench's JAX submissions in AlgoPerf's own pinned environment (its pyproject's JAX pins), in a second virtual
 # environment (.venv-algoperf, never the main one): every exported JAX submission (python -m submissions.export
-# --framework=jax) trains 10 steps of mnist with only the algoperf stand-in on its path, and precond_jax matches the
+# --framework=jax) trains 20 steps of mnist with only the algoperf stand-in on its path, and precond_jax matches the
 # torch core at fp64 there. The other pins are requirements.txt's. Not part of `make test` (a download and ~15 min).
 ALGOPERF_VENV := .venv-algoperf
 ALGOPERF_JAX_PINS := jax==0.7.0 jaxlib==0.7.0 flax==0.10.7 optax==0.2.2

@@ -100,6 +100,11 @@ def options_for(variant: str, frequency: int, dtype: str) -> dict:
 
 
 CASES = [("nadamw", 1, {})] + [(v, f, {}) for v in TORCH if v != "nadamw" for f in (1, 10)]
+# each eigenbasis variant with the other second-moment rule than its preset's
+CASES += [
+    ("eshampoo", 10, {"second_moment_at_refresh": "follow"}),
+    ("soap", 10, {"second_moment_at_refresh": "position"}),
+]
 # the other matrix functions and statistics, at frequency 10 (slow: compiling is most of a case's time)
 CASES += [
     pytest.param(variant, 10, extra, marks=pytest.mark.slow)
