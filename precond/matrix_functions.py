@@ -87,10 +87,11 @@ def positive_root(x: torch.Tensor, root: float) -> torch.Tensor:
     return (vecs * vals.clamp(min=0).pow(1.0 / root).unsqueeze(-2)) @ vecs.transpose(-1, -2)
 
 
-def eigenbasis(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(eigenvalues, eigenvectors) with eigenvalues in descending order, as warm starts need."""
+def eigenbasis(a: torch.Tensor, descending: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(eigenvalues, eigenvectors) in descending eigenvalue order (the order QR warm starts converge to), or in
+    eigh's ascending order."""
     vals, vecs, _ = eigh(a)
-    return vals.flip(-1), vecs.flip(-1)
+    return (vals.flip(-1), vecs.flip(-1)) if descending else (vals, vecs)
 
 
 def basis_criterion(a: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -104,11 +105,14 @@ def basis_criterion(a: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return torch.linalg.matrix_norm(off) / torch.linalg.matrix_norm(b).clamp(min=torch.finfo(b.dtype).tiny)
 
 
-def qr_refine(a: torch.Tensor, q: torch.Tensor, tau: float, max_iterations: int) -> tuple[torch.Tensor, torch.Tensor]:
+def qr_refine(
+    a: torch.Tensor, q: torch.Tensor, tau: float, max_iterations: int, descending: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Warm-started QR iteration: (Qk, Rk) = qr(B); B <- Rk Qk; Q <- Q Qk, until criterion <= tau.
 
-    ``q`` must be ordered by descending eigenvalue. Returns (Q, permutation) where columns are re-sorted by
-    descending diag(B) and ``permutation[..., j]`` is the old column now at j (apply it to the second moment).
+    Converges fastest from a ``q`` in descending eigenvalue order. Returns (Q, permutation) where columns are
+    re-sorted by Rayleigh quotient (descending, or ascending) and ``permutation[..., j]`` is the old column now at
+    j (to apply to the second moment when it follows the columns).
     """
     b = q.transpose(-1, -2) @ a @ q
     for _ in range(max_iterations):
@@ -118,14 +122,14 @@ def qr_refine(a: torch.Tensor, q: torch.Tensor, tau: float, max_iterations: int)
         qk, rk = torch.linalg.qr(b)
         b = rk @ qk
         q = q @ qk
-    return sort_by_rayleigh(a, q)
+    return sort_by_rayleigh(a, q, descending)
 
 
-def power_qr_step(a: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """SOAP's refresh, in its reference order: columns sorted by descending Rayleigh quotient, then one
-    power-iteration step Q <- qr(A Q). QR keeps the sorted column order, so the sort's permutation (returned,
+def power_qr_step(a: torch.Tensor, q: torch.Tensor, descending: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """SOAP's refresh, in its reference order: columns sorted by descending (or ascending) Rayleigh quotient, then
+    one power-iteration step Q <- qr(A Q). QR keeps the sorted column order, so the sort's permutation (returned,
     for the second moment) is the whole re-ordering; returns (Q, permutation)."""
-    q, perm = sort_by_rayleigh(a, q)
+    q, perm = sort_by_rayleigh(a, q, descending)
     q, _ = torch.linalg.qr(a @ q)
     return q, perm
 
@@ -150,10 +154,14 @@ def match_columns(q_new: torch.Tensor, q_old: torch.Tensor) -> torch.Tensor:
     return best_old.scatter(-1, new_left, torch.where(unpaired, old_left, best_old.gather(-1, new_left)))
 
 
-def sort_by_rayleigh(a: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Columns of q sorted by descending Rayleigh quotient q_j^T A q_j; returns (Q, permutation)."""
+def sort_by_rayleigh(a: torch.Tensor, q: torch.Tensor, descending: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Columns of q sorted by descending (or ascending, stable: Meta's order) Rayleigh quotient q_j^T A q_j;
+    returns (Q, permutation)."""
     rayleigh = torch.einsum("...ij,...ik,...kj->...j", q, a, q)
-    perm = torch.argsort(rayleigh, dim=-1, descending=True)
+    if descending:
+        perm = torch.argsort(rayleigh, dim=-1, descending=True)
+    else:
+        perm = torch.argsort(rayleigh, dim=-1, stable=True)
     return torch.gather(q, -1, perm.unsqueeze(-2).expand_as(q)), perm
 
 

@@ -196,14 +196,12 @@ class EShampoo(Variant):
     U = Q [(Q^T G~ Q) / (sqrt(D / bc) + eps)] Q^T. With Q = I (before the first refresh) this is Adam.
     Refreshes are skipped per block and factor while the basis criterion stays <= refresh_tau.
 
-    The second moment across a refresh: each entry of D is the gradient's second moment along one basis
-    direction, so D moves with the columns by a one-to-one map, and is a permutation of itself after any refresh
-    (never an entry duplicated or dropped). QR refreshes keep each column's identity and then re-sort by Rayleigh
-    quotient: D takes that sort's permutation (as SOAP's reference code does). An eigh refresh (in descending order,
-    as warm starts need) has no column identity, so ``mf.match_columns`` pairs new columns with old ones. Keeping
-    D in place in the solver's order (the Purifying Shampoo reading) would also be a permutation, but then two
-    eigenvalues crossing swap their second moments, and a refresh that only re-sorts the basis changes the step;
-    following the columns makes a re-sorted basis leave the step exactly unchanged."""
+    The second moment across a refresh follows ``cfg.refresh_rule`` (``precond.config.RefreshRule``):
+    "position" (the preset, Meta's Distributed Shampoo) replaces the eigenvectors only, in ascending order, and
+    leaves D in place; "follow" moves D with the columns: QR refreshes keep each column's identity and re-sort by
+    Rayleigh quotient, D takes that sort's permutation (as SOAP's reference code does); an eigh refresh has no
+    column identity, so ``mf.match_columns`` pairs new columns with old ones. Either way D after a refresh is a
+    permutation of itself (never an entry duplicated or dropped)."""
 
     grafted = False
     ready_before_refresh = True
@@ -236,21 +234,34 @@ class EShampoo(Variant):
     def refresh(self, state, step, counters):
         new_bases, d = [], state["second_moment"]
         for i, (f, q) in enumerate(zip(state["factors"], state["bases"], strict=True)):
-            need = self._due(state, i, f, q, counters)
+            a = self._basis_input(f, step)
+            need = self._due(state, i, a, q, counters)
             q = q.clone()
             if need.any():
-                q_new, perm = self._new_basis(f[need], q[need], step)
+                q_new, perm = self._new_basis(a[need], q[need], step)
                 q[need] = q_new
-                d = _permute(d, perm, i, need)
+                d = self._moved(d, perm, i, need)
             new_bases.append(q)
         state["bases"], state["second_moment"] = new_bases, d
 
+    def _basis_input(self, f, step):
+        """The matrix whose eigenbasis a refresh computes: L, or Meta's L / bc + eps I."""
+        if not self.cfg.refresh_rule.regularised_input:
+            return f
+        eye = torch.eye(f.shape[-1], dtype=f.dtype, device=f.device)
+        return f / self._bias_correction(step) + self.cfg.eps * eye
+
+    def _moved(self, d, perm, dim, rows):
+        """The second moment after a refresh: permuted with the columns, or left in place."""
+        return _permute(d, perm, dim, rows) if self.cfg.refresh_rule.follow_columns else d
+
     def _new_basis(self, a, q, step):
         """(new Q, the permutation that keeps the second moment aligned with Q's columns)."""
+        descending = self.cfg.refresh_rule.descending
         if self.cfg.basis_method == "qr":
-            return mf.qr_refine(a, q, self.cfg.refresh_tau, self.cfg.max_qr_iterations)
-        q_new = mf.eigenbasis(a)[1]
-        return q_new, mf.match_columns(q_new, q)
+            return mf.qr_refine(a, q, self.cfg.refresh_tau, self.cfg.max_qr_iterations, descending)
+        q_new = mf.eigenbasis(a, descending)[1]
+        return q_new, (mf.match_columns(q_new, q) if self.cfg.refresh_rule.follow_columns else None)
 
     def direction(self, state, g, m, step):
         """Also updates the second moment, in the basis current after this step's refresh."""
@@ -267,7 +278,8 @@ class EShampoo(Variant):
 
 class SOAP(EShampoo):
     """EShampoo with the first moment kept in the eigenbasis (rotated when Q changes) and bases refreshed by one
-    power-iteration + QR step (eigh the first time); the second moment is permuted when the basis re-sorts.
+    power-iteration + QR step (eigh the first time); the second moment is permuted when the basis re-sorts (the
+    preset's "follow" rule, as SOAP's reference code re-sorts its second moment with the basis).
 
     First-moment estimate: ``nesterov=False`` (the preset, as SOAP's paper and reference code) uses the rotated EMA
     m / (1 - b1^t); ``nesterov=True`` uses (b1 m + (1 - b1) Q^T G Q) / (1 - b1^t), both in the eigenbasis."""
@@ -284,18 +296,20 @@ class SOAP(EShampoo):
         old = state["bases"]
         first = not state["refreshed"]
         new_bases, d = [], state["second_moment"]
+        rule = self.cfg.refresh_rule
         for i, (f, q) in enumerate(zip(state["factors"], old, strict=True)):
+            a = self._basis_input(f, step)
             if first:
-                q_new = mf.eigenbasis(f)[1]
-                d = _permute(d, mf.match_columns(q_new, q), i, None)
+                q_new, perm = self._new_basis(a, q, step)  # eigh (basis_method is SOAP's eigh)
+                d = self._moved(d, perm, i, None)
                 counters["refreshes"] += len(q)
                 state["refresh_counts"][i] += 1
             else:  # one power-iteration + QR step, for the blocks whose criterion exceeds refresh_tau (all if 0)
-                need = self._due(state, i, f, q, counters)
+                need = self._due(state, i, a, q, counters)
                 q_new = q.clone()
                 if need.any():
-                    q_new[need], perm = mf.power_qr_step(f[need], q[need])
-                    d = _permute(d, perm, i, need)
+                    q_new[need], perm = mf.power_qr_step(a[need], q[need], rule.descending)
+                    d = self._moved(d, perm, i, need)
             new_bases.append(q_new)
         m = state["rotated_first_moment"]
         for i, (q_old, q_new) in enumerate(zip(old, new_bases, strict=True)):

@@ -46,12 +46,14 @@ class KrADagrad(KronOptimizer):
 
 
 class EShampoo(KronOptimizer):
-    """Eigenvalue-corrected Shampoo (Eschenhagen et al. 2025) with the adaptive refresh criterion."""
+    """Eigenvalue-corrected Shampoo (Eschenhagen et al. 2025) with the adaptive refresh criterion; at a refresh the
+    second moment stays in place by position, as Meta's Distributed Shampoo (the paper's implementation) does."""
 
     PRESET = PRESETS["eshampoo"]
 
 
 class SOAP(KronOptimizer):
-    """SOAP (Vyas et al. 2024): EShampoo with the first moment in the eigenbasis and QR refreshes every 10 steps."""
+    """SOAP (Vyas et al. 2024): EShampoo with the first moment in the eigenbasis and QR refreshes every 10 steps; the
+    second moment follows the basis columns at a refresh, as SOAP's reference code re-sorts it."""
 
     PRESET = PRESETS["soap"]

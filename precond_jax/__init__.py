@@ -6,7 +6,8 @@
 
 Same option names and defaults as the torch presets (``precond.config.PRESETS``, shared), the same blocking
 (``precond.blocking``, shared) and the same formulas; the parity tests hold it to the torch core at fp64
-rounding. Imports neither torch nor the harness.
+rounding. Imports neither torch nor the harness. Runs on every jax >= 0.7 and optax >= 0.2.2, AlgoPerf's own pins
+(pyproject's ``jax`` extra; ``make test-algoperf-env`` runs the parity tests under them).
 """
 
 import jax

@@ -17,6 +17,12 @@ def init_state(method: str, like: jax.Array) -> dict:
     return {} if method == "sgd" else {"second_moment": jnp.zeros_like(like)}
 
 
+def increment(count: jax.Array) -> jax.Array:
+    """The int32 step count plus one, saturating at its maximum, as optax's ``safe_increment`` (optax >= 0.2.3;
+    written here so that precond_jax runs on optax 0.2.2, AlgoPerf's pin)."""
+    return jnp.where(count < jnp.iinfo(jnp.int32).max, count + 1, count)
+
+
 def bias_correction(beta: float, count: jax.Array, dtype) -> jax.Array:
     """1 - beta^t computed as optax computes it, then cast to ``dtype``."""
     return (1 - beta**count).astype(dtype)

@@ -133,10 +133,11 @@ def positive_root(x: jax.Array, root: float) -> tuple[jax.Array, jax.Array, jax.
     return (vecs * (jnp.maximum(vals, 0) ** (1.0 / root))[..., None, :]) @ _t(vecs), ok, used_fp64
 
 
-def eigenbasis(a: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(eigenvalues, eigenvectors, ok) with eigenvalues in descending order, as warm starts need."""
+def eigenbasis(a: jax.Array, descending: bool = True) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(eigenvalues, eigenvectors, ok) in descending eigenvalue order (the order QR warm starts converge to), or
+    in eigh's ascending order."""
     vals, vecs, ok, _ = eigh(a)
-    return jnp.flip(vals, -1), jnp.flip(vecs, -1), ok
+    return (jnp.flip(vals, -1), jnp.flip(vecs, -1), ok) if descending else (vals, vecs, ok)
 
 
 def _off_diagonal(b: jax.Array) -> jax.Array:
@@ -152,12 +153,17 @@ def basis_criterion(a: jax.Array, q: jax.Array) -> jax.Array:
 
 
 def qr_refine(
-    a: jax.Array, q: jax.Array, tau: float, max_iterations: int, active: jax.Array | None = None
+    a: jax.Array,
+    q: jax.Array,
+    tau: float,
+    max_iterations: int,
+    active: jax.Array | None = None,
+    descending: bool = True,
 ) -> tuple[jax.Array, jax.Array]:
     """Warm-started QR iteration: (Qk, Rk) = qr(B); B <- Rk Qk; Q <- Q Qk, until the criterion is <= tau for
     every ``active`` block (the batch iterates together, as the torch core iterates on the blocks it refreshes).
-    ``q`` must be ordered by descending eigenvalue. Returns (Q re-sorted by descending Rayleigh quotient,
-    permutation)."""
+    Converges fastest from a ``q`` in descending eigenvalue order. Returns (Q re-sorted by descending, or
+    ascending, Rayleigh quotient, permutation)."""
 
     def converged(b):
         off = jnp.linalg.norm(_off_diagonal(b), axis=(-2, -1))
@@ -174,14 +180,14 @@ def qr_refine(
         return i + 1, rk @ qk, q @ qk
 
     _, _, q = lax.while_loop(cond, body, (0, _t(q) @ a @ q, q))
-    return sort_by_rayleigh(a, q)
+    return sort_by_rayleigh(a, q, descending)
 
 
-def power_qr_step(a: jax.Array, q: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """SOAP's refresh, in its reference order: columns sorted by descending Rayleigh quotient, then one
-    power-iteration step Q <- qr(A Q). QR keeps the sorted column order, so the sort's permutation (returned,
-    for the second moment) is the whole re-ordering; returns (Q, permutation)."""
-    q, perm = sort_by_rayleigh(a, q)
+def power_qr_step(a: jax.Array, q: jax.Array, descending: bool = True) -> tuple[jax.Array, jax.Array]:
+    """SOAP's refresh, in its reference order: columns sorted by descending (or ascending) Rayleigh quotient,
+    then one power-iteration step Q <- qr(A Q). QR keeps the sorted column order, so the sort's permutation
+    (returned, for the second moment) is the whole re-ordering; returns (Q, permutation)."""
+    q, perm = sort_by_rayleigh(a, q, descending)
     q, _ = _qr(a @ q)
     return q, perm
 
@@ -206,10 +212,11 @@ def match_columns(q_new: jax.Array, q_old: jax.Array) -> jax.Array:
     return best_old.at[rows, new_left].set(values)
 
 
-def sort_by_rayleigh(a: jax.Array, q: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Columns of q sorted by descending Rayleigh quotient q_j^T A q_j; returns (Q, permutation)."""
+def sort_by_rayleigh(a: jax.Array, q: jax.Array, descending: bool = True) -> tuple[jax.Array, jax.Array]:
+    """Columns of q sorted by descending (or ascending) Rayleigh quotient q_j^T A q_j, stable; returns
+    (Q, permutation)."""
     rayleigh = jnp.einsum("...ij,...ik,...kj->...j", q, a, q)
-    perm = jnp.argsort(-rayleigh, axis=-1, stable=True)
+    perm = jnp.argsort(-rayleigh if descending else rayleigh, axis=-1, stable=True)
     return jnp.take_along_axis(q, perm[..., None, :], axis=-1), perm
 
 

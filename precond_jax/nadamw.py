@@ -28,7 +28,7 @@ def scale_by_nadam(betas=(0.9, 0.999), eps: float = 1e-8) -> optax.GradientTrans
 
     def update_fn(updates, state, params=None):
         del params
-        count = optax.safe_increment(state.count)
+        count = grafting.increment(state.count)
 
         def leaf(g, m, v):
             if g is None:  # a frozen parameter: its moments wait (one step count for all, as optax counts)

@@ -245,25 +245,41 @@ class EShampoo(Variant):
         return jnp.ones(q.shape[0], bool)
 
     def _refresh_factor(self, state, i, q_new, perm, need, counts):
-        """Take the new basis for the blocks ``need`` and keep the second moment aligned with its columns."""
+        """Take the new basis for the blocks ``need``; the second moment follows its columns or stays in place
+        (``cfg.refresh_rule``)."""
         state["bases"][i] = jnp.where(need[:, None, None], q_new, state["bases"][i])
-        state["second_moment"] = _permute(state["second_moment"], perm, i, need)
+        if self.cfg.refresh_rule.follow_columns:
+            state["second_moment"] = _permute(state["second_moment"], perm, i, need)
         state["refresh_counts"][i] = state["refresh_counts"][i] + need.astype(jnp.int32)
         counts["refreshes"] = counts["refreshes"] + jnp.sum(need, dtype=jnp.int32)
         counts["skipped"] = counts["skipped"] + jnp.sum(~need, dtype=jnp.int32)
 
+    def _basis_input(self, f, step):
+        """The matrix whose eigenbasis a refresh computes: L, or Meta's L / bc + eps I."""
+        if not self.cfg.refresh_rule.regularised_input:
+            return f
+        return f / self._bias_correction(step, f.dtype) + self.cfg.eps * jnp.eye(f.shape[-1], dtype=f.dtype)
+
+    def _eigh_basis(self, a, q):
+        """(new basis, ok, the permutation for the second moment: None when it stays in place)."""
+        rule = self.cfg.refresh_rule
+        _, q_new, ok = mf.eigenbasis(a, rule.descending)
+        return q_new, ok, (mf.match_columns(q_new, q) if rule.follow_columns else None)
+
     def refresh(self, state, step):
         state = _copy_lists(state)
         ok, counts = jnp.ones((), bool), _zero_counts()
+        descending = self.cfg.refresh_rule.descending
         for i, f in enumerate(state["factors"]):
             q = state["bases"][i]
-            need = self._need(f, q)
+            a = self._basis_input(f, step)
+            need = self._need(a, q)
             if self.cfg.basis_method == "qr":
-                q_new, perm = mf.qr_refine(f, q, self.cfg.refresh_tau, self.cfg.max_qr_iterations, active=need)
+                tau, iterations = self.cfg.refresh_tau, self.cfg.max_qr_iterations
+                q_new, perm = mf.qr_refine(a, q, tau, iterations, active=need, descending=descending)
                 ok_i = mf.all_finite(q_new)
             else:
-                _, q_new, ok_i = mf.eigenbasis(f)
-                perm = mf.match_columns(q_new, q)
+                q_new, ok_i, perm = self._eigh_basis(a, q)
             ok = ok & ok_i
             self._refresh_factor(state, i, q_new, perm, need, counts)
         return state, ok, counts
@@ -285,7 +301,8 @@ class EShampoo(Variant):
 
 class SOAP(EShampoo):
     """EShampoo with the first moment kept in the eigenbasis (rotated when Q changes) and bases refreshed by one
-    power-iteration + QR step (eigh the first time)."""
+    power-iteration + QR step (eigh the first time); the second moment per ``cfg.refresh_rule`` (the preset:
+    "follow", as SOAP's reference code)."""
 
     owns_first_moment = True
 
@@ -295,27 +312,28 @@ class SOAP(EShampoo):
         state["refreshed"] = jnp.zeros((), bool)
         return state
 
-    def _first_refresh(self, state):
+    def _first_refresh(self, state, step):
         state, ok, counts = _copy_lists(state), jnp.ones((), bool), _zero_counts()
         everything = jnp.ones(state["bases"][0].shape[0], bool)
         for i, f in enumerate(state["factors"]):
-            _, q_new, ok_i = mf.eigenbasis(f)
+            q_new, ok_i, perm = self._eigh_basis(self._basis_input(f, step), state["bases"][i])
             ok = ok & ok_i
-            self._refresh_factor(state, i, q_new, mf.match_columns(q_new, state["bases"][i]), everything, counts)
+            self._refresh_factor(state, i, q_new, perm, everything, counts)
         return state, ok, counts
 
-    def _power_refresh(self, state):
+    def _power_refresh(self, state, step):
         state, counts = _copy_lists(state), _zero_counts()
         for i, f in enumerate(state["factors"]):
             q = state["bases"][i]
-            need = self._need(f, q)
-            q_new, perm = mf.power_qr_step(f, q)
+            a = self._basis_input(f, step)
+            need = self._need(a, q)
+            q_new, perm = mf.power_qr_step(a, q, self.cfg.refresh_rule.descending)
             self._refresh_factor(state, i, q_new, perm, need, counts)
         return state, mf.all_finite(*state["bases"]), counts
 
     def refresh(self, state, step):
         old = state["bases"]
-        new, ok, counts = lax.cond(state["refreshed"], self._power_refresh, self._first_refresh, state)
+        new, ok, counts = lax.cond(state["refreshed"], self._power_refresh, self._first_refresh, state, step)
         m = new["rotated_first_moment"]
         for i, (q_old, q_new) in enumerate(zip(old, new["bases"], strict=True)):
             m = mode_product(m, _t(q_new) @ q_old, i)

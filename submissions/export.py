@@ -1,10 +1,12 @@
 """Export a kronbench submission as a self-contained AlgoPerf submission folder for the leaderboard.
 
-    python -m submissions.export NAME --output_dir DIR [--overwrite]
+    python -m submissions.export NAME --output_dir DIR [--framework pytorch|jax] [--overwrite]
 
 DIR receives submission.py, tuning_search_space.json, README.md (provenance) and ``_kronbench_<NAME>/``: the
 kronbench modules the submission needs (``precond``'s, ``submissions/glue.py`` and ``recipe.py``, the folder's
-``options.py``), found by following its imports, with those imports rewritten to the private package.
+``options.py``; with ``--framework jax`` the folder's ``submission_jax.py`` becomes submission.py and
+``precond_jax`` and ``submissions/glue_jax.py`` come along), found by following its imports, with those imports
+rewritten to the private package.
 submission.py loads that package from its own folder by path, so the folder runs wherever AlgoPerf's runner imports
 it from, with only ``algoperf`` installed. kronbench's ``import compat`` (which only makes ``algoperf`` resolve
 inside kronbench) is dropped.
@@ -64,21 +66,22 @@ def _module_file(module: str) -> str | None:
     return None
 
 
-SHARED_MODULES = ("submissions.glue", "submissions.recipe", "submissions.routing")  # vendored beside the glue
+SHARED_MODULES = ("submissions.glue", "submissions.glue_jax", "submissions.recipe", "submissions.routing")
+ENTRIES = {"pytorch": "submission.py", "jax": "submission_jax.py"}  # the submission file of each framework
 
 
 def _vendored_name(module: str, package: str) -> str | None:
     """Where a kronbench module goes in the export; None for ``compat`` (dropped)."""
     if module == "compat":
         return None
-    if module.split(".")[0] in ("precond", "common"):  # the optimizer core, and the bottom layer the glue uses
+    if module.split(".")[0] in ("precond", "precond_jax", "common"):  # the optimizer cores, the glue's bottom layer
         return f"{package}.{module}"
     if module in SHARED_MODULES:
         return f"{package}.{module.split('.')[1]}"
     if _is_options(module):  # the submission's options (shared with its JAX file)
         return f"{package}.options"
     raise ExportError(
-        f"the submission imports {module}, which an export cannot vendor (only precond, common, "
+        f"the submission imports {module}, which an export cannot vendor (only precond, precond_jax, common, "
         f"{', '.join(SHARED_MODULES)} and its folder's options); move what it needs into precond or glue"
     )
 
@@ -203,31 +206,35 @@ def _provenance(files: list[str]) -> tuple[str, str, str]:
     return "\n".join(rows), version, commit + dirty
 
 
-def _readme(name: str, package: str, files: list[str]) -> str:
+def _readme(name: str, package: str, files: list[str], framework: str) -> str:
     rows, version, commit = _provenance(files)
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"""# {name}: a kronbench submission, exported for AlgoPerf
+    needs = "`torch`" if framework == "pytorch" else "`jax` >= 0.7 and `optax` >= 0.2.2 (AlgoPerf's pins work)"
+    return f"""# {name}: a kronbench submission, exported for AlgoPerf ({framework})
 
-Self-contained: it needs only `torch` and AlgoPerf's `algoperf` package. The optimizer code kronbench runs lives
+Self-contained: it needs only {needs} and AlgoPerf's `algoperf` package. The optimizer code kronbench runs lives
 in `{package}/`, a private copy loaded by `submission.py` from this folder.
 
-    python submission_runner.py --framework=pytorch --workload=WORKLOAD \\
+    python submission_runner.py --framework={framework} --workload=WORKLOAD \\
         --submission_path=PATH/TO/THIS/submission.py \\
         --tuning_search_space=PATH/TO/THIS/tuning_search_space.json ...
 
 ## Provenance
 
 - kronbench {version}, commit {commit}
-- exported {date} by `python -m submissions.export {name}`
+- exported {date} by `python -m submissions.export {name} --framework={framework}`
 - source files (imports rewritten to `{package}`; `import compat` dropped):
 
 {rows}
 """
 
 
-def export(name: str, output_dir: str, overwrite: bool = False) -> None:
+def export(name: str, output_dir: str, overwrite: bool = False, framework: str = "pytorch") -> None:
     if name not in names():
         raise ExportError(f"unknown submission {name!r}; choose one of {', '.join(names())}")
+    entry = os.path.join(SUBMISSIONS, name, ENTRIES[framework])
+    if not os.path.isfile(entry):
+        raise ExportError(f"{name} has no {framework} submission ({ENTRIES[framework]}); export it for pytorch")
     output_dir = os.path.abspath(output_dir)
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise ExportError(f"--output_dir {output_dir} is a file; pass a new or empty folder")
@@ -237,13 +244,12 @@ def export(name: str, output_dir: str, overwrite: bool = False) -> None:
         if not os.path.exists(os.path.join(output_dir, MARKER)):
             raise ExportError(f"--overwrite: {output_dir} is not a kronbench export, so it is left alone; pick another")
     package = f"_kronbench_{name}"
-    entry = os.path.join(SUBMISSIONS, name, "submission.py")
     modules = closure(entry)
     parent = os.path.dirname(output_dir)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
     try:
-        _write(staging, name, package, entry, modules)
+        _write(staging, name, package, entry, modules, framework)
         if os.path.isdir(output_dir):
             shutil.rmtree(output_dir)
         os.replace(staging, output_dir)
@@ -251,7 +257,7 @@ def export(name: str, output_dir: str, overwrite: bool = False) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _write(out: str, name: str, package: str, entry: str, modules: dict[str, str]) -> None:
+def _write(out: str, name: str, package: str, entry: str, modules: dict[str, str], framework: str) -> None:
     def put(relative: str, text: str) -> None:
         path = os.path.join(out, relative)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -272,8 +278,8 @@ def _write(out: str, name: str, package: str, entry: str, modules: dict[str, str
     space = "tuning_search_space.json"
     shutil.copyfile(os.path.join(SUBMISSIONS, name, space), os.path.join(out, space))
     files = [os.path.relpath(p, ROOT) for p in [entry, *modules.values()]]
-    put("README.md", _readme(name, package, files))
-    put(MARKER, json.dumps({"submission": name, "package": package}) + "\n")
+    put("README.md", _readme(name, package, files, framework))
+    put(MARKER, json.dumps({"submission": name, "package": package, "framework": framework}) + "\n")
 
 
 def _with_loader(source: str, package: str) -> str:
@@ -290,14 +296,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m submissions.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help=f"one of: {', '.join(names())}")
     parser.add_argument("--output_dir", required=True, help="a new or empty folder")
+    parser.add_argument("--framework", choices=sorted(ENTRIES), default="pytorch", help="which submission file")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous export in --output_dir")
     args = parser.parse_args(argv)
     try:
-        export(args.name, args.output_dir, args.overwrite)
+        export(args.name, args.output_dir, args.overwrite, args.framework)
     except (ExportError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"exported {args.name} to {os.path.abspath(args.output_dir)}")
+    print(f"exported {args.name} ({args.framework}) to {os.path.abspath(args.output_dir)}")
     return 0
 
 

@@ -38,6 +38,7 @@ def raises_one_line(match, build):
         (precond.Shampoo, "online", True),
         (precond.KrADagrad, "trace_scaling", False),
         (precond.EShampoo, "exponent_override", 0.5),
+        (precond.Shampoo, "second_moment_at_refresh", "position"),
         (precond.Shampoo, "variant", "soap"),
         (precond.Shampoo, "learning_rate", 0.1),  # a typo is refused the same way
     ],
@@ -85,6 +86,7 @@ SAMPLE = {
     "refresh_tau": 0.05,
     "basis_method": "qr",
     "max_qr_iterations": 4,
+    "second_moment_at_refresh": "follow",
 }
 
 
@@ -149,6 +151,10 @@ def test_nadamw_refuses_beta2_of_one():
 )
 def test_bad_kronecker_options_fail_at_construction(cls, kw, match):
     raises_one_line(match, lambda: cls(params(), **kw))
+
+
+def test_unknown_second_moment_rule_fails():
+    raises_one_line("second_moment_at_refresh", lambda: precond.EShampoo(params(), second_moment_at_refresh="meta"))
 
 
 def test_max_qr_iterations_below_one_fails():

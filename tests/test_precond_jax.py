@@ -17,6 +17,7 @@ import pytest
 
 import precond_jax
 from precond_jax import matrix_functions as mf
+from tests.jax_compat import enable_x64
 
 OFF = math.inf  # start_preconditioning_step: never refresh
 VARIANTS = ["shampoo", "shampoo2", "kradagrad", "kradagrad_star", "eshampoo", "soap"]
@@ -143,7 +144,7 @@ class TestMatrixFunctions:
         return (q * eigs) @ q.T, q, eigs
 
     def test_inverse_roots_and_positive_roots_in_closed_form(self):
-        with jax.enable_x64(True):
+        with enable_x64():
             a, q, eigs = self.random_spd(6, 1e-2, 1e2)
             p, ok, used_fp64 = mf.inverse_root_eigh(jnp.asarray(a)[None], 4, 1e-3)
             np.testing.assert_allclose(p[0], (q * (eigs + 1e-3) ** -0.25) @ q.T, rtol=1e-10, atol=1e-12)
@@ -155,7 +156,7 @@ class TestMatrixFunctions:
             np.testing.assert_allclose(r[0], (q * eigs ** (1 / 3)) @ q.T, rtol=1e-10, atol=1e-12)
 
     def test_rank_deficient_input_gets_eps_on_its_null_space(self):
-        with jax.enable_x64(True):
+        with enable_x64():
             a = jnp.diag(jnp.asarray([4.0, 0.0]))[None]
             p, _, _ = mf.inverse_root_eigh(a, 2, 1e-4)
             np.testing.assert_allclose(jnp.diag(p[0]), [(4 + 1e-4) ** -0.5, 1e-4**-0.5], rtol=1e-10)
@@ -166,7 +167,7 @@ class TestMatrixFunctions:
         assert not bool(ok)
 
     def test_star_update_is_sherman_morrison_for_rank_one(self):
-        with jax.enable_x64(True):
+        with enable_x64():
             a, _, _ = self.random_spd(4, 0.5, 2.0)
             u = np.random.default_rng(3).standard_normal((4, 1))
             x = np.linalg.inv(a)
@@ -174,7 +175,7 @@ class TestMatrixFunctions:
             np.testing.assert_allclose(new[0], np.linalg.inv(a + u @ u.T), rtol=1e-10, atol=1e-12)
 
     def test_match_columns_is_a_permutation_that_follows_re_sorted_columns(self):
-        with jax.enable_x64(True):
+        with enable_x64():
             _, q, _ = self.random_spd(6, 1.0, 2.0)
             order = np.array([3, 0, 5, 1, 4, 2])
             signs = np.array([1, -1, 1, 1, -1, 1])
@@ -185,7 +186,7 @@ class TestMatrixFunctions:
             assert all(sorted(row) == list(range(6)) for row in np.asarray(perm).tolist())
 
     def test_criterion_is_the_relative_error_of_keeping_the_basis(self):
-        with jax.enable_x64(True):
+        with enable_x64():
             a, q, _ = self.random_spd(5, 1.0, 10.0)
             assert float(mf.basis_criterion(jnp.asarray(a)[None], jnp.asarray(q)[None])[0]) < 1e-12
             eye = np.eye(5)
@@ -230,7 +231,7 @@ class TestFailuresAndCounters:
 
     def test_fp64_retry_is_counted(self, monkeypatch):
         forced_eigh_failure(monkeypatch, only_float32=True)
-        with jax.enable_x64(True):
+        with enable_x64():
             params = jax.tree.map(lambda p: p.astype(jnp.float32), make_params())
             opt = precond_jax.shampoo(1e-2, precondition_frequency=1, start_preconditioning_step=1)
             _, state = run(opt, params, grad_sequence(params, 2))

@@ -1,6 +1,6 @@
 """The JAX core against the torch core: same parameters, same gradient sequence, every variant.
 
-fp64 (torch float64, JAX under ``jax.enable_x64``, a context manager, so other tests keep JAX's float32
+fp64 (torch float64, JAX under ``tests.jax_compat.enable_x64``, a context manager, so other tests keep JAX's float32
 default): 100 steps at refresh frequency 1 and 10, max relative parameter difference <= 1e-10. fp32: 10 steps,
 <= 1e-5. The parameters: a conv weight, an embedding routed to the diagonal method, a 1-D bias, a matrix
 blocked at max_preconditioner_dim and an order-3 tensor. Relative difference: max |p_jax - p_torch| over
@@ -21,6 +21,7 @@ import torch
 
 import precond
 import precond_jax
+from tests.jax_compat import enable_x64
 
 # (shape, preconditioned): conv (c_out, c_in, kh, kw), embedding table (routed to the diagonal method), bias,
 # a matrix split into (8, 5) and (4, 5) blocks at max_preconditioner_dim 8, an order-3 tensor.
@@ -99,6 +100,11 @@ def options_for(variant: str, frequency: int, dtype: str) -> dict:
 
 
 CASES = [("nadamw", 1, {})] + [(v, f, {}) for v in TORCH if v != "nadamw" for f in (1, 10)]
+# each eigenbasis variant with the other second-moment rule than its preset's
+CASES += [
+    ("eshampoo", 10, {"second_moment_at_refresh": "follow"}),
+    ("soap", 10, {"second_moment_at_refresh": "position"}),
+]
 # the other matrix functions and statistics, at frequency 10 (slow: compiling is most of a case's time)
 CASES += [
     pytest.param(variant, 10, extra, marks=pytest.mark.slow)
@@ -116,7 +122,7 @@ def test_fp64_parity_over_100_steps(variant, frequency, extra):
     params, grads = problem(100)
     options = {**options_for(variant, frequency, "float64"), **extra}
     reference = torch_run(variant, params, grads, torch.float64, options)
-    with jax.enable_x64(True):
+    with enable_x64():
         ours, counters = jax_run(variant, params, grads, jnp.float64, options)
     difference = max_relative_difference(ours, reference)
     print(f"{variant} frequency {frequency} {extra}: max relative difference {difference:.2e}, {counters}")

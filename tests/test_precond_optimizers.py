@@ -336,8 +336,8 @@ def test_factor_dtype_float64():
 @pytest.mark.parametrize(
     "cls, kw",
     [
-        (precond.EShampoo, {"refresh_tau": 0.0}),
-        (precond.EShampoo, {"refresh_tau": 0.0, "basis_method": "qr"}),
+        (precond.EShampoo, {"refresh_tau": 0.0, "second_moment_at_refresh": "follow"}),
+        (precond.EShampoo, {"refresh_tau": 0.0, "basis_method": "qr", "second_moment_at_refresh": "follow"}),
         (precond.SOAP, {}),
     ],
 )
@@ -464,12 +464,43 @@ def second_moment_carry_over(cls, frequency, refreshes=200, **kw):
 @pytest.mark.parametrize("frequency", [1, 10])
 @pytest.mark.parametrize(
     "cls, kw",
-    [(precond.EShampoo, {}), (precond.EShampoo, {"basis_method": "qr", "max_qr_iterations": 3}), (precond.SOAP, {})],
+    [
+        (precond.EShampoo, {"second_moment_at_refresh": "follow"}),
+        (precond.EShampoo, {"basis_method": "qr", "max_qr_iterations": 3, "second_moment_at_refresh": "follow"}),
+        (precond.SOAP, {}),
+    ],
     ids=["eshampoo-eigh", "eshampoo-qr", "soap"],
 )
 def test_second_moment_is_a_permutation_after_every_refresh(cls, kw, frequency):
     """Closest-column matching (the old rule) duplicated and dropped entries here in most runs."""
     assert second_moment_carry_over(cls, frequency, **kw) > 0  # the bases did re-order: the check had work to do
+
+
+@pytest.mark.parametrize(
+    "cls, kw",
+    [
+        (precond.EShampoo, {}),
+        (precond.EShampoo, {"basis_method": "qr"}),
+        (precond.SOAP, {"second_moment_at_refresh": "position"}),
+    ],
+    ids=["eshampoo-eigh", "eshampoo-qr", "soap"],
+)
+def test_position_rule_leaves_the_second_moment_in_place_and_sorts_bases_ascending(cls, kw):
+    """Meta's rule (EShampoo's preset): no refresh moves D, and every EShampoo basis is in ascending
+    Rayleigh-quotient order (eigh's, or the QR iteration's columns sorted as Meta sorts them; SOAP sorts before its
+    power step, as its reference order)."""
+    assert second_moment_carry_over(cls, 5, refreshes=20, **kw) == 0
+    if cls is precond.SOAP:
+        return
+    opt = cls([torch.nn.Parameter(torch.zeros(8, 6))], precondition_frequency=1, start_preconditioning_step=1, **kw)
+    gen = torch.Generator().manual_seed(2)
+    for _ in range(4):
+        opt.param_groups[0]["params"][0].grad = torch.randn(8, 6, generator=gen)
+        opt.step()
+    state = opt._groups[0].state
+    for f, q in zip(state["factors"], state["bases"], strict=True):
+        rayleigh = torch.einsum("bij,bik,bkj->bj", q, f, q)
+        assert (rayleigh.diff(dim=-1) >= 0).all()
 
 
 NESTEROV_UPDATES = [1.5, 7 / 6, -9 / 14]  # (b1 m + (1 - b1) g) / (1 - b1^t), b1 = 0.5, g = 1, 1, -1
