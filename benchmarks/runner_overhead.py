@@ -5,8 +5,9 @@ Both loops call the same submission functions (data_selection + update_params of
 wait on the step's outputs (JAX: ``block_until_ready``, as the runner's clock does); the runner adds AlgoPerf's
 per-step RNG derivation, clock reads, divergence checks and bookkeeping. Machine noise here is about +-10%
 between runs, far above the goals, so the benchmark runs many short pairs in ABBA order (cancelling drift) and
-reports the median of the per-pair ratios with its interquartile range. It pins torch to one intra-op thread by
-default: with OMP_WAIT_POLICY=PASSIVE, two threads make this small model's step ~1.8x slower and add +-5% jitter.
+reports the median of the per-pair ratios with its interquartile range. It pins torch (and XLA) to one intra-op
+thread by default: with OMP_WAIT_POLICY=PASSIVE, two threads make this small model's step ~1.8x slower and add
++-5% jitter.
 Two runner figures:
 - charged: accumulated_submission_time / steps, what AlgoPerf's clock bills the submission;
 - wall: the loop's wall time per step excluding evaluation and logging (everything the runner does per step).
@@ -34,6 +35,7 @@ from contextlib import contextmanager  # noqa: E402
 import torch  # noqa: E402
 
 import compat  # noqa: E402,F401
+from benchmarks.step_time_jax import single_threaded  # noqa: E402
 from runner import frameworks, loop, progress, refine  # noqa: E402
 from runner.loading import load_submission  # noqa: E402
 from runner.loop import TrialConfig, train_once  # noqa: E402
@@ -112,11 +114,15 @@ def phase_timers(fw):
         (loop._Run, "loop", "loop remainder"),  # exclusive: the loop's own code between the phases
         (loop._Run, "_train_step", "timed step"),
         (loop, "get_time", "clock"),
+        (loop._Run, "_diverged", "checks"),
         (type(fw), "finite", "checks"),
         (progress.Progress, "update", "progress"),
-        (refine.Refiner, "stepped", "refine"),
+        (refine.Refiner, "due", "refine"),
+        (refine.Refiner, "copy", "refine"),
+        (refine.Refiner, "stepped", "refine"),  # before issue 34 (a before/after comparison runs this file on both)
         (loop._Run, "_eval_point", "eval point (not in wall)"),
     ]
+    patches = [p for p in patches if hasattr(p[0], p[1])]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     try:
         for owner, name, phase in patches:
@@ -192,12 +198,14 @@ def main() -> None:
     parser.add_argument("--framework", choices=("both", "pytorch", "jax"), default="both")
     parser.add_argument("--steps", type=int, default=400, help="steps per run")
     parser.add_argument("--pairs", type=int, default=24, help="bare/runner pairs per framework")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads, 1: XLA's too (0: defaults)")
     parser.add_argument("--breakdown_runs", type=int, default=3, help="instrumented runner runs per framework")
     parser.add_argument("--refine_sec", type=float, default=0.0, help="--refine_time_to_target_sec of the runner")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.threads == 1:
+        single_threaded()  # XLA too, before JAX first computes
     frameworks_run = ("pytorch", "jax") if args.framework == "both" else (args.framework,)
     report({name: measure(name, args) for name in frameworks_run}, args)
 
