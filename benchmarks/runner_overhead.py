@@ -43,6 +43,7 @@ from workloads.registry import get_workload  # noqa: E402
 
 FOLDER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "submissions", "nadamw")
 SUBMISSION = {"pytorch": "submission.py", "jax": "submission_jax.py"}
+EVAL_EXAMPLES = 1000
 WALL_PHASES = ("timed step", "clock", "step keys", "checks", "progress", "refine", "loop remainder")
 
 
@@ -148,6 +149,8 @@ def breakdown(fw, workload, submission, steps: int, runs: int, refine_sec: float
 def measure(framework: str, args) -> dict:
     fw = frameworks.get(framework)
     workload = get_workload("mnist", framework)
+    for attr in ("num_eval_train_examples", "num_validation_examples", "num_test_examples"):
+        setattr(workload, attr, EVAL_EXAMPLES)  # evals are in neither figure: small ones keep the runs short
     submission = load_submission(os.path.join(FOLDER, SUBMISSION[framework]))
     bare_loop(fw, workload, submission, 100, 0)  # warm up: data load, compilation, allocator, first-call costs
     runner_loop(fw, workload, submission, 100, 0, args.refine_sec)

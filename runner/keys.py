@@ -40,7 +40,7 @@ class TorchStepKeys(_StepKeys):
 
 class JaxStepKeys(_StepKeys):
     """On real JAX keys: one jitted call per block returns each step's four keys as separate device arrays, where
-    ``fold_in``, ``split`` and unpacking per step cost six dispatches (~0.2 ms, more than a small model's step)."""
+    ``fold_in``, ``split`` and unpacking per step cost six dispatches (docs/measurements.md, "Runner overhead")."""
 
     def __init__(self, rng):
         super().__init__()
