@@ -39,15 +39,19 @@ class TorchStepKeys(_StepKeys):
 
 
 class JaxStepKeys(_StepKeys):
-    """On real JAX keys: one jitted call per block returns each step's four keys as separate device arrays, where
-    ``fold_in``, ``split`` and unpacking per step cost six dispatches (docs/measurements.md, "Runner overhead")."""
+    """On JAX keys (raw uint32, as ``jax.random.PRNGKey`` makes): one jitted call per block, copied to the host at
+    once, where ``fold_in``, ``split`` and unpacking per step cost six dispatches (docs/measurements.md, "Runner
+    overhead"). A step's keys are the same values as numpy arrays, which every ``jax.random`` function and jitted
+    step takes as keys."""
 
     def __init__(self, rng):
         super().__init__()
         self._rng = rng
 
     def _block(self, start: int) -> list:
-        return _jax_block()(self._rng, start)
+        import numpy as np
+
+        return list(np.asarray(_jax_block()(self._rng, start)))
 
 
 @functools.cache
@@ -56,7 +60,6 @@ def _jax_block():
     import jax.numpy as jnp
 
     def block(rng, start):
-        keys = jax.vmap(lambda step: jax.random.split(jax.random.fold_in(rng, step), 4))(start + jnp.arange(KEY_BLOCK))
-        return [tuple(k) for k in keys]
+        return jax.vmap(lambda step: jax.random.split(jax.random.fold_in(rng, step), 4))(start + jnp.arange(KEY_BLOCK))
 
     return jax.jit(block)
