@@ -12,7 +12,7 @@ detected. The parameters are checked, untimed, at every eval point (after prepar
 its checkpoint), before every copy the refiner keeps, at the end of the loop (before the final checkpoint) and
 every FINITE_CHECK_EVERY steps between, so a divergence is found within that many steps and the last checkpoint
 is always a finite one. AlgoPerf's update_params returns no loss for the runner to watch each step, and a check
-of every parameter every step cost 20-25% of a small model's step (docs/measurements.md, "Runner overhead").
+of every parameter every step cost ~15% of MNIST's PyTorch step (docs/measurements.md, "Runner overhead").
 
 Per-step keys are AlgoPerf's (``fold_in(rng, step)`` split four ways) but derived in blocks outside the timed
 interval: they are runner bookkeeping, and derived one at a time between torch steps they cost ~75 us each
