@@ -91,6 +91,18 @@ def check_params(owner: str, param_groups: list[dict]) -> None:
             seen[id(p)] = label
 
 
+def sums_finite(tensors) -> bool:
+    """Whether every tensor's sum is finite, with one host sync per device. NaN and infinities propagate through a
+    sum, so True proves every value finite; False means a non-finite value or a sum that overflowed, which the
+    caller checks exactly (``nonfinite_step`` says why a sum: the cheapest full read)."""
+    import torch
+
+    by_device = defaultdict(list)
+    for t in tensors:
+        by_device[t.device].append(t.sum())
+    return all(bool(torch.stack(sums).isfinite().all()) for sums in by_device.values())
+
+
 def nonfinite_step(owner: str, param_groups: list[dict], step: Callable[[], int], policy: str) -> bool:
     """Whether this step must be skipped because a gradient holds a NaN or infinity (policy "skip"); under
     "raise" the error names the first such parameter and the step (``step()``, evaluated only then) at once.
@@ -103,10 +115,7 @@ def nonfinite_step(owner: str, param_groups: list[dict], step: Callable[[], int]
 
     entries = [(gi, group, i, p) for gi, group in enumerate(param_groups) for i, p in enumerate(group["params"])]
     entries = [e for e in entries if e[3].grad is not None]
-    by_device = defaultdict(list)
-    for e in entries:
-        by_device[e[3].grad.device].append(e[3].grad.sum())
-    if all(bool(torch.stack(sums).isfinite().all()) for sums in by_device.values()):
+    if sums_finite([e[3].grad for e in entries]):
         return False
     bad = [e for e in entries if not bool(torch.isfinite(e[3].grad).all())]
     if not bad:  # finite gradients whose sum overflowed

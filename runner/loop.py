@@ -7,6 +7,13 @@ step 1) or training is complete; the budget is checked after each step and again
 and an eval runs only while budget remains. With ``refine_time_to_target_sec`` the runner also copies the model
 between evals, outside the clock, to refine the time to target beside AlgoPerf's (runner/refine.py).
 
+A divergence (non-finite parameters, or a non-finite training loss at an eval) ends the trial at the step it is
+detected. The parameters are checked, untimed, at every eval point (after prepare_for_eval, before the eval and
+its checkpoint), before every copy the refiner keeps, at the end of the loop (before the final checkpoint) and
+every FINITE_CHECK_EVERY steps between, so a divergence is found within that many steps and the last checkpoint
+is always a finite one. AlgoPerf's update_params returns no loss for the runner to watch each step, and a check
+of every parameter every step cost ~15% of MNIST's PyTorch step (docs/measurements.md, "Runner overhead").
+
 Per-step keys are AlgoPerf's (``fold_in(rng, step)`` split four ways) but derived in blocks outside the timed
 interval: they are runner bookkeeping, and derived one at a time between torch steps they cost ~75 us each
 (cold caches) where a block costs ~26 us a step. The official runner charges that cost to the submission only
@@ -28,6 +35,8 @@ from runner.refine import Refiner
 from runner.trial import DIVERGED_REASON, DIVERGENCE_ERRORS, TrialConfig, TrialResult, TrialState
 
 log = logging.getLogger("kronbench.runner")
+
+FINITE_CHECK_EVERY = 10  # steps between parameter checks away from evals, refiner copies and the loop's end
 
 
 def train_once(
@@ -101,6 +110,7 @@ class _Run:
         diverged_at = None
         period = self.config.refine_time_to_target_sec
         self.refiner = Refiner(self.fw, self.workload, period, state.refined) if period else None
+        self._checked_step = state.global_step  # a fresh model, or a resumed one from a (finite) checkpoint
         start_time = get_time()
         ts["last_step_end_time"] = start_time
         while (
@@ -116,18 +126,26 @@ class _Run:
                 diverged_at = state.global_step + 1
                 self.diverged_reason = f"{type(e).__name__}: {' '.join(str(e).split())}"
                 break
-            if not self.fw.finite(state.model_params):  # untimed, as the eval is: runner bookkeeping
-                diverged_at = state.global_step
-                break
             if step_end_time - ts["last_eval_time"] >= self.workload.eval_period_time_sec or ts["training_complete"]:
                 diverged_at = self._eval_point(state, prep_eval_rng, eval_rng, start_time)
-            elif self.refiner is not None:  # untimed, as the eval is: a copy of the model
-                self.refiner.stepped(state)
+            else:  # untimed, as the eval is: runner bookkeeping
+                copy = self.refiner is not None and self.refiner.due(state)
+                if (copy or state.global_step % FINITE_CHECK_EVERY == 0) and self._diverged(state):
+                    diverged_at = state.global_step
+                elif copy:
+                    self.refiner.copy(state)
             self.progress.update(state.global_step, ts["accumulated_submission_time"])
             keys = step_keys(state.global_step)
             ts["last_step_end_time"] = get_time()
+        if diverged_at is None and self._checked_step != state.global_step and self._diverged(state):
+            diverged_at = state.global_step  # before the final checkpoint
         self.progress.close()
         return diverged_at
+
+    def _diverged(self, state: TrialState) -> bool:
+        """Whether a parameter is not finite (untimed: runner bookkeeping)."""
+        self._checked_step = state.global_step
+        return not self.fw.finite(state.model_params)
 
     def _train_step(self, state: TrialState, data_select_rng, update_rng, update_kwargs: dict) -> float:
         """Timed, from the end of the previous step: data_selection and update_params. Returns the step's end.
@@ -159,8 +177,8 @@ class _Run:
         return step_end_time
 
     def _eval_point(self, state: TrialState, prep_eval_rng, eval_rng, start_time: float) -> int | None:
-        """An eval is due: prepare_for_eval (timed), then, while budget remains, the untimed eval and its record.
-        Returns the step if the eval found the training loss non-finite."""
+        """An eval is due: prepare_for_eval (timed), the parameters checked, then, while budget remains, the
+        untimed eval and its record. Returns the step if a parameter or the eval's training loss is not finite."""
         ts = state.train_state
         if self.prepare_for_eval is not None:
             start = get_time()
@@ -169,6 +187,8 @@ class _Run:
             )
             self.fw.wait((state.optimizer_state, state.model_params, state.model_state))
             ts["accumulated_submission_time"] += get_time() - start
+        if self._diverged(state):
+            return state.global_step
         ts["is_time_remaining"] = ts["accumulated_submission_time"] < self.budget
         if not ts["is_time_remaining"]:
             return None

@@ -46,12 +46,16 @@ class Refiner:
         self._copies: list[tuple[int, float, object]] = []  # (step, submission time, copy) since the last eval
         self._next = period
 
-    def stepped(self, state) -> None:
-        """After a step without an eval: copy the model once P seconds have passed since the last copy or eval."""
+    def due(self, state) -> bool:
+        """After a step without an eval: whether P seconds have passed since the last copy or eval (and no crossing
+        is known yet), so the model is to be copied; the loop checks it is finite first."""
+        return self.crossing is None and state.train_state["accumulated_submission_time"] >= self._next
+
+    def copy(self, state) -> None:
+        """Keep a copy of the model at this step."""
         now = state.train_state["accumulated_submission_time"]
-        if self.crossing is None and now >= self._next:
-            self._copies.append((state.global_step, now, self.fw.snapshot(state.model_params, state.model_state)))
-            self._next = now + self.period
+        self._copies.append((state.global_step, now, self.fw.snapshot(state.model_params, state.model_state)))
+        self._next = now + self.period
 
     def evaluated(self, state, grid_time: float, first_crossing: bool, evaluate) -> Crossing | None:
         """After a grid eval: drop the copies; on the eval that first met the target, the crossing (new only).

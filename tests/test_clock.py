@@ -2,6 +2,7 @@
 
 from types import MappingProxyType
 
+import numpy as np
 import pytest
 
 from compat import prng
@@ -97,14 +98,30 @@ def test_score_column_is_accumulated_submission_time():
     assert scores == sorted(scores) and scores[-1] == result.submission_time
 
 
-def test_step_keys_are_algoperfs_fold_in_then_split():
-    from runner.keys import KEY_BLOCK, StepKeys
+STEPS_OVER_BLOCK_EDGES = (0, 1, 255, 256, 5, 3 * 256 + 7)  # across and back over KEY_BLOCK's edges
 
+
+def test_step_keys_are_algoperfs_fold_in_then_split():
+    from runner.keys import KEY_BLOCK, TorchStepKeys
+
+    assert KEY_BLOCK == 256
     rng = prng.PRNGKey(3)
-    keys = StepKeys(rng)
-    for step in (0, 1, KEY_BLOCK - 1, KEY_BLOCK, 5, 3 * KEY_BLOCK + 7):  # across and back over block edges
+    keys = TorchStepKeys(rng)
+    for step in STEPS_OVER_BLOCK_EDGES:
         expected = prng.split(prng.fold_in(rng, step), 4)
         assert (keys(step) == expected).all()
+
+
+def test_jax_step_keys_are_algoperfs_fold_in_then_split():
+    jax = pytest.importorskip("jax")
+    from runner.keys import JaxStepKeys
+
+    rng = jax.random.PRNGKey(3)
+    keys = JaxStepKeys(rng)
+    for step in STEPS_OVER_BLOCK_EDGES:
+        expected = jax.random.split(jax.random.fold_in(rng, step), 4)
+        got = keys(step)
+        assert got.shape == (4, 2) and got.dtype == np.uint32 and (got == np.asarray(expected)).all()
 
 
 def test_loading_the_training_data_is_not_charged():
