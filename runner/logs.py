@@ -119,7 +119,9 @@ class _CsvTable:
 
 
 def has_final_row(trial_dir: str, global_step: int) -> bool:
-    """Whether measurements.csv holds a row of ``global_step``: a finished trial's last act (TrialRecorder.finish)."""
+    """Whether measurements.csv holds a row of ``global_step``: a finished trial's last act (TrialRecorder.finish).
+    Both logs are read, so one that is not a table is refused even when the trial is left as it is."""
+    _CsvTable(os.path.join(trial_dir, layout.EVAL_MEASUREMENTS), global_step)
     table = _CsvTable(os.path.join(trial_dir, layout.MEASUREMENTS), global_step)
     return any(_step(r) == global_step for r in table.rows)
 
