@@ -108,6 +108,7 @@ class _PhaseTimer:
                 self.seconds[phase] = self.seconds.get(phase, 0.0) + elapsed - nested
                 if self._stack:
                     self._stack[-1] += elapsed
+
         return timed
 
 
@@ -184,7 +185,7 @@ def report(results: dict, args) -> None:
     names = list(results)
     print(
         f"MNIST NAdamW, {torch.get_num_threads()} torch thread(s), {args.pairs} pairs of {args.steps}-step runs "
-        f"(ABBA order), refinement {'every %g s' % args.refine_sec if args.refine_sec else 'off'}; "
+        f"(ABBA order), refinement {f'every {args.refine_sec:g} s' if args.refine_sec else 'off'}; "
         f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     print("| | " + " | ".join(names) + " |")

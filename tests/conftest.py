@@ -2,4 +2,24 @@ from common.threads import configure_thread_env  # first: it must precede numpy 
 
 configure_thread_env()
 
+import os  # noqa: E402
+import tarfile  # noqa: E402
+
+import pytest  # noqa: E402
+
 import compat  # noqa: E402,F401  (so `import algoperf` resolves in every test module)
+
+SHARED = os.environ.get("KRONBENCH_SHARED", os.path.join(os.path.dirname(os.path.dirname(__file__)), "..", "shared"))
+META_ARCHIVE = os.path.join(SHARED, "data", "reference", "meta_distributed_shampoo_f6066066.tar.xz")
+
+
+@pytest.fixture(scope="session")
+def meta_source(tmp_path_factory) -> str:
+    """The folder holding Meta's ``distributed_shampoo``, unpacked once from the shipped source (a test fixture:
+    ../shared/data/reference, or ``KRONBENCH_SHARED``); the test skips without it."""
+    if not os.path.isfile(META_ARCHIVE):
+        pytest.skip(f"needs Meta's Distributed Shampoo source at {META_ARCHIVE} (../shared/data/reference)")
+    folder = tmp_path_factory.mktemp("meta_reference")
+    with tarfile.open(META_ARCHIVE) as tar:
+        tar.extractall(folder, filter="data")
+    return str(folder)

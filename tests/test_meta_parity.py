@@ -25,9 +25,7 @@ solvers may return different bases of it), and the corrected second moment carri
 first refresh at step 3, where the MLP's 32-wide factor has rank 24, 5-iteration QR every step parted by 1e-2.
 """
 
-import os
 import sys
-import tarfile
 
 import pytest
 import torch
@@ -35,8 +33,6 @@ from torch import nn
 
 import precond
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARCHIVE = os.path.join(ROOT, "..", "shared", "data", "reference", "meta_distributed_shampoo_f6066066.tar.xz")
 LR = 2.0**-7
 BETAS = (0.9, 0.999)
 EPS = 1e-10
@@ -45,13 +41,9 @@ STEPS = 100
 
 
 @pytest.fixture(scope="module")
-def meta(tmp_path_factory):
-    """Meta's ``distributed_shampoo`` package, unpacked into a temporary folder and imported from there."""
-    if not os.path.isfile(ARCHIVE):
-        pytest.skip(f"Meta's Distributed Shampoo is not at {ARCHIVE} (../shared next to the repository)")
-    folder = tmp_path_factory.mktemp("meta_reference")
-    with tarfile.open(ARCHIVE) as tar:
-        tar.extractall(folder, filter="data")
+def meta(meta_source):
+    """Meta's ``distributed_shampoo`` package, imported from the unpacked shipped source."""
+    folder = meta_source
     sys.path.insert(0, str(folder))
     try:
         import distributed_shampoo

@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
 
 import pytest
 import torch
@@ -33,8 +32,6 @@ THIRDPARTY_DIR = os.path.join(ROOT, "submissions", "thirdparty")
 NAMES = sorted(
     d for d in os.listdir(THIRDPARTY_DIR) if os.path.isfile(os.path.join(THIRDPARTY_DIR, d, "submission.py"))
 )
-SHARED = os.environ.get("KRONBENCH_SHARED", os.path.join(ROOT, "..", "shared"))
-META_ARCHIVE = os.path.join(SHARED, "data", "reference", "meta_distributed_shampoo_f6066066.tar.xz")
 ALLOWED_IMPORTS = ("algoperf", "submissions.glue", "submissions.routing", "submissions.thirdparty.", "torch", "math")
 # Options that bring a library's first refresh forward to step 2, where it has them.
 EARLY = dict(precondition_frequency=2, start_preconditioning_step=2)
@@ -43,15 +40,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:Learning rate changed between st
 
 
 @pytest.fixture(scope="session")
-def meta_library(tmp_path_factory):
-    """The folder holding Meta's ``distributed_shampoo``, unpacked from the shipped source and put on sys.path."""
-    if not os.path.isfile(META_ARCHIVE):
-        pytest.skip(f"needs Meta's Distributed Shampoo source at {META_ARCHIVE} (../shared/data/reference)")
-    folder = tmp_path_factory.mktemp("meta_shampoo")
-    with tarfile.open(META_ARCHIVE) as tar:
-        tar.extractall(folder, filter="data")
-    sys.path.insert(0, str(folder))
-    return str(folder)
+def meta_library(meta_source):
+    """The folder holding Meta's ``distributed_shampoo`` (tests/conftest.py), put on sys.path."""
+    sys.path.insert(0, meta_source)
+    return meta_source
 
 
 @pytest.fixture(params=NAMES)
