@@ -57,6 +57,20 @@ flags.DEFINE_boolean(
     "Without CUDA, create on the CPU the tensors a submission written for GPUs asks for on a CUDA device "
     "(compat/cuda_on_cpu.py); for running published GPU submissions under torchrun with gloo.",
 )
+flags.DEFINE_string(
+    "jax_batch_layout",
+    "jit",
+    "How a JAX trial hands batches and parameters to the submission: jit (today's AlgoPerf: global arrays sharded "
+    "along the batch axis) or pmap (AlgoPerf v0.5/v0.6, whose JAX submissions jax.pmap their step: a leading axis "
+    "of the local device count on every batch array, parameters and model state replicated along it); see "
+    "runner/jax_layout.py.",
+)
+flags.DEFINE_boolean(
+    "jax_removed_names",
+    False,
+    "Restore names JAX removed that older JAX submissions call (jax.tree_map and the other jax.tree_* aliases, "
+    "jnp.clip's a_min/a_max keywords) while the trial runs (compat/jax_removed_names.py).",
+)
 flags.DEFINE_integer(
     "log_kron_quality_every",
     0,
@@ -78,6 +92,7 @@ def _config():
         raise UsageError(f"--log_kron_quality_every={FLAGS.log_kron_quality_every} must be >= 0 (0 turns it off)")
     if FLAGS.cuda_on_cpu and FLAGS.framework != "pytorch":
         raise UsageError("--cuda_on_cpu places PyTorch tensors; drop it or use --framework=pytorch")
+    _check_jax_flags()
     hooks = [EvalHookSpec.parse(text) for text in FLAGS.eval_hooks]
     if FLAGS.log_kron_quality_every:
         if FLAGS.framework != "pytorch":
@@ -103,6 +118,7 @@ def _config():
         progress=PROGRESS[FLAGS.progress],
         eval_hooks=tuple(hooks),
         refine_time_to_target_sec=FLAGS.refine_time_to_target_sec,
+        jax_batch_layout=FLAGS.jax_batch_layout,
         flags=json.loads(json.dumps(flag_values, default=str)),
     )
     return ExperimentConfig(
@@ -117,6 +133,18 @@ def _config():
         hparam_start_index=FLAGS.hparam_start_index,
         hparam_end_index=FLAGS.hparam_end_index,
     )
+
+
+def _check_jax_flags() -> None:
+    from runner.jax_layout import LAYOUTS
+
+    if FLAGS.jax_batch_layout not in LAYOUTS:
+        raise UsageError(f"--jax_batch_layout={FLAGS.jax_batch_layout!r} is not one of {', '.join(LAYOUTS)}")
+    if FLAGS.framework != "jax":
+        if FLAGS.jax_batch_layout != "jit":
+            raise UsageError("--jax_batch_layout lays out JAX arrays; drop it or use --framework=jax")
+        if FLAGS.jax_removed_names:
+            raise UsageError("--jax_removed_names restores JAX names; drop it or use --framework=jax")
 
 
 def _has_cuda() -> bool:
@@ -140,6 +168,10 @@ def _run() -> None:
             from compat.cuda_on_cpu import CudaOnCpu
 
             stack.enter_context(CudaOnCpu())
+        if FLAGS.jax_removed_names:
+            from compat.jax_removed_names import restored
+
+            stack.enter_context(restored())
         run_experiment(cfg, get_workload(FLAGS.workload, FLAGS.framework))
 
 

@@ -14,12 +14,13 @@ import functools
 from contextlib import contextmanager
 from typing import Any
 
-from runner import checkpoint
+from runner import checkpoint, jax_layout
 
 
 class Torch:
     name = "pytorch"
     checkpoint = checkpoint
+    layout = jax_layout.PassThrough()  # what the submission is handed: the workload's arrays as they are
 
     def root_key(self, seed: int):
         from compat import prng
@@ -77,10 +78,11 @@ class Torch:
 class Jax:
     name = "jax"
 
-    def __init__(self):
+    def __init__(self, batch_layout: str = "jit"):
         from runner import checkpoint_jax
 
         self.checkpoint = checkpoint_jax
+        self.layout = jax_layout.get(batch_layout)  # runner/jax_layout.py: jit, or AlgoPerf v0.5/v0.6's pmap
 
     def root_key(self, seed: int):
         import jax
@@ -141,6 +143,7 @@ def _all_finite():
     return jax.jit(all_finite)
 
 
-def get(name: str):
-    """The framework's runner operations; ``name`` as checked by common.checks.framework."""
-    return Jax() if name == "jax" else Torch()
+def get(name: str, jax_batch_layout: str = "jit"):
+    """The framework's runner operations; ``name`` as checked by common.checks.framework, ``jax_batch_layout`` one
+    of runner.jax_layout.LAYOUTS (JAX only)."""
+    return Jax(jax_batch_layout) if name == "jax" else Torch()

@@ -48,13 +48,14 @@ def train_once(
     trial_dir: str | None = None,
 ) -> TrialResult:
     """Train until both targets are reached, the budget is spent, max_global_steps, or TrainingCompleteError."""
-    fw = frameworks.get(config.framework)
+    fw = frameworks.get(config.framework, config.jax_batch_layout)
     data_rng, opt_init_rng, model_init_rng, rng = fw.split(rng, 4)
     base_name = getattr(workload, "base_workload_name", None)
     batch_size = submission.batch_size(config.workload_name, base_name)
     eval_batch_size = submission.eval_batch_size(config.workload_name, workload.eval_batch_size)
     input_queue = workload._build_input_queue(data_rng, "train", data_dir=config.data_dir, global_batch_size=batch_size)
-    model_params, model_state = workload.init_model_fn(model_init_rng)
+    input_queue = fw.layout.batches(input_queue)
+    model_params, model_state = fw.layout.model(*workload.init_model_fn(model_init_rng))
     optimizer_state = submission.module.init_optimizer_state(
         workload, model_params, model_state, hyperparameters, opt_init_rng
     )
@@ -304,6 +305,7 @@ def _evaluate(
 
 def _eval_model(fw, workload, model_params, model_state, eval_rng, config, eval_batch_size, global_step):
     """The workload's eval_model under the runner's arguments; None if the accelerator ran out of memory."""
+    model_params, model_state = fw.layout.for_eval(model_params, model_state)
     try:
         return workload.eval_model(
             eval_batch_size,

@@ -27,6 +27,7 @@ class TrialConfig:
     progress: bool | None = None  # None: only when stderr is a terminal
     eval_hooks: tuple = ()  # runner.eval_hooks.EvalHookSpec: measurements after evals, to TensorBoard
     refine_time_to_target_sec: float = 0.0  # copy the model this often between evals (runner/refine.py); 0: off
+    jax_batch_layout: str = "jit"  # runner/jax_layout.py: "pmap" for AlgoPerf v0.5/v0.6 JAX submissions
     flags: dict = field(default_factory=dict)
 
     @property

@@ -311,6 +311,9 @@ def fifo(tmp: Path) -> str:
 
 REFUSED = [
     ("cuda_on_cpu_under_jax", {"framework": "jax", "cuda_on_cpu": True}, "--cuda_on_cpu places PyTorch tensors"),
+    ("unknown_jax_layout", {"framework": "jax", "jax_batch_layout": "vmap"}, "'vmap' is not one of jit, pmap"),
+    ("pmap_layout_under_pytorch", {"jax_batch_layout": "pmap"}, "--jax_batch_layout lays out JAX arrays"),
+    ("jax_removed_names_under_pytorch", {"jax_removed_names": True}, "--jax_removed_names restores JAX names"),
     ("space_fifo", {"tuning_search_space": fifo}, "space.fifo is not a regular file"),
     ("space_dev_zero", {"tuning_search_space": "/dev/zero"}, "/dev/zero is not a regular file"),
 ]
