@@ -21,11 +21,9 @@ from algoperf import spec
 from algoperf.pytorch_utils import pytorch_setup
 from submissions import recipe, routing
 from submissions.recipe import (  # noqa: F401  (re-exported: submissions and tests name them glue.X)
-    ADAM_DIM_THRESHOLD,
     BASELINE_DEFAULTS,
     BATCH_SIZES,
     KRON_OVERRIDES,
-    UNPRECONDITIONED_TYPES,
     TrainingHParams,
     batch_size,
     next_batch,

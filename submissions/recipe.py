@@ -99,16 +99,10 @@ def batch_size(workload_name: str) -> int:
     return BATCH_SIZES[workload_name]
 
 
-# Where a parameter goes: the Kronecker optimizer, its diagonal method, or a separate NAdamW (submissions/routing.py
-# decides, by AlgoPerf type and shape under the submission's policy).
-KRON, DIAGONAL, ADAM = routing.KRONECKER, routing.UNPRECONDITIONED, routing.ADAM
-ADAM_DIM_THRESHOLD = routing.ADAM_DIM_THRESHOLD
-UNPRECONDITIONED_TYPES = routing.NORM_AND_BIAS_TYPES
-
-
-def route(type_name: str | None, shape: tuple[int, ...], policy: routing.Policy = routing.DEFAULT) -> str:
-    """``routing.route`` for a parameter known by its type name (None when the workload gives none) and shape:
-    neither layout nor framework matters, only the largest dimension and the type."""
+def route_by_type(type_name: str | None, shape: tuple[int, ...], policy: routing.Policy = routing.DEFAULT) -> str:
+    """Where a parameter goes (``routing.KRONECKER``, ``UNPRECONDITIONED`` or ``ADAM``): ``routing.route`` for a
+    parameter known by its type name (None when the workload gives none) and shape: neither layout nor framework
+    matters, only the largest dimension and the type."""
     return routing.route(type_name or "a parameter", type_name, shape, policy)
 
 
