@@ -8,7 +8,7 @@ import torch
 from precond import matrix_functions as mf
 from precond import registry
 from precond.config import KronConfig
-from precond.tensor_ops import apply_all, block_norms, gram, mode_product, normalised, trace, unfold
+from precond.tensor_ops import apply_all, apply_all_but, block_norms, gram, mode_product, normalised, trace, unfold
 
 
 def _eye(shape: tuple[int, ...], d: int, dtype, device, scale: float = 1.0) -> torch.Tensor:
@@ -75,11 +75,7 @@ class Shampoo(Variant):
         if self.squared and self.cfg.online:
             estimates = [normalised(f) for f in state["factors"]]
             for i, f in enumerate(state["factors"]):
-                other = g
-                for j, e in enumerate(estimates):
-                    if j != i:
-                        other = mode_product(other, e, j)
-                self._ema(f, mf.symmetrize(gram(g, i, other)))
+                self._ema(f, mf.symmetrize(gram(g, i, apply_all_but(g, estimates, i))))
         else:
             for i, f in enumerate(state["factors"]):
                 self._ema(f, gram(g, i))
@@ -161,10 +157,7 @@ class KrADagrad(KrADagradStar):
         g = g.to(xs[0].dtype)
         damping = registry.kradagrad_damping(self.cfg)
         for i in self.factors_to_update(tuple(g.shape[1:]), step):
-            ghat = g
-            for j, h in enumerate(state["half_roots"]):
-                if j != i:
-                    ghat = mode_product(ghat, h, j)
+            ghat = apply_all_but(g, state["half_roots"], i)
             scale = self._decay(xs[i])
             xs[i].copy_(mf.kradagrad_update(xs[i], scale * unfold(ghat, i), damping))
 

@@ -26,6 +26,13 @@ class TensorOps:
             t = self.mode_product(t, self.xp.swapaxes(m, -1, -2) if transpose else m, dim)
         return t
 
+    def apply_all_but(self, t, mats, skip: int):
+        """T x_j M_j for every j but ``skip``, in order."""
+        for dim, m in enumerate(mats):
+            if dim != skip:
+                t = self.mode_product(t, m, dim)
+        return t
+
     def unfold(self, t, dim: int):
         """The mode-``dim`` unfolding T_(dim): shape (B, d_dim, product of the other dims)."""
         return self.xp.moveaxis(t, dim + 1, 1).reshape(t.shape[0], t.shape[dim + 1], -1)

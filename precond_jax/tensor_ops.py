@@ -13,5 +13,6 @@ _OPS = TensorOps(
     trace=lambda a: jnp.trace(a, axis1=-2, axis2=-1),
     eye_like=lambda f: jnp.eye(f.shape[-1], dtype=f.dtype),
 )
-mode_product, apply_all, unfold, gram = _OPS.mode_product, _OPS.apply_all, _OPS.unfold, _OPS.gram
+mode_product, apply_all, apply_all_but = _OPS.mode_product, _OPS.apply_all, _OPS.apply_all_but
+unfold, gram = _OPS.unfold, _OPS.gram
 block_norms, trace, normalised = _OPS.block_norms, _OPS.trace, _OPS.normalised

@@ -13,7 +13,7 @@ from jax import lax
 from precond import registry
 from precond.config import KronConfig
 from precond_jax import matrix_functions as mf
-from precond_jax.tensor_ops import apply_all, block_norms, gram, mode_product, normalised, trace, unfold
+from precond_jax.tensor_ops import apply_all, apply_all_but, block_norms, gram, mode_product, normalised, trace, unfold
 
 
 def _eye(stack: tuple[int, ...], d: int, dtype, scale: float = 1.0) -> jax.Array:
@@ -73,13 +73,9 @@ class Shampoo(Variant):
         g = g.astype(factors[0].dtype)
         if self.squared and self.cfg.online:
             estimates = [normalised(f) for f in factors]
-            new = []
-            for i, f in enumerate(factors):
-                other = g
-                for j, e in enumerate(estimates):
-                    if j != i:
-                        other = mode_product(other, e, j)
-                new.append(self._ema(f, mf.symmetrize(gram(g, i, other))))
+            new = [
+                self._ema(f, mf.symmetrize(gram(g, i, apply_all_but(g, estimates, i)))) for i, f in enumerate(factors)
+            ]
         else:
             new = [self._ema(f, gram(g, i)) for i, f in enumerate(factors)]
         return {**state, "factors": new}
@@ -169,10 +165,7 @@ class KrADagrad(KrADagradStar):
         def update(square_step: bool):
             new = list(xs)
             for i in registry.kradagrad_factors(tuple(g.shape[1:]), square_step):
-                ghat = g
-                for j, h in enumerate(state["half_roots"]):
-                    if j != i:
-                        ghat = mode_product(ghat, h, j)
+                ghat = apply_all_but(g, state["half_roots"], i)
                 x, scale = self._decay(xs[i])
                 new[i] = mf.kradagrad_update(x, scale * unfold(ghat, i), damping)
             return new

@@ -23,7 +23,6 @@ from submissions import recipe, routing
 from submissions.recipe import (  # noqa: F401  (re-exported: submissions and tests name them glue.X)
     BASELINE_DEFAULTS,
     BATCH_SIZES,
-    KRON_OVERRIDES,
     TrainingHParams,
     batch_size,
     next_batch,
@@ -116,9 +115,11 @@ def kronecker(optimizer_cls, policy: routing.Policy = routing.DEFAULT, **options
     same name in the search-space point) on the parameters ``policy`` routes to it (``precondition_embeddings``
     in the point overrides the policy's), NAdamW on huge tables."""
 
+    factory = recipe.KronFactory(policy, options)
+
     def build(model, param_types, hp: TrainingHParams, hyperparameters) -> torch.optim.Optimizer:
-        kw = {"betas": hp.betas, **options, **recipe.kron_overrides(hyperparameters)}
-        groups, adam_params = route_parameters(model, param_types, policy.with_overrides(hyperparameters))
+        kw = factory.options_for(hp, hyperparameters)
+        groups, adam_params = route_parameters(model, param_types, factory.policy_for(hyperparameters))
         optimizers = {"kron": optimizer_cls(groups, lr=hp.learning_rate, weight_decay=hp.weight_decay, **kw)}
         if adam_params:
             optimizers["adam"] = precond.NAdamW(
@@ -126,9 +127,7 @@ def kronecker(optimizer_cls, policy: routing.Policy = routing.DEFAULT, **options
             )
         return OptimizerSet(optimizers)
 
-    build.overridable = KRON_OVERRIDES
-    build.policy = policy
-    return build
+    return factory.attach(build)
 
 
 def make_submission(build_optimizer, defaults: TrainingHParams):

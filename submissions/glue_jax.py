@@ -127,14 +127,16 @@ def kronecker(transform, policy: routing.Policy = routing.DEFAULT, **options):
     ``recipe.route_by_type`` sends to it (dense and conv kernels in torch's layout; norms and biases on its diagonal
     method), NAdamW on huge tables: as ``glue.kronecker`` builds the torch optimizers."""
 
+    factory = recipe.KronFactory(policy, options)
+
     def build(params, param_types, hp: TrainingHParams, hyperparameters, learning_rate) -> optax.GradientTransformation:
         names = type_names(params, param_types)
-        routes = route_parameters(params, param_types, policy.with_overrides(hyperparameters))
+        routes = route_parameters(params, param_types, factory.policy_for(hyperparameters))
         kron = transform(
             learning_rate,
             hp.weight_decay,
             precondition=lambda tree: _by_path(tree, lambda key, _: routes[key] == routing.KRONECKER),
-            **{"betas": hp.betas, **options, **recipe.kron_overrides(hyperparameters)},
+            **factory.options_for(hp, hyperparameters),
         )
         transforms = {routing.KRONECKER: kron}
         if routing.ADAM in routes.values():
@@ -143,9 +145,7 @@ def kronecker(transform, policy: routing.Policy = routing.DEFAULT, **options):
         perms = {key: torch_layout(names[key], tuple(p.shape)) for key, p in _leaves_by_path(params)}
         return in_torch_layout(optax.multi_transform(transforms, labels), perms)
 
-    build.overridable = recipe.KRON_OVERRIDES
-    build.policy = policy
-    return build
+    return factory.attach(build)
 
 
 def clip_by_global_norm(grads, max_norm: float | None):

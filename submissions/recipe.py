@@ -126,6 +126,30 @@ def kron_overrides(hyperparameters: Any) -> dict:
     return {k: getattr(hyperparameters, k) for k in KRON_OVERRIDES if hasattr(hyperparameters, k)}
 
 
+@dataclass(frozen=True)
+class KronFactory:
+    """The framework-free half of both glues' ``kronecker`` optimizer factories: the submission's options, the
+    names a search-space point may override, its routing policy, and the rule that merges them; each glue keeps
+    only building its framework's optimizers."""
+
+    policy: routing.Policy = routing.DEFAULT
+    options: dict = field(default_factory=dict)
+    overridable: tuple[str, ...] = KRON_OVERRIDES
+
+    def options_for(self, hp: TrainingHParams, hyperparameters: Any) -> dict:
+        """The recipe's betas, overridden by the submission's options, overridden by the point's KronConfig options."""
+        return {"betas": hp.betas, **self.options, **kron_overrides(hyperparameters)}
+
+    def policy_for(self, hyperparameters: Any) -> routing.Policy:
+        """The submission's routing policy, ``precondition_embeddings`` overridden by the point's."""
+        return self.policy.with_overrides(hyperparameters)
+
+    def attach(self, build):
+        """``build`` with the attributes ``hyperparameters`` (and the benchmarks) read: overridable, policy."""
+        build.overridable, build.policy = self.overridable, self.policy
+        return build
+
+
 def hyperparameters(build_optimizer) -> dict[str, ss.Param]:
     """What a submission built by ``make_submission(build_optimizer, ...)`` reads from a search-space point (its
     ``HYPERPARAMETERS``): the recipe's fields, and for ``kronecker`` optimizers the KronConfig options it overrides.

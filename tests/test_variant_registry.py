@@ -36,25 +36,29 @@ def implementation(module, base, spec) -> type:
     return cls
 
 
-@pytest.mark.parametrize("name", registry.VARIANTS)
-def test_torch_implementation_has_the_declared_state(name):
+def torch_state(cls, name):
     import torch
 
-    spec = registry.SPECS[name]
-    cls = implementation(preconditioners, preconditioners.Variant, spec)
-    state = cls(KronConfig(variant=name)).init_state(STACK, torch.float32, "cpu")
-    assert tuple(state) == spec.state_keys, f"{name}: torch init_state keys {tuple(state)} != the declared"
-    assert spec.statistics in state
+    return cls(KronConfig(variant=name)).init_state(STACK, torch.float32, "cpu")
 
 
-@pytest.mark.parametrize("name", registry.VARIANTS)
-def test_jax_implementation_has_the_declared_state(name):
+def jax_state(cls, name):
     import jax.numpy as jnp
 
+    return cls(KronConfig(variant=name)).init_state(STACK, jnp.float32)
+
+
+@pytest.mark.parametrize("core", ["torch", "jax"])
+@pytest.mark.parametrize("name", registry.VARIANTS)
+def test_implementation_has_the_declared_state(name, core):
     spec = registry.SPECS[name]
-    cls = implementation(jax_variants, jax_variants.Variant, spec)
-    state = cls(KronConfig(variant=name)).init_state(STACK, jnp.float32)
-    assert tuple(state) == spec.state_keys, f"{name}: JAX init_state keys {tuple(state)} != the declared"
+    module, base, init = {
+        "torch": (preconditioners, preconditioners.Variant, torch_state),
+        "jax": (jax_variants, jax_variants.Variant, jax_state),
+    }[core]
+    state = init(implementation(module, base, spec), name)
+    assert tuple(state) == spec.state_keys, f"{name}: {core} init_state keys {tuple(state)} != the declared"
+    assert spec.statistics in state
 
 
 @pytest.mark.parametrize("name", registry.VARIANTS)
