@@ -100,8 +100,9 @@ def test_nothing_undeclared():
     for module, base in ((preconditioners, preconditioners.Variant), (jax_variants, jax_variants.Variant)):
         classes = {n for n, c in inspect.getmembers(module, inspect.isclass) if issubclass(c, base) and c is not base}
         assert classes <= declared, f"undeclared hook classes in {module.__name__}: {sorted(classes - declared)}"
-    folders = set(export.names())
-    assert folders == set(registry.OPTIMIZERS), f"submission folders {sorted(folders ^ set(registry.OPTIMIZERS))}"
+    folders, declared_names = set(export.names()), set(registry.OPTIMIZERS)
+    assert not declared_names - folders, f"declared without a submission folder: {sorted(declared_names - folders)}"
+    assert not folders - declared_names, f"submission folders no declaration names: {sorted(folders - declared_names)}"
 
 
 def test_one_counters_vocabulary():
