@@ -25,7 +25,7 @@ from submissions.recipe import (  # noqa: F401  (re-exported: submissions and te
     BATCH_SIZES,
     TrainingHParams,
     batch_size,
-    next_batch,
+    data_selection,
     scheduled_lr,
     warmup_cosine,
 )
@@ -134,9 +134,6 @@ def make_submission(build_optimizer, defaults: TrainingHParams):
     """(get_batch_size, init_optimizer_state, update_params, data_selection) for ``build_optimizer``:
     a callable (model, param_types, resolved hparams, raw hyperparameters or None) -> optimizer."""
 
-    def get_batch_size(workload_name):
-        return batch_size(workload_name)
-
     def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
         del model_state, rng
         hp = TrainingHParams.resolve(hyperparameters, defaults)
@@ -164,9 +161,4 @@ def make_submission(build_optimizer, defaults: TrainingHParams):
         _, new_model_state = train_step(workload, current_param_container, model_state, batch, rng, optimizer, hp)
         return optimizer_state, current_param_container, new_model_state
 
-    def data_selection(
-        workload, input_queue, optimizer_state, current_param_container, model_state, hyperparameters, global_step, rng
-    ):
-        return next_batch(input_queue)
-
-    return get_batch_size, init_optimizer_state, update_params, data_selection
+    return batch_size, init_optimizer_state, update_params, data_selection

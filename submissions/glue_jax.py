@@ -198,9 +198,6 @@ def make_submission(build_optimizer, defaults: TrainingHParams):
     (params, param types, resolved hparams, raw hyperparameters or None, learning-rate schedule) -> optax
     transformation applying the whole update (learning rate and weight decay included)."""
 
-    def get_batch_size(workload_name):
-        return batch_size(workload_name)
-
     def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
         del model_state, rng
         hp = TrainingHParams.resolve(hyperparameters, defaults)
@@ -242,9 +239,4 @@ def make_submission(build_optimizer, defaults: TrainingHParams):
         precond_jax.check(opt_state)  # raises the torch core's errors (non-finite gradient, failed refreshes)
         return (opt_state, opt_update), params, model_state
 
-    def data_selection(
-        workload, input_queue, optimizer_state, current_param_container, model_state, hyperparameters, global_step, rng
-    ):
-        return recipe.next_batch(input_queue)
-
-    return get_batch_size, init_optimizer_state, update_params, data_selection
+    return batch_size, init_optimizer_state, update_params, recipe.data_selection

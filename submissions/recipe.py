@@ -65,8 +65,10 @@ def scheduled_lr(hp: TrainingHParams, step: int, step_hint: int) -> float:
     return hp.learning_rate * warmup_cosine(step, warmup_steps(hp, step_hint), step_hint)
 
 
-def next_batch(input_queue) -> dict:
-    """The trivial data_selection: the next batch of the pre-shuffled queue."""
+def data_selection(
+    workload, input_queue, optimizer_state, current_param_container, model_state, hyperparameters, global_step, rng
+) -> dict:
+    """AlgoPerf's ``data_selection``, the same in both frameworks: the next batch of the pre-shuffled queue."""
     return next(input_queue)
 
 
