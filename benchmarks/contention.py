@@ -25,7 +25,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 from common.atomic import atomic_open  # noqa: E402
-from tuning.executors import THREAD_ENV, cpu_sets  # noqa: E402
+from tuning.executors import THREAD_COUNT_ENV, cpu_sets  # noqa: E402
 from workloads.registry import CPU_SUITE, WORKLOADS  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,7 +54,7 @@ def measure(workload_name: str, submission_name: str, steps: int) -> float:
 
 
 def _spawn(workload: str, args, threads: int, cpus: list[int] | None) -> subprocess.Popen:
-    env = dict(os.environ, **{name: str(threads) for name in THREAD_ENV})
+    env = dict(os.environ, **{name: str(threads) for name in THREAD_COUNT_ENV})
     command = [sys.executable, "-m", "benchmarks.contention", "--measure", f"--workloads={workload}"]
     command += [f"--submission={args.submission}", f"--steps={args.steps}"]
     if cpus is not None:

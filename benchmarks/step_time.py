@@ -25,15 +25,9 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import precond  # noqa: E402
+from precond.registry import SPECS  # noqa: E402
 
-KRON = {
-    "Shampoo": precond.Shampoo,
-    "Shampoo2": precond.Shampoo2,
-    "KrADagradStar": precond.KrADagradStar,
-    "KrADagrad": precond.KrADagrad,
-    "EShampoo": precond.EShampoo,
-    "SOAP": precond.SOAP,
-}
+KRON = {spec.optimizer: getattr(precond, spec.optimizer) for spec in SPECS.values()}
 
 
 def mlp():

@@ -14,16 +14,10 @@ import jax.numpy as jnp
 import optax
 
 import precond_jax
+from precond.registry import SPECS
 
 # the torch benchmark's names -> precond_jax's
-VARIANTS = {
-    "Shampoo": "shampoo",
-    "Shampoo2": "shampoo2",
-    "KrADagradStar": "kradagrad_star",
-    "KrADagrad": "kradagrad",
-    "EShampoo": "eshampoo",
-    "SOAP": "soap",
-}
+VARIANTS = {spec.optimizer: name for name, spec in SPECS.items()}
 
 
 def single_threaded() -> None:

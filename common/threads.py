@@ -9,11 +9,11 @@ before they import numpy or torch (this module imports neither). Values set by t
 import os
 from collections.abc import MutableMapping
 
-THREAD_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "1"}
+QUIET_THREAD_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "1"}
 
 
 def configure_thread_env(env: MutableMapping[str, str] = os.environ) -> MutableMapping[str, str]:
-    """Set each of THREAD_ENV in ``env`` where it is unset; returns ``env``."""
-    for key, value in THREAD_ENV.items():
+    """Set each of QUIET_THREAD_ENV in ``env`` where it is unset; returns ``env``."""
+    for key, value in QUIET_THREAD_ENV.items():
         env.setdefault(key, value)
     return env

@@ -1,17 +1,18 @@
 """kronbench's optimizer core (torch): NAdamW and the Kronecker-factored family on one engine.
 
-The torch classes are imported on first use, so that ``precond.config`` and ``precond.blocking`` (pure Python,
-shared with the JAX core ``precond_jax``) can be imported without torch.
+The torch classes are imported on first use, so that ``precond.config``, ``precond.registry``, ``precond.blocking``
+and ``precond.tensor_ops`` (pure Python, shared with the JAX core ``precond_jax``) can be imported without torch.
 """
 
 import importlib
 
 from precond.config import KronConfig
+from precond.registry import SPECS
 
 _TORCH_NAMES = {
     "NAdamW": ".nadamw",
     "KronOptimizer": ".optimizer",
-    **dict.fromkeys(("Shampoo", "Shampoo2", "KrADagrad", "KrADagradStar", "EShampoo", "SOAP"), ".presets"),
+    **dict.fromkeys((spec.optimizer for spec in SPECS.values()), ".presets"),
 }
 
 __all__ = ["KronConfig", *_TORCH_NAMES]

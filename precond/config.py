@@ -1,66 +1,22 @@
 """The one configuration of the Kronecker engine; presets (Shampoo, SOAP, ...) are values of it.
 
-Each variant declares the options it honours (``HONOURED``); ``KronConfig.build`` refuses any other option a user
-passes, so that no option is silently ignored.
+Each variant declares the options it honours (``precond.registry``, gathered in ``HONOURED``); ``KronConfig.build``
+refuses any other option a user passes, so that no option is silently ignored.
 """
 
 import math
 from dataclasses import dataclass
 
-from precond import guards
+from precond import guards, registry
 
-VARIANTS = ("shampoo", "shampoo2", "kradagrad", "kradagrad_star", "eshampoo", "soap")
 METHODS = ("adam", "adagrad", "rmsprop", "sgd")  # grafting / diagonal methods (precond.grafting)
 
-# Each variant's defaults on top of KronConfig's (the presets; shared with the JAX core). KrAD variants default to
-# eps = 1e-4: their inverse factors start at I / eps, and with eps = 1e-8 the fp32 product X A X overflows.
-PRESETS = {
-    "shampoo": {"variant": "shampoo", "grafting": "adam"},
-    "shampoo2": {"variant": "shampoo2", "grafting": "adam", "eps": 1e-4},
-    "kradagrad_star": {
-        "variant": "kradagrad_star",
-        "grafting": None,
-        "betas": (0.9, 1.0),
-        "diagonal": "adagrad",
-        "eps": 1e-4,
-    },
-    "kradagrad": {"variant": "kradagrad", "grafting": None, "betas": (0.9, 1.0), "diagonal": "adagrad", "eps": 1e-4},
-    "eshampoo": {
-        "variant": "eshampoo",
-        "grafting": None,
-        "precondition_frequency": 50,
-        "refresh_tau": 0.1,
-        "second_moment_at_refresh": "position",  # the seed paper's implementation (Meta's Distributed Shampoo)
-    },
-    "soap": {"variant": "soap", "grafting": None, "precondition_frequency": 10, "nesterov": False},  # "follow"
-}
+# Derived from the variants' declarations (precond.registry), shared with the JAX core: each variant's defaults on
+# top of KronConfig's (the presets) and the options it honours.
+VARIANTS = registry.VARIANTS
+PRESETS = {name: {"variant": name, **spec.preset} for name, spec in registry.SPECS.items()}
+HONOURED = {name: registry.COMMON_OPTIONS | spec.honours for name, spec in registry.SPECS.items()}
 SECOND_MOMENT_RULES = ("position", "follow")  # KronConfig.second_moment_at_refresh
-
-# Options every variant honours: the engine's (momentum, the diagonal method of 1-D parameters, scheduling,
-# blocking, failure handling) and the factors' dtype.
-_COMMON = frozenset(
-    {
-        "betas",
-        "eps",
-        "graft_eps",
-        "precondition_frequency",
-        "start_preconditioning_step",
-        "max_preconditioner_dim",
-        "diagonal",
-        "nesterov",
-        "factor_dtype",
-        "max_consecutive_failures",
-        "nonfinite",
-    }
-)
-HONOURED = {
-    "shampoo": _COMMON | {"grafting", "exponent_override", "root_method"},
-    "shampoo2": _COMMON | {"grafting", "exponent_override", "root_method", "trace_scaling", "online"},
-    "kradagrad": _COMMON | {"grafting", "damping"},
-    "kradagrad_star": _COMMON,  # ungrafted: its direction keeps the first moment's norm per block
-    "eshampoo": _COMMON | {"refresh_tau", "basis_method", "max_qr_iterations", "second_moment_at_refresh"},
-    "soap": _COMMON | {"refresh_tau", "second_moment_at_refresh"},
-}
 
 
 @dataclass(frozen=True)
@@ -199,6 +155,9 @@ class KronConfig:
 
     @property
     def start(self) -> float:
+        """The first step that refreshes the preconditioner (roots or eigenbases; before it, grafted and KrAD
+        variants step with the diagonal method): start_preconditioning_step, or precondition_frequency when it is
+        None; math.inf: never."""
         return (
             self.precondition_frequency if self.start_preconditioning_step is None else self.start_preconditioning_step
         )

@@ -20,9 +20,8 @@ from precond import blocking, distributed, grafting, guards
 from precond.config import KronConfig
 from precond.matrix_functions import MatrixFunctionError
 from precond.preconditioners import make_variant
+from precond.registry import COUNTERS
 from precond.tensor_ops import block_norms
-
-COUNTERS = ("refreshes", "skipped", "failures", "fallbacks", "fp64_retries", "nonfinite_skips")
 
 
 class BlockGroup:
@@ -185,8 +184,7 @@ class KronOptimizer(torch.optim.Optimizer):
         return u
 
     def _refresh(self, bg: BlockGroup, step: int, counters: dict) -> None:
-        factors = [f for key in ("factors", "inverse_factors") for f in bg.state.get(key, [])]
-        if not all(torch.isfinite(f).all() for f in factors):
+        if not all(torch.isfinite(f).all() for f in self.variant.statistics(bg.state)):
             raise FloatingPointError(
                 f"non-finite values in the Kronecker factors of {tuple(bg.shape)} blocks at step {step}; lower the "
                 f"learning rate, clip gradients or start preconditioning later (start_preconditioning_step)"

@@ -3,39 +3,41 @@ formed, on a stack of same-shaped blocks (B, d_1, ..., d_k) with one (B, d_i, d_
 Blocking, momentum, grafting, weight decay and checkpointing live in ``precond.optimizer``.
 """
 
-import math
-
 import torch
 
 from precond import matrix_functions as mf
+from precond import registry
 from precond.config import KronConfig
-from precond.tensor_ops import apply_all, block_norms, gram, mode_product, unfold
+from precond.tensor_ops import apply_all, apply_all_but, block_norms, gram, mode_product, normalised, trace, unfold
 
 
 def _eye(shape: tuple[int, ...], d: int, dtype, device, scale: float = 1.0) -> torch.Tensor:
     return (scale * torch.eye(d, dtype=dtype, device=device)).expand(shape[0], d, d).clone()
 
 
-class Variant:
-    grafted = True  # the engine rescales each block's direction to the grafting method's norm
-    owns_first_moment = False  # True: the variant keeps its own first moment (SOAP's, in the eigenbasis)
-    ready_before_refresh = False  # True: direction() is valid before the first refresh (EShampoo, SOAP)
-    cubic_per_step = False  # True: accumulate() costs d^3 per factor every step (KrAD's inverse updates)
-
-    def __init__(self, cfg: KronConfig):
-        self.cfg = cfg
+class Variant(registry.VariantHooks):
+    """A variant's torch hooks; traits and config come from ``registry.VariantHooks``. The engine calls, per
+    group of same-shaped blocks: ``init_state`` once, ``accumulate`` every step, ``refresh`` on the steps
+    ``cfg.refresh_due`` names, and ``direction`` every step once ``ready_before_refresh`` or a refresh succeeded.
+    Each updates ``state`` in place (the framework's way here; the JAX hooks return new state instead)."""
 
     def init_state(self, stack_shape: tuple[int, ...], dtype: torch.dtype, device) -> dict:
+        """The block group's state: the keys ``spec.state_keys`` declares."""
         raise NotImplementedError
 
     def accumulate(self, state: dict, g: torch.Tensor, step: int) -> None:
+        """Add this step's stacked gradient ``g`` to the factor statistics."""
         raise NotImplementedError
 
     def refresh(self, state: dict, step: int, counters: dict) -> None:
-        """Compute everything first and assign at the end, so a failure leaves the previous state whole."""
+        """Recompute roots or bases, adding to ``counters`` (``registry.REFRESH_COUNTERS``); raise
+        MatrixFunctionError on failure. Compute everything first and assign at the end, so a failure leaves the
+        previous state whole."""
         raise NotImplementedError
 
     def direction(self, state: dict, g: torch.Tensor, m: torch.Tensor, step: int) -> torch.Tensor:
+        """The preconditioned direction from the first-moment estimate ``m`` (None when the variant owns its
+        first moment); may advance state the direction alone reads (EShampoo's second moment, SOAP's moment)."""
         raise NotImplementedError
 
     def _ema(self, stat: torch.Tensor, update: torch.Tensor) -> None:
@@ -71,30 +73,21 @@ class Shampoo(Variant):
     def accumulate(self, state, g, step):
         g = g.to(state["factors"][0].dtype)
         if self.squared and self.cfg.online:
-            estimates = [_normalised(f) for f in state["factors"]]
+            estimates = [normalised(f) for f in state["factors"]]
             for i, f in enumerate(state["factors"]):
-                other = g
-                for j, e in enumerate(estimates):
-                    if j != i:
-                        other = mode_product(other, e, j)
-                self._ema(f, mf.symmetrize(gram(g, i, other)))
+                self._ema(f, mf.symmetrize(gram(g, i, apply_all_but(g, estimates, i))))
         else:
             for i, f in enumerate(state["factors"]):
                 self._ema(f, gram(g, i))
 
-    def exponent(self, order: int) -> float:
-        if self.cfg.exponent_override is not None:
-            return self.cfg.exponent_override
-        return 1.0 / order if self.squared else 1.0 / (2 * order)
-
     def refresh(self, state, step, counters):
-        root = 1.0 / self.exponent(len(state["factors"]))
+        root = 1.0 / registry.shampoo_exponent(self.cfg, len(state["factors"]))
         bc = self._bias_correction(step)
         roots = []
         for f in state["factors"]:
             a = f / bc
             if self.squared and self.cfg.trace_scaling:
-                a = a / _trace(a).clamp(min=torch.finfo(a.dtype).tiny).sqrt()[:, None, None]
+                a = a / trace(a).clamp(min=torch.finfo(a.dtype).tiny).sqrt()[:, None, None]
             if self.cfg.root_method == "newton":
                 roots.append(mf.inverse_root_newton(a, round(root), self.cfg.eps))
             else:
@@ -112,9 +105,6 @@ class KrADagradStar(Variant):
     """X_i ~ L_i^-1 updated every step without inversion; P_i = X_i^(1/(2k)); the direction is rescaled to the
     first-moment estimate's norm per block, as the reference code does."""
 
-    grafted = False
-    cubic_per_step = True
-
     def init_state(self, stack_shape, dtype, device):
         dims = stack_shape[1:]
         return {
@@ -128,8 +118,7 @@ class KrADagradStar(Variant):
         b2 = self.cfg.betas[1]
         if b2 < 1.0:
             x.div_(b2)
-            return math.sqrt(1 - b2)
-        return 1.0
+        return registry.inverse_decay_scale(b2)
 
     def accumulate(self, state, g, step):
         g = g.to(state["inverse_factors"][0].dtype)
@@ -153,8 +142,6 @@ class KrADagrad(KrADagradStar):
     other factors; damping then X - X A X / (1 + ||X A||_F); P_i = X_i^(1/k). Ungrafted by default (the paper);
     ``grafting=`` applies per-block grafting as the authors' reference code does."""
 
-    grafted = True
-
     def init_state(self, stack_shape, dtype, device):
         k = len(stack_shape) - 1
         state = super().init_state(stack_shape, dtype, device)
@@ -163,20 +150,14 @@ class KrADagrad(KrADagradStar):
         return state
 
     def factors_to_update(self, dims: tuple[int, ...], step: int) -> list[int]:
-        largest = max(range(len(dims)), key=lambda i: dims[i])
-        if math.isqrt(step) ** 2 == step:
-            return [i for i in range(len(dims)) if i != largest] or [largest]
-        return [largest]
+        return registry.kradagrad_factors(dims, registry.is_square(step))
 
     def accumulate(self, state, g, step):
         xs = state["inverse_factors"]
         g = g.to(xs[0].dtype)
-        damping = self.cfg.eps**2 if self.cfg.damping is None else self.cfg.damping
+        damping = registry.kradagrad_damping(self.cfg)
         for i in self.factors_to_update(tuple(g.shape[1:]), step):
-            ghat = g
-            for j, h in enumerate(state["half_roots"]):
-                if j != i:
-                    ghat = mode_product(ghat, h, j)
+            ghat = apply_all_but(g, state["half_roots"], i)
             scale = self._decay(xs[i])
             xs[i].copy_(mf.kradagrad_update(xs[i], scale * unfold(ghat, i), damping))
 
@@ -202,9 +183,6 @@ class EShampoo(Variant):
     Rayleigh quotient, D takes that sort's permutation (as SOAP's reference code does); an eigh refresh has no
     column identity, so ``mf.match_columns`` pairs new columns with old ones. Either way D after a refresh is a
     permutation of itself (never an entry duplicated or dropped)."""
-
-    grafted = False
-    ready_before_refresh = True
 
     def init_state(self, stack_shape, dtype, device):
         dims = stack_shape[1:]
@@ -284,8 +262,6 @@ class SOAP(EShampoo):
     First-moment estimate: ``nesterov=False`` (the preset, as SOAP's paper and reference code) uses the rotated EMA
     m / (1 - b1^t); ``nesterov=True`` uses (b1 m + (1 - b1) Q^T G Q) / (1 - b1^t), both in the eigenbasis."""
 
-    owns_first_moment = True
-
     def init_state(self, stack_shape, dtype, device):
         state = super().init_state(stack_shape, dtype, device)
         state["rotated_first_moment"] = torch.zeros(stack_shape, dtype=dtype, device=device)
@@ -323,29 +299,9 @@ class SOAP(EShampoo):
         return estimate / (1 - b1**step)
 
 
-VARIANT_CLASSES = {
-    "shampoo": Shampoo,
-    "shampoo2": Shampoo,
-    "kradagrad_star": KrADagradStar,
-    "kradagrad": KrADagrad,
-    "eshampoo": EShampoo,
-    "soap": SOAP,
-}
-
-
 def make_variant(cfg: KronConfig) -> Variant:
-    return VARIANT_CLASSES[cfg.variant](cfg)
-
-
-def _trace(a: torch.Tensor) -> torch.Tensor:
-    return torch.diagonal(a, dim1=-2, dim2=-1).sum(-1)
-
-
-def _normalised(f: torch.Tensor) -> torch.Tensor:
-    """The factor scaled to mean eigenvalue 1 (the identity while the factor is still zero)."""
-    tr = _trace(f)[:, None, None]
-    eye = torch.eye(f.shape[-1], dtype=f.dtype, device=f.device)
-    return torch.where(tr > 0, f * (f.shape[-1] / tr.clamp(min=torch.finfo(f.dtype).tiny)), eye)
+    """The hooks class the variant's declaration names (``registry.VariantSpec.hooks``)."""
+    return globals()[registry.SPECS[cfg.variant].hooks](cfg)
 
 
 def _permute(d: torch.Tensor, perm: torch.Tensor, dim: int, rows: torch.Tensor | None) -> torch.Tensor:

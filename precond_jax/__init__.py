@@ -15,6 +15,7 @@ import optax
 
 from precond.config import PRESETS, KronConfig
 from precond.guards import check_betas, check_nonfinite_policy, check_number
+from precond.registry import VARIANTS
 from precond_jax.engine import COUNTERS, ScaleByKronState, scale_by_kron
 from precond_jax.guards import NonfiniteState, frozen_stay, skip_nonfinite
 from precond_jax.nadamw import ScaleByNadamState, scale_by_nadam
@@ -29,12 +30,7 @@ __all__ = [
     "scale_by_nadam",
     "kron",
     "nadamw",
-    "shampoo",
-    "shampoo2",
-    "kradagrad",
-    "kradagrad_star",
-    "eshampoo",
-    "soap",
+    *VARIANTS,
     "counters",
     "check",
 ]
@@ -100,12 +96,8 @@ def _preset(variant: str):
     return make
 
 
-shampoo = _preset("shampoo")
-shampoo2 = _preset("shampoo2")
-kradagrad = _preset("kradagrad")
-kradagrad_star = _preset("kradagrad_star")
-eshampoo = _preset("eshampoo")
-soap = _preset("soap")
+# precond_jax.shampoo, precond_jax.soap, ...: one function per declared variant (precond.registry)
+globals().update({variant: _preset(variant) for variant in VARIANTS})
 
 
 def _find(opt_state, kind) -> list:

@@ -17,15 +17,16 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from precond import blocking
+from precond import blocking, registry
 from precond.config import KronConfig
 from precond_jax import grafting
 from precond_jax.matrix_functions import all_finite
 from precond_jax.tensor_ops import block_norms
 from precond_jax.variants import make_variant
 
-# exhausted: refreshes that failed for the max_consecutive_failures-th time in a row (check() raises)
-COUNTERS = ("refreshes", "skipped", "failures", "fallbacks", "fp64_retries", "nonfinite_factors", "exhausted")
+# The torch engine's counters (but nonfinite_skips, kept by the skip wrapper) and the errors it raises at once, which
+# cannot raise inside jit (check() raises them); one vocabulary, precond.registry's.
+COUNTERS = tuple(c for c in registry.COUNTERS if c != "nonfinite_skips") + registry.TRACED_ERRORS
 
 
 class ScaleByKronState(NamedTuple):
@@ -219,8 +220,7 @@ def _diagonal_direction(config, gstate: dict, m_hat, g, count):
 def _refresh(config, variant, gstate: dict, count, counters: dict):
     """Refresh one group's preconditioner; keep the previous one on failure (counted), or on non-finite factors."""
     vstate = gstate["variant"]
-    factors = [f for key in ("factors", "inverse_factors") for f in vstate.get(key, [])]
-    finite = all_finite(*factors)
+    finite = all_finite(*variant.statistics(vstate))
     new, ok, increments = variant.refresh(vstate, count)
     success = finite & ok
     failed = finite & ~ok

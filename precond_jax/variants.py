@@ -6,15 +6,14 @@ Everything is a pure function of (state dict, arrays) returning new values. ``re
 compute everything and never needs to undo anything.
 """
 
-import math
-
 import jax
 import jax.numpy as jnp
 from jax import lax
 
+from precond import registry
 from precond.config import KronConfig
 from precond_jax import matrix_functions as mf
-from precond_jax.tensor_ops import apply_all, block_norms, gram, mode_product, unfold
+from precond_jax.tensor_ops import apply_all, apply_all_but, block_norms, gram, mode_product, normalised, trace, unfold
 
 
 def _eye(stack: tuple[int, ...], d: int, dtype, scale: float = 1.0) -> jax.Array:
@@ -22,20 +21,17 @@ def _eye(stack: tuple[int, ...], d: int, dtype, scale: float = 1.0) -> jax.Array
 
 
 def _zero_counts() -> dict:
-    return {"refreshes": 0, "skipped": 0, "fp64_retries": 0}
+    return dict.fromkeys(registry.REFRESH_COUNTERS, 0)
 
 
 def _t(a):
     return jnp.swapaxes(a, -1, -2)
 
 
-class Variant:
-    grafted = True  # the engine rescales each block's direction to the grafting method's norm
-    owns_first_moment = False  # True: the variant keeps its own first moment (SOAP's, in the eigenbasis)
-    ready_before_refresh = False  # True: direction() is valid before the first refresh (EShampoo, SOAP)
-
-    def __init__(self, cfg: KronConfig):
-        self.cfg = cfg
+class Variant(registry.VariantHooks):
+    """A variant's JAX hooks, as ``precond.preconditioners.Variant`` (its docstring has the contract) but pure:
+    each returns new state. ``refresh`` returns (new state, ok, counter increments) and cannot raise inside jit:
+    the engine keeps the previous state when ok is False. ``direction`` returns (direction, new state)."""
 
     def init_state(self, stack: tuple[int, ...], dtype) -> dict:
         raise NotImplementedError
@@ -76,32 +72,23 @@ class Shampoo(Variant):
         factors = state["factors"]
         g = g.astype(factors[0].dtype)
         if self.squared and self.cfg.online:
-            estimates = [_normalised(f) for f in factors]
-            new = []
-            for i, f in enumerate(factors):
-                other = g
-                for j, e in enumerate(estimates):
-                    if j != i:
-                        other = mode_product(other, e, j)
-                new.append(self._ema(f, mf.symmetrize(gram(g, i, other))))
+            estimates = [normalised(f) for f in factors]
+            new = [
+                self._ema(f, mf.symmetrize(gram(g, i, apply_all_but(g, estimates, i)))) for i, f in enumerate(factors)
+            ]
         else:
             new = [self._ema(f, gram(g, i)) for i, f in enumerate(factors)]
         return {**state, "factors": new}
 
-    def exponent(self, order: int) -> float:
-        if self.cfg.exponent_override is not None:
-            return self.cfg.exponent_override
-        return 1.0 / order if self.squared else 1.0 / (2 * order)
-
     def refresh(self, state, step):
         factors = state["factors"]
-        root = 1.0 / self.exponent(len(factors))
+        root = 1.0 / registry.shampoo_exponent(self.cfg, len(factors))
         bc = self._bias_correction(step, factors[0].dtype)
         roots, ok, counts = [], jnp.ones((), bool), _zero_counts()
         for f in factors:
             a = f / bc
             if self.squared and self.cfg.trace_scaling:
-                a = a / jnp.sqrt(jnp.maximum(_trace(a), jnp.finfo(a.dtype).tiny))[:, None, None]
+                a = a / jnp.sqrt(jnp.maximum(trace(a), jnp.finfo(a.dtype).tiny))[:, None, None]
             if self.cfg.root_method == "newton":
                 p, ok_i = mf.inverse_root_newton(a, round(root), self.cfg.eps)
             else:
@@ -120,8 +107,6 @@ class KrADagradStar(Variant):
     """X_i ~ L_i^-1 updated every step without inversion; P_i = X_i^(1/(2k)); the direction is rescaled to the
     first-moment estimate's norm per block."""
 
-    grafted = False
-
     def init_state(self, stack, dtype):
         dims = stack[1:]
         return {
@@ -132,7 +117,7 @@ class KrADagradStar(Variant):
     def _decay(self, x: jax.Array) -> tuple[jax.Array, float]:
         """The EMA L <- b2 L + (1 - b2) A in inverse form: X <- X / b2, then add (sqrt(1 - b2) u)(...)^T."""
         b2 = self.cfg.betas[1]
-        return (x / b2, math.sqrt(1 - b2)) if b2 < 1.0 else (x, 1.0)
+        return (x / b2 if b2 < 1.0 else x), registry.inverse_decay_scale(b2)
 
     def accumulate(self, state, g, step):
         xs = state["inverse_factors"]
@@ -165,8 +150,6 @@ class KrADagrad(KrADagradStar):
     """One factor per step (the largest dim, the others on perfect-square steps); G^ = G x_j X_j^(1/2) for the
     other factors; damping then X - X A X / (1 + ||X A||_F); P_i = X_i^(1/k)."""
 
-    grafted = True
-
     def init_state(self, stack, dtype):
         k = len(stack) - 1
         state = super().init_state(stack, dtype)
@@ -174,30 +157,21 @@ class KrADagrad(KrADagradStar):
         state["half_roots"] = [_eye(stack, d, dtype, self.cfg.eps**-0.5) for d in stack[1:]]
         return state
 
-    @staticmethod
-    def factors_to_update(dims: tuple[int, ...], square_step: bool) -> list[int]:
-        largest = max(range(len(dims)), key=lambda i: dims[i])
-        if square_step:
-            return [i for i in range(len(dims)) if i != largest] or [largest]
-        return [largest]
-
     def accumulate(self, state, g, step):
         xs = state["inverse_factors"]
         g = g.astype(xs[0].dtype)
-        damping = self.cfg.eps**2 if self.cfg.damping is None else self.cfg.damping
+        damping = registry.kradagrad_damping(self.cfg)
 
         def update(square_step: bool):
             new = list(xs)
-            for i in self.factors_to_update(tuple(g.shape[1:]), square_step):
-                ghat = g
-                for j, h in enumerate(state["half_roots"]):
-                    if j != i:
-                        ghat = mode_product(ghat, h, j)
+            for i in registry.kradagrad_factors(tuple(g.shape[1:]), square_step):
+                ghat = apply_all_but(g, state["half_roots"], i)
                 x, scale = self._decay(xs[i])
                 new[i] = mf.kradagrad_update(x, scale * unfold(ghat, i), damping)
             return new
 
-        if self.factors_to_update(tuple(g.shape[1:]), True) == self.factors_to_update(tuple(g.shape[1:]), False):
+        dims = tuple(g.shape[1:])
+        if registry.kradagrad_factors(dims, True) == registry.kradagrad_factors(dims, False):
             return {**state, "inverse_factors": update(False)}
         new = lax.cond(_is_square(step), lambda: update(True), lambda: update(False))
         return {**state, "inverse_factors": new}
@@ -221,9 +195,6 @@ class EShampoo(Variant):
     """Eigenvalue-corrected Shampoo: D <- b2 D + (1 - b2) (Q^T G Q)^2 in the factors' eigenbasis Q;
     U = Q [(Q^T G~ Q) / (sqrt(D / bc) + eps)] Q^T. Refreshes are skipped per block and factor while the basis
     criterion stays <= refresh_tau."""
-
-    grafted = False
-    ready_before_refresh = True
 
     def init_state(self, stack, dtype):
         dims = stack[1:]
@@ -304,8 +275,6 @@ class SOAP(EShampoo):
     power-iteration + QR step (eigh the first time); the second moment per ``cfg.refresh_rule`` (the preset:
     "follow", as SOAP's reference code)."""
 
-    owns_first_moment = True
-
     def init_state(self, stack, dtype):
         state = super().init_state(stack, dtype)
         state["rotated_first_moment"] = jnp.zeros(stack, dtype)
@@ -347,18 +316,9 @@ class SOAP(EShampoo):
         return estimate / bc, {**state, "rotated_first_moment": moment}
 
 
-VARIANT_CLASSES = {
-    "shampoo": Shampoo,
-    "shampoo2": Shampoo,
-    "kradagrad_star": KrADagradStar,
-    "kradagrad": KrADagrad,
-    "eshampoo": EShampoo,
-    "soap": SOAP,
-}
-
-
 def make_variant(cfg: KronConfig) -> Variant:
-    return VARIANT_CLASSES[cfg.variant](cfg)
+    """The hooks class the variant's declaration names (``registry.VariantSpec.hooks``)."""
+    return globals()[registry.SPECS[cfg.variant].hooks](cfg)
 
 
 def _copy_lists(state: dict) -> dict:
@@ -369,17 +329,6 @@ def _copy_lists(state: dict) -> dict:
 def _is_square(step: jax.Array) -> jax.Array:
     root = jnp.floor(jnp.sqrt(step.astype(jnp.float32))).astype(step.dtype)
     return jnp.any(jnp.stack([(root + k) ** 2 == step for k in (-1, 0, 1)]))
-
-
-def _trace(a: jax.Array) -> jax.Array:
-    return jnp.trace(a, axis1=-2, axis2=-1)
-
-
-def _normalised(f: jax.Array) -> jax.Array:
-    """The factor scaled to mean eigenvalue 1 (the identity while the factor is still zero)."""
-    tr = _trace(f)[:, None, None]
-    eye = jnp.eye(f.shape[-1], dtype=f.dtype)
-    return jnp.where(tr > 0, f * (f.shape[-1] / jnp.maximum(tr, jnp.finfo(f.dtype).tiny)), eye)
 
 
 def _permute(d: jax.Array, perm: jax.Array, dim: int, rows: jax.Array) -> jax.Array:

@@ -74,7 +74,13 @@ def compare(
     version: str = DEFAULT_VERSION,
     plan: CampaignPlan | None = None,
 ) -> Comparison:
-    """``plan`` (what the campaign asked for, from its manifest) replaces AlgoPerf's trial count per study in the
+    """Score trial logs as AlgoPerf does: each trial's first hit of its workload's target, the best trial per study
+    (``rule``: how ``scores.best_trial`` picks it; under ``self_tuning`` a study's first trial only), the median
+    over studies per workload, then performance ratios, profiles and benchmark scores per submission (held-out
+    variants by AlgoPerf's held-out rule), and speedups against ``baseline``. Coverage problems (missing studies or
+    trials) are ``warnings``, or a UsageError under ``strict``; ``skipped`` lists logs not scored, and why.
+
+    ``plan`` (what the campaign asked for, from its manifest) replaces AlgoPerf's trial count per study in the
     coverage checks, unless ``strict`` (AlgoPerf's rules) or it was planned under the other ruleset."""
     warnings, skipped = list(warnings or []), list(skipped or [])
     if strict or (plan is not None and plan.tuning_ruleset != ("self" if self_tuning else "external")):

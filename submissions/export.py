@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 
+from common.errors import UsageError
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUBMISSIONS = os.path.join(ROOT, "submissions")
 MARKER = ".kronbench_export"
@@ -50,7 +52,7 @@ if "{package}" not in _sys.modules:
 """
 
 
-class ExportError(Exception):
+class ExportError(UsageError):
     """A problem the user can fix; reported as one line."""
 
 

@@ -21,14 +21,11 @@ from algoperf import spec
 from algoperf.pytorch_utils import pytorch_setup
 from submissions import recipe, routing
 from submissions.recipe import (  # noqa: F401  (re-exported: submissions and tests name them glue.X)
-    ADAM_DIM_THRESHOLD,
     BASELINE_DEFAULTS,
     BATCH_SIZES,
-    KRON_OVERRIDES,
-    UNPRECONDITIONED_TYPES,
     TrainingHParams,
     batch_size,
-    next_batch,
+    data_selection,
     scheduled_lr,
     warmup_cosine,
 )
@@ -118,9 +115,11 @@ def kronecker(optimizer_cls, policy: routing.Policy = routing.DEFAULT, **options
     same name in the search-space point) on the parameters ``policy`` routes to it (``precondition_embeddings``
     in the point overrides the policy's), NAdamW on huge tables."""
 
+    factory = recipe.KronFactory(policy, options)
+
     def build(model, param_types, hp: TrainingHParams, hyperparameters) -> torch.optim.Optimizer:
-        kw = {"betas": hp.betas, **options, **recipe.kron_overrides(hyperparameters)}
-        groups, adam_params = route_parameters(model, param_types, policy.with_overrides(hyperparameters))
+        kw = factory.options_for(hp, hyperparameters)
+        groups, adam_params = route_parameters(model, param_types, factory.policy_for(hyperparameters))
         optimizers = {"kron": optimizer_cls(groups, lr=hp.learning_rate, weight_decay=hp.weight_decay, **kw)}
         if adam_params:
             optimizers["adam"] = precond.NAdamW(
@@ -128,17 +127,12 @@ def kronecker(optimizer_cls, policy: routing.Policy = routing.DEFAULT, **options
             )
         return OptimizerSet(optimizers)
 
-    build.overridable = KRON_OVERRIDES
-    build.policy = policy
-    return build
+    return factory.attach(build)
 
 
 def make_submission(build_optimizer, defaults: TrainingHParams):
     """(get_batch_size, init_optimizer_state, update_params, data_selection) for ``build_optimizer``:
     a callable (model, param_types, resolved hparams, raw hyperparameters or None) -> optimizer."""
-
-    def get_batch_size(workload_name):
-        return batch_size(workload_name)
 
     def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
         del model_state, rng
@@ -167,9 +161,4 @@ def make_submission(build_optimizer, defaults: TrainingHParams):
         _, new_model_state = train_step(workload, current_param_container, model_state, batch, rng, optimizer, hp)
         return optimizer_state, current_param_container, new_model_state
 
-    def data_selection(
-        workload, input_queue, optimizer_state, current_param_container, model_state, hyperparameters, global_step, rng
-    ):
-        return next_batch(input_queue)
-
-    return get_batch_size, init_optimizer_state, update_params, data_selection
+    return batch_size, init_optimizer_state, update_params, data_selection

@@ -84,10 +84,10 @@ def _leaves_by_path(tree) -> list[tuple[str, object]]:
     return [(_path_key(path), leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]]
 
 
-def parameter_routes(params, param_types, policy: routing.Policy = routing.DEFAULT) -> dict[str, str]:
-    """{path key: ``recipe.route`` of the parameter} (its type, its shape: the same in either layout)."""
+def route_parameters(params, param_types, policy: routing.Policy = routing.DEFAULT) -> dict[str, str]:
+    """{path key: ``recipe.route_by_type`` of the parameter} (its type, its shape: the same in either layout)."""
     names = type_names(params, param_types)
-    return {key: recipe.route(names[key], tuple(p.shape), policy) for key, p in _leaves_by_path(params)}
+    return {key: recipe.route_by_type(names[key], tuple(p.shape), policy) for key, p in _leaves_by_path(params)}
 
 
 def torch_layout(type_name: str | None, shape: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -124,28 +124,28 @@ def in_torch_layout(inner: optax.GradientTransformation, perms: dict[str, tuple]
 def kronecker(transform, policy: routing.Policy = routing.DEFAULT, **options):
     """An optimizer factory: ``transform`` (a ``precond_jax`` preset, say ``precond_jax.shampoo``) with ``options``
     (any overridden by a hyperparameter of the same name in the search-space point) on the parameters
-    ``recipe.route`` sends to it (dense and conv kernels in torch's layout; norms and biases on its diagonal
+    ``recipe.route_by_type`` sends to it (dense and conv kernels in torch's layout; norms and biases on its diagonal
     method), NAdamW on huge tables: as ``glue.kronecker`` builds the torch optimizers."""
+
+    factory = recipe.KronFactory(policy, options)
 
     def build(params, param_types, hp: TrainingHParams, hyperparameters, learning_rate) -> optax.GradientTransformation:
         names = type_names(params, param_types)
-        routes = parameter_routes(params, param_types, policy.with_overrides(hyperparameters))
+        routes = route_parameters(params, param_types, factory.policy_for(hyperparameters))
         kron = transform(
             learning_rate,
             hp.weight_decay,
-            precondition=lambda tree: _by_path(tree, lambda key, _: routes[key] == recipe.KRON),
-            **{"betas": hp.betas, **options, **recipe.kron_overrides(hyperparameters)},
+            precondition=lambda tree: _by_path(tree, lambda key, _: routes[key] == routing.KRONECKER),
+            **factory.options_for(hp, hyperparameters),
         )
-        transforms = {recipe.KRON: kron}
-        if recipe.ADAM in routes.values():
-            transforms[recipe.ADAM] = precond_jax.nadamw(learning_rate, hp.adam_betas, weight_decay=hp.weight_decay)
-        labels = _by_path(params, lambda key, _: recipe.ADAM if routes[key] == recipe.ADAM else recipe.KRON)
+        transforms = {routing.KRONECKER: kron}
+        if routing.ADAM in routes.values():
+            transforms[routing.ADAM] = precond_jax.nadamw(learning_rate, hp.adam_betas, weight_decay=hp.weight_decay)
+        labels = _by_path(params, lambda key, _: routing.ADAM if routes[key] == routing.ADAM else routing.KRONECKER)
         perms = {key: torch_layout(names[key], tuple(p.shape)) for key, p in _leaves_by_path(params)}
         return in_torch_layout(optax.multi_transform(transforms, labels), perms)
 
-    build.overridable = recipe.KRON_OVERRIDES
-    build.policy = policy
-    return build
+    return factory.attach(build)
 
 
 def clip_by_global_norm(grads, max_norm: float | None):
@@ -198,9 +198,6 @@ def make_submission(build_optimizer, defaults: TrainingHParams):
     (params, param types, resolved hparams, raw hyperparameters or None, learning-rate schedule) -> optax
     transformation applying the whole update (learning rate and weight decay included)."""
 
-    def get_batch_size(workload_name):
-        return batch_size(workload_name)
-
     def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
         del model_state, rng
         hp = TrainingHParams.resolve(hyperparameters, defaults)
@@ -242,9 +239,4 @@ def make_submission(build_optimizer, defaults: TrainingHParams):
         precond_jax.check(opt_state)  # raises the torch core's errors (non-finite gradient, failed refreshes)
         return (opt_state, opt_update), params, model_state
 
-    def data_selection(
-        workload, input_queue, optimizer_state, current_param_container, model_state, hyperparameters, global_step, rng
-    ):
-        return recipe.next_batch(input_queue)
-
-    return get_batch_size, init_optimizer_state, update_params, data_selection
+    return batch_size, init_optimizer_state, update_params, recipe.data_selection

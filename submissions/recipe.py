@@ -65,8 +65,10 @@ def scheduled_lr(hp: TrainingHParams, step: int, step_hint: int) -> float:
     return hp.learning_rate * warmup_cosine(step, warmup_steps(hp, step_hint), step_hint)
 
 
-def next_batch(input_queue) -> dict:
-    """The trivial data_selection: the next batch of the pre-shuffled queue."""
+def data_selection(
+    workload, input_queue, optimizer_state, current_param_container, model_state, hyperparameters, global_step, rng
+) -> dict:
+    """AlgoPerf's ``data_selection``, the same in both frameworks: the next batch of the pre-shuffled queue."""
     return next(input_queue)
 
 
@@ -99,16 +101,10 @@ def batch_size(workload_name: str) -> int:
     return BATCH_SIZES[workload_name]
 
 
-# Where a parameter goes: the Kronecker optimizer, its diagonal method, or a separate NAdamW (submissions/routing.py
-# decides, by AlgoPerf type and shape under the submission's policy).
-KRON, DIAGONAL, ADAM = routing.KRONECKER, routing.UNPRECONDITIONED, routing.ADAM
-ADAM_DIM_THRESHOLD = routing.ADAM_DIM_THRESHOLD
-UNPRECONDITIONED_TYPES = routing.NORM_AND_BIAS_TYPES
-
-
-def route(type_name: str | None, shape: tuple[int, ...], policy: routing.Policy = routing.DEFAULT) -> str:
-    """``routing.route`` for a parameter known by its type name (None when the workload gives none) and shape:
-    neither layout nor framework matters, only the largest dimension and the type."""
+def route_by_type(type_name: str | None, shape: tuple[int, ...], policy: routing.Policy = routing.DEFAULT) -> str:
+    """Where a parameter goes (``routing.KRONECKER``, ``UNPRECONDITIONED`` or ``ADAM``): ``routing.route`` for a
+    parameter known by its type name (None when the workload gives none) and shape: neither layout nor framework
+    matters, only the largest dimension and the type."""
     return routing.route(type_name or "a parameter", type_name, shape, policy)
 
 
@@ -130,6 +126,30 @@ KRON_OVERRIDES = tuple(f.name for f in fields(KronConfig) if f.name not in ("var
 def kron_overrides(hyperparameters: Any) -> dict:
     """The KronConfig options a search-space point sets (they override a submission's options)."""
     return {k: getattr(hyperparameters, k) for k in KRON_OVERRIDES if hasattr(hyperparameters, k)}
+
+
+@dataclass(frozen=True)
+class KronFactory:
+    """The framework-free half of both glues' ``kronecker`` optimizer factories: the submission's options, the
+    names a search-space point may override, its routing policy, and the rule that merges them; each glue keeps
+    only building its framework's optimizers."""
+
+    policy: routing.Policy = routing.DEFAULT
+    options: dict = field(default_factory=dict)
+    overridable: tuple[str, ...] = KRON_OVERRIDES
+
+    def options_for(self, hp: TrainingHParams, hyperparameters: Any) -> dict:
+        """The recipe's betas, overridden by the submission's options, overridden by the point's KronConfig options."""
+        return {"betas": hp.betas, **self.options, **kron_overrides(hyperparameters)}
+
+    def policy_for(self, hyperparameters: Any) -> routing.Policy:
+        """The submission's routing policy, ``precondition_embeddings`` overridden by the point's."""
+        return self.policy.with_overrides(hyperparameters)
+
+    def attach(self, build):
+        """``build`` with the attributes ``hyperparameters`` (and the benchmarks) read: overridable, policy."""
+        build.overridable, build.policy = self.overridable, self.policy
+        return build
 
 
 def hyperparameters(build_optimizer) -> dict[str, ss.Param]:

@@ -11,6 +11,7 @@ import sysconfig
 
 import pytest
 
+from precond.registry import OPTIMIZERS
 from tests.cli_helpers import ROOT
 
 SHIM = os.path.join(ROOT, "compat", "shim")
@@ -127,7 +128,7 @@ print(json.dumps({"before": before, "after": loss_on(first), "refreshes": counte
                   "versions": {"jax": jax.__version__, "optax": optax.__version__}}))
 """
 )
-JAX_NAMES = ["nadamw", "shampoo", "shampoo2", "kradagrad", "kradagrad_star", "eshampoo", "soap"]
+JAX_NAMES = list(OPTIMIZERS)
 
 
 def run_alone(folder, driver, tmp_path):
@@ -167,7 +168,7 @@ def test_exported_jax_submission_trains_mnist_with_only_the_stand_in(tmp_path, n
         assert result["after"] < 0.9 * result["before"], result
 
 
-@pytest.mark.parametrize("name", ["nadamw", "shampoo", "shampoo2", "kradagrad", "kradagrad_star", "eshampoo", "soap"])
+@pytest.mark.parametrize("name", OPTIMIZERS)
 def test_every_submission_exports_with_provenance_and_no_kronbench_imports(tmp_path, name):
     out = tmp_path / name
     assert export(name, f"--output_dir={out}").returncode == 0

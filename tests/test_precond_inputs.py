@@ -7,8 +7,9 @@ import torch
 
 import precond
 from precond.config import HONOURED
+from precond.registry import SPECS
 
-KRON = [precond.Shampoo, precond.Shampoo2, precond.KrADagradStar, precond.KrADagrad, precond.EShampoo, precond.SOAP]
+KRON = [getattr(precond, spec.optimizer) for spec in SPECS.values()]
 ALL = [*KRON, precond.NAdamW]
 OFF = math.inf
 

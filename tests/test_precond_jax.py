@@ -16,11 +16,12 @@ import optax
 import pytest
 
 import precond_jax
+from precond import registry
 from precond_jax import matrix_functions as mf
 from tests.jax_compat import enable_x64
 
 OFF = math.inf  # start_preconditioning_step: never refresh
-VARIANTS = ["shampoo", "shampoo2", "kradagrad", "kradagrad_star", "eshampoo", "soap"]
+VARIANTS = list(registry.VARIANTS)
 
 
 def make_params(seed=0):

@@ -21,21 +21,14 @@ import torch
 
 import precond
 import precond_jax
+from precond.registry import TORCH_NAMES
 from tests.jax_compat import enable_x64
 
 # (shape, preconditioned): conv (c_out, c_in, kh, kw), embedding table (routed to the diagonal method), bias,
 # a matrix split into (8, 5) and (4, 5) blocks at max_preconditioner_dim 8, an order-3 tensor.
 PARAMS = [((3, 2, 2, 2), True), ((20, 4), False), ((5,), True), ((12, 5), True), ((3, 4, 5), True)]
 MAX_DIM = 8
-TORCH = {
-    "nadamw": precond.NAdamW,
-    "shampoo": precond.Shampoo,
-    "shampoo2": precond.Shampoo2,
-    "kradagrad": precond.KrADagrad,
-    "kradagrad_star": precond.KrADagradStar,
-    "eshampoo": precond.EShampoo,
-    "soap": precond.SOAP,
-}
+TORCH = {name: getattr(precond, cls) for name, cls in TORCH_NAMES.items()}
 LR, WD = 1e-2, 0.1
 
 

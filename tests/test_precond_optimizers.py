@@ -9,8 +9,9 @@ import torch
 
 import precond
 from precond import matrix_functions as mf
+from precond.registry import SPECS
 
-ALL = [precond.Shampoo, precond.Shampoo2, precond.KrADagradStar, precond.KrADagrad, precond.EShampoo, precond.SOAP]
+ALL = [getattr(precond, spec.optimizer) for spec in SPECS.values()]
 
 
 def make_model(seed=0):

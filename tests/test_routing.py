@@ -6,6 +6,7 @@ import pytest
 
 from common import search_space
 from compat import prng
+from precond.registry import VARIANTS
 from runner.loading import load_submission
 from submissions import glue, routing
 from tests.cli_helpers import ROOT
@@ -31,7 +32,7 @@ DOCUMENTED = {
     "LAYER_NORM_SCALE": (U, U),
     "LAYER_NORM_BIAS": (U, U),
 }
-KRON_SUBMISSIONS = ("shampoo", "shampoo2", "kradagrad", "kradagrad_star", "eshampoo", "soap")
+KRON_SUBMISSIONS = VARIANTS
 
 
 # Every embedding table of the suite, by name (the rest: 1-D parameters are norms and biases, the others weights).

@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 
 from common import search_space
+from precond.registry import OPTIMIZERS
 from runner import frameworks
 from runner.loading import load_submission
 from runner.loop import TrialConfig, train_once
 from tests.cli_helpers import ROOT
 from workloads.registry import JAX_WORKLOADS, get_workload
 
-NAMES = ["nadamw", "shampoo", "shampoo2", "kradagrad", "kradagrad_star", "eshampoo", "soap"]
+NAMES = list(OPTIMIZERS)
 FORCED = dict(precondition_frequency=1, start_preconditioning_step=1)
 # A point that reaches mnist's 0.97 in ~830 steps (seed 0, PyTorch), so the test keeps a margin on the budget.
 FAST_POINT = {"learning_rate": 0.005, "one_minus_beta1": 0.1, "beta2": 0.99, "warmup_factor": 0.01, "weight_decay": 0.0}

@@ -25,13 +25,14 @@ from algoperf import spec
 from common import search_space
 from compat import prng
 from precond import blocking
+from precond.registry import OPTIMIZERS
 from runner.loading import REQUIRED
-from submissions import glue, glue_jax, recipe
+from submissions import glue, glue_jax, recipe, routing
 from tests.cli_helpers import ROOT
 from tests.coverage_workload import CoverageWorkload
 from tests.fakes import SleepyWorkload
 
-NAMES = ["nadamw", "shampoo", "shampoo2", "kradagrad", "kradagrad_star", "eshampoo", "soap"]
+NAMES = list(OPTIMIZERS)
 PT = spec.ParameterType
 
 
@@ -326,14 +327,16 @@ def test_every_parameter_kind_goes_where_the_torch_glue_sends_it():
     torch_workload = CoverageWorkload()
     model, _ = torch_workload.init_model_fn(prng.PRNGKey(0))
     groups, adam = glue.route_parameters(model, torch_workload.model_params_types)
-    torch_routes = {n: recipe.ADAM for n, _ in adam}
+    torch_routes = {n: routing.ADAM for n, _ in adam}
     for g in groups:
-        torch_routes |= {n: recipe.KRON if g.get("precondition", True) else recipe.DIAGONAL for n, _ in g["params"]}
+        torch_routes |= {
+            n: routing.KRONECKER if g.get("precondition", True) else routing.UNPRECONDITIONED for n, _ in g["params"]
+        }
     assert set(torch_routes) == set(TWINS)
 
     workload = FlaxWorkload(Coverage(), coverage_batch(0)["inputs"])
     params, _ = workload.init_model_fn(jax.random.PRNGKey(0))
-    jax_routes = glue_jax.parameter_routes(params, workload.model_params_types)
+    jax_routes = glue_jax.route_parameters(params, workload.model_params_types)
     assert {t: jax_routes[f] for t, f in TWINS.items()} == torch_routes
 
     # and the built optimizer holds them so: the table in NAdamW, the kernels preconditioned in torch's layout

@@ -23,7 +23,9 @@ from tuning.plan import REPO_ROOT, TrialSpec
 
 log = logging.getLogger("kronbench.tuning")
 
-THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# The thread counts a trial is given (its share of the cores); common.threads.QUIET_THREAD_ENV is the other concept:
+# the settings every subprocess gets so idle BLAS threads do not spin.
+THREAD_COUNT_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 POLL_SEC = 0.2
 ATTEMPT_MARK = "=== attempt started"
 
@@ -82,7 +84,7 @@ class LocalExecutor:
 
     def _start(self, spec: TrialSpec, slot: int) -> tuple[subprocess.Popen, TrialSpec, str]:
         env = dict(os.environ, KRONBENCH_PARENT_PID=str(os.getpid()), **procs_env(self.procs_per_trial))
-        env.update({name: str(max(1, self.threads // self.procs_per_trial)) for name in THREAD_ENV})
+        env.update({name: str(max(1, self.threads // self.procs_per_trial)) for name in THREAD_COUNT_ENV})
         if self.cpu_sets is not None:
             env["KRONBENCH_CPUS"] = ",".join(map(str, self.cpu_sets[slot]))
         log_path = _log_path(self.log_dir, spec)
@@ -192,7 +194,7 @@ def _ray_torchrun_trial(spec_dict: dict, threads: int, procs: int) -> tuple[dict
     from tuning.trial import read_result
 
     env = dict(os.environ, KRONBENCH_PARENT_PID=str(os.getpid()), **procs_env(procs))
-    env.update({name: str(threads) for name in THREAD_ENV})
+    env.update({name: str(threads) for name in THREAD_COUNT_ENV})
     proc = subprocess.run(
         [sys.executable, "-m", "tuning.worker"],
         cwd=REPO_ROOT,

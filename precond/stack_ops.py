@@ -1,0 +1,54 @@
+"""Kronecker products applied to stacked arrays without forming them: mode products and factor statistics.
+
+A stack T has shape (B, d_1, ..., d_k); matrices have shape (B, d_i, d_i). Written once for any array namespace
+that spells ``moveaxis``, ``swapaxes``, ``where`` and ``finfo`` alike (torch, jax.numpy): each core binds
+``TensorOps`` to its own (``precond.tensor_ops``, ``precond_jax.tensor_ops``), passing what the frameworks spell
+apart (the norm, the trace, the identity on a device). Imports no framework.
+"""
+
+
+class TensorOps:
+    def __init__(self, xp, vector_norm, trace, eye_like):
+        """xp: the array namespace; vector_norm(x): the 2-norm of each row of (B, n); trace(a): each (B, d, d)
+        matrix's trace; eye_like(f): the identity of f's last two dims, in f's dtype and on f's device."""
+        self.xp, self._vector_norm, self.trace, self._eye_like = xp, vector_norm, trace, eye_like
+
+    def mode_product(self, t, m, dim: int):
+        """T x_dim M: out[b, .., j, ..] = sum_l M[b, j, l] T[b, .., l, ..] along tensor dimension ``dim`` (0-based)."""
+        moved = self.xp.moveaxis(t, dim + 1, -1)
+        shape = moved.shape
+        out = moved.reshape(shape[0], -1, shape[-1]) @ self.xp.swapaxes(m, -1, -2)
+        return self.xp.moveaxis(out.reshape(shape), -1, dim + 1)
+
+    def apply_all(self, t, mats, transpose: bool = False):
+        """T x_1 M_1 x_2 M_2 ... (with M_i^T when ``transpose``)."""
+        for dim, m in enumerate(mats):
+            t = self.mode_product(t, self.xp.swapaxes(m, -1, -2) if transpose else m, dim)
+        return t
+
+    def apply_all_but(self, t, mats, skip: int):
+        """T x_j M_j for every j but ``skip``, in order."""
+        for dim, m in enumerate(mats):
+            if dim != skip:
+                t = self.mode_product(t, m, dim)
+        return t
+
+    def unfold(self, t, dim: int):
+        """The mode-``dim`` unfolding T_(dim): shape (B, d_dim, product of the other dims)."""
+        return self.xp.moveaxis(t, dim + 1, 1).reshape(t.shape[0], t.shape[dim + 1], -1)
+
+    def gram(self, t, dim: int, other=None):
+        """T_(dim) T_(dim)^T (or T_(dim) O_(dim)^T): the contraction over every tensor dimension but ``dim``."""
+        a = self.unfold(t, dim)
+        b = a if other is None else self.unfold(other, dim)
+        return a @ self.xp.swapaxes(b, -1, -2)
+
+    def block_norms(self, t):
+        """Frobenius norm of each block, shaped to broadcast against the stack: (B, 1, ..., 1)."""
+        return self._vector_norm(t.reshape(t.shape[0], -1)).reshape((-1,) + (1,) * (t.ndim - 1))
+
+    def normalised(self, f):
+        """The factor scaled to mean eigenvalue 1 (the identity while the factor is still zero)."""
+        tr = self.trace(f)[:, None, None]
+        tiny = self.xp.finfo(f.dtype).tiny
+        return self.xp.where(tr > 0, f * (f.shape[-1] / tr.clip(min=tiny)), self._eye_like(f))
