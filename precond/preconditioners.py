@@ -46,8 +46,9 @@ class Variant:
             stat.mul_(b2).add_(update, alpha=1 - b2)
 
     def _bias_correction(self, step: int) -> float:
+        """Of the factor statistics: 1 - b2^n for their n accumulations by ``step``."""
         b2 = self.cfg.betas[1]
-        return 1.0 if b2 == 1.0 else 1 - b2**step
+        return 1.0 if b2 == 1.0 else 1 - b2 ** self.cfg.statistics_count(step)
 
 
 class Shampoo(Variant):
@@ -162,9 +163,10 @@ class KrADagrad(KrADagradStar):
         state["half_roots"] = [_eye(stack_shape, d, dtype, device, self.cfg.eps**-0.5) for d in stack_shape[1:]]
         return state
 
-    def factors_to_update(self, dims: tuple[int, ...], step: int) -> list[int]:
+    def factors_to_update(self, dims: tuple[int, ...], count: int) -> list[int]:
+        """For the ``count``-th accumulation (the step when statistics_compute_steps is 1)."""
         largest = max(range(len(dims)), key=lambda i: dims[i])
-        if math.isqrt(step) ** 2 == step:
+        if math.isqrt(count) ** 2 == count:
             return [i for i in range(len(dims)) if i != largest] or [largest]
         return [largest]
 
@@ -172,7 +174,7 @@ class KrADagrad(KrADagradStar):
         xs = state["inverse_factors"]
         g = g.to(xs[0].dtype)
         damping = self.cfg.eps**2 if self.cfg.damping is None else self.cfg.damping
-        for i in self.factors_to_update(tuple(g.shape[1:]), step):
+        for i in self.factors_to_update(tuple(g.shape[1:]), self.cfg.statistics_count(step)):
             ghat = g
             for j, h in enumerate(state["half_roots"]):
                 if j != i:
