@@ -4,6 +4,7 @@ of one (B, d, d) stack, timed interleaved per round against the engine's own (a 
 - fused: one baddbmm_, the EMA folded into the GEMM's beta and alpha (full product, one pass over L fewer);
 - triangle2 / triangle4: the lower triangle of 2 x 2 or 4 x 4 blocks by baddbmm_ into views of L (3/4 and 10/16
   of the FLOPs), the strict upper blocks then copied from their mirror images;
+- triangle4_unfused: the same 10 products into a fresh buffer by bmm, mirrored, then the engine's EMA;
 - syrk: BLAS ssyrk (scipy's, C = alpha A A^T + beta C on one triangle: half the FLOPs) per block, then mirrored.
 
 Each candidate's result is checked against the engine's first (fp32 rounding). Printed per shape: median and
@@ -48,6 +49,21 @@ def _triangle(f, a, parts):
             f[:, ri, rj] = f[:, rj, ri].transpose(-1, -2)
 
 
+def triangle4_unfused(f, a):
+    """The triangle into a fresh buffer, then the engine's EMA: the path that keeps its rounding of the EMA."""
+    g = torch.empty_like(f)
+    d = a.shape[1]
+    cuts = [d * i // 4 for i in range(5)]
+    rows = [slice(cuts[i], cuts[i + 1]) for i in range(4)]
+    for i, ri in enumerate(rows):
+        for rj in rows[: i + 1]:
+            torch.bmm(a[:, ri], a[:, rj].transpose(-1, -2), out=g[:, ri, rj])
+    for i, ri in enumerate(rows):
+        for rj in rows[i + 1 :]:
+            g[:, ri, rj] = g[:, rj, ri].transpose(-1, -2)
+    f.mul_(B2).add_(g, alpha=1 - B2)
+
+
 def triangle2(f, a):
     _triangle(f, a, 2)
 
@@ -65,7 +81,13 @@ def syrk(f, a):
     f.copy_(torch.tril(f) + torch.tril(f, -1).transpose(-1, -2))
 
 
-CANDIDATES = {"fused": fused, "triangle2": triangle2, "triangle4": triangle4, "syrk": syrk}
+CANDIDATES = {
+    "fused": fused,
+    "triangle2": triangle2,
+    "triangle4": triangle4,
+    "triangle4_unfused": triangle4_unfused,
+    "syrk": syrk,
+}
 
 
 def timed(fn, f, a) -> float:
@@ -107,6 +129,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--shapes", nargs="+", default=SHAPES)
     args = parser.parse_args()
+    if args.rounds < 2:
+        parser.error("--rounds must be at least 2 (quartiles over rounds)")
     torch.set_num_threads(1)
     print(f"candidate / engine time of the EMA statistics update, median [IQR] over {args.rounds} rounds, 1 thread")
     for shape in args.shapes:
