@@ -10,7 +10,12 @@ of one (B, d, d) stack, timed interleaved per round against the engine's own (a 
 Each candidate's result is checked against the engine's first (fp32 rounding). Printed per shape: median and
 interquartile range over rounds of candidate / engine time, and the engine's time. One torch thread.
 
+``--models``: whole optimizer steps instead (precond's, after a refresh at step 1, none after), on
+benchmarks.step_time's models, the engine's triangle path (``precond.tensor_ops.TRIANGLE_MIN_DIM``) on and off
+in alternate steps of two optimizers with the same gradients: median [IQR] of on / off.
+
     python -m benchmarks.symmetric_statistics [--rounds 7] [--shapes 1x1024x1024 1x512x512 ...]
+    python -m benchmarks.symmetric_statistics --models mlp transformer convnet [--optimizer Shampoo] [--rounds 12]
 """
 
 from common.threads import configure_thread_env  # first: it must precede numpy and torch
@@ -119,6 +124,36 @@ def measure(shape: str, rounds: int) -> dict:
     return {"engine": statistics.median(base_times[1:]), **{n: r[1:] for n, r in ratios.items()}}
 
 
+def measure_steps(model_name: str, optimizer: str, rounds: int) -> tuple[list[float], float]:
+    """(triangle on / off optimizer-step time per round, the last 'off' step's seconds)."""
+    import precond
+    from benchmarks.step_time import MODELS
+    from precond import tensor_ops
+
+    model = MODELS[model_name]()[0]
+    grads = [torch.randn_like(p) for p in model.parameters()]
+    runs = {}
+    for on in (True, False):
+        params = [torch.nn.Parameter(p.detach().clone()) for p in model.parameters()]
+        opt = getattr(precond, optimizer)(params, precondition_frequency=10**6, start_preconditioning_step=1)
+        runs[on] = (params, opt)
+    threshold, ratios, times = tensor_ops.TRIANGLE_MIN_DIM, [], {}
+    try:
+        for i in range(rounds + 1):  # the first round refreshes
+            for on, (params, opt) in runs.items():
+                tensor_ops.TRIANGLE_MIN_DIM = threshold if on else 2**62
+                for p, g in zip(params, grads, strict=True):
+                    p.grad = g
+                start = time.perf_counter()
+                opt.step()
+                times[on] = time.perf_counter() - start
+            if i:
+                ratios.append(times[True] / times[False])
+    finally:
+        tensor_ops.TRIANGLE_MIN_DIM = threshold
+    return ratios, times[False]
+
+
 def quartiles(xs: list[float]) -> tuple[float, float, float]:
     q = statistics.quantiles(xs, n=4)
     return q[0], statistics.median(xs), q[2]
@@ -128,10 +163,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--shapes", nargs="+", default=SHAPES)
+    parser.add_argument("--models", nargs="+", choices=["mlp", "transformer", "convnet"])
+    parser.add_argument("--optimizer", default="Shampoo", choices=["Shampoo", "Shampoo2", "EShampoo", "SOAP"])
     args = parser.parse_args()
     if args.rounds < 2:
         parser.error("--rounds must be at least 2 (quartiles over rounds)")
     torch.set_num_threads(1)
+    if args.models:
+        print(f"{args.optimizer} optimizer step, triangle statistics on / off, median [IQR] over {args.rounds} rounds")
+        for name in args.models:
+            ratios, off = measure_steps(name, args.optimizer, args.rounds)
+            q = quartiles(ratios)
+            print(f"  {name:12s} {q[1]:.2f} [{q[0]:.2f}, {q[2]:.2f}]   (off: {off * 1e3:.1f} ms)", flush=True)
+        return
     print(f"candidate / engine time of the EMA statistics update, median [IQR] over {args.rounds} rounds, 1 thread")
     for shape in args.shapes:
         result = measure(shape, args.rounds)

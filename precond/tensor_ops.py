@@ -26,17 +26,19 @@ def unfold(t: torch.Tensor, dim: int) -> torch.Tensor:
     return t.movedim(dim + 1, 1).reshape(t.shape[0], t.shape[dim + 1], -1)
 
 
-# A T T^T on CPU with d >= TRIANGLE_MIN_DIM is computed as the lower triangle of TRIANGLE_PARTS^2 blocks (10 of 16
-# products), then mirrored: 0.68x the full product's time at d 1024 and 0.66-0.81x at 512, no gain below
-# (docs/measurements.md, "Symmetric statistics"; BLAS syrk did not pay).
+# A (d, m) unfolding's T T^T on CPU with d >= TRIANGLE_MIN_DIM and m >= TRIANGLE_MIN_INNER is computed as the lower
+# triangle of TRIANGLE_PARTS^2 blocks (10 of 16 products), then mirrored: 0.68x the full product's time at d = m =
+# 1024, 0.85-0.93x at d 512-1024 with m 256-512; no gain with smaller d or m (1.44x slower at m 10), where the
+# products are too small (docs/measurements.md, "Symmetric statistics"; BLAS syrk did not pay).
 TRIANGLE_MIN_DIM = 512
+TRIANGLE_MIN_INNER = 256
 TRIANGLE_PARTS = 4
 
 
 def gram(t: torch.Tensor, dim: int, other: torch.Tensor | None = None) -> torch.Tensor:
     """T_(dim) T_(dim)^T (or T_(dim) O_(dim)^T): the contraction over every tensor dimension but ``dim``."""
     a = unfold(t, dim)
-    if other is None and a.device.type == "cpu" and a.shape[1] >= TRIANGLE_MIN_DIM:
+    if other is None and a.device.type == "cpu" and a.shape[1] >= TRIANGLE_MIN_DIM and a.shape[2] >= TRIANGLE_MIN_INNER:
         return _lower_blocks_gram(a, TRIANGLE_PARTS)
     b = a if other is None else unfold(other, dim)
     return a @ b.transpose(-1, -2)

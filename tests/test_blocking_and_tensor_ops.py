@@ -85,17 +85,18 @@ def test_gram_and_block_norms():
 
 
 def test_large_grams_take_a_lower_block_triangle_of_the_products():
-    """From TRIANGLE_MIN_DIM on (CPU), T T^T costs 10 of the 16 block products (torch's FLOP counter) and equals the
-    full product to fp64 rounding; an uneven split (d = 515) and an order-3 tensor's middle dim included."""
+    """From TRIANGLE_MIN_DIM rows and TRIANGLE_MIN_INNER columns on (CPU), T T^T costs 10 of the 16 block products
+    (torch's FLOP counter) and equals the full product to fp64 rounding; an uneven split (d = 515) and an order-3
+    tensor's middle dim included. Below either bound it is one full product."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from precond import tensor_ops
 
     gen = torch.Generator().manual_seed(2)
-    d = tensor_ops.TRIANGLE_MIN_DIM
+    d, m = tensor_ops.TRIANGLE_MIN_DIM, tensor_ops.TRIANGLE_MIN_INNER
     for t, dim in [
-        (torch.randn(2, d, 6, generator=gen, dtype=torch.float64), 0),
-        (torch.randn(1, 3, d + 3, 2, generator=gen, dtype=torch.float64), 1),
+        (torch.randn(2, d, m, generator=gen, dtype=torch.float64), 0),
+        (torch.randn(1, m // 2, d + 3, 2, generator=gen, dtype=torch.float64), 1),
     ]:
         a = t.movedim(dim + 1, 1).reshape(t.shape[0], t.shape[dim + 1], -1)
         with FlopCounterMode(display=False) as counter:
@@ -103,7 +104,7 @@ def test_large_grams_take_a_lower_block_triangle_of_the_products():
         torch.testing.assert_close(ours, a @ a.transpose(-1, -2), rtol=1e-13, atol=1e-13)
         full = 2 * a.shape[0] * a.shape[1] ** 2 * a.shape[2]
         assert counter.get_total_flops() == pytest.approx(full * 10 / 16, rel=0.02)
-    small = torch.randn(2, d - 1, 6, generator=gen)
-    with FlopCounterMode(display=False) as counter:
-        gram(small, 0)
-    assert counter.get_total_flops() == 2 * 2 * (d - 1) ** 2 * 6
+    for rows, inner in [(d - 1, m), (d, m - 1)]:
+        with FlopCounterMode(display=False) as counter:
+            gram(torch.randn(2, rows, inner, generator=gen), 0)
+        assert counter.get_total_flops() == 2 * 2 * rows**2 * inner
