@@ -3,8 +3,8 @@
 #   1. the runner's CUDA path: the shampoo submission on two suite workloads (short trials, self-tuning ruleset);
 #   2. a 2-process DDP trial through torchrun when two GPUs are visible (skipped, saying why, otherwise; on CPU
 #      with gloo in the smoke run);
-#   3. Shampoo / AdamW step time (optimizer step and whole training step) on the suite's models at AlgoPerf batch
-#      sizes (benchmarks/gpu_step_time.py).
+#   3. Shampoo / AdamW step time (optimizer step and whole training step) on the suite's models (all eight by
+#      default) at AlgoPerf batch sizes (benchmarks/gpu_step_time.py).
 # Exits 1 when there is no GPU or a check failed (logs stay in the printed folder).
 #
 #   benchmarks/gpu_check.sh                        # on a GPU machine
@@ -31,7 +31,7 @@ cuda)
         exit 1
     fi
     TRIAL_STEPS=200 TIMED_STEPS=100 FREQUENCY=100 BATCH_ARGS=()
-    read -r -a STEP_WORKLOADS <<< "${GPU_CHECK_WORKLOADS:-fashion_resnet fashion_vit stdlib_lm flights_dlrm qm9_gnn mri_unet}"
+    read -r -a STEP_WORKLOADS <<< "${GPU_CHECK_WORKLOADS:-fashion_resnet fashion_vit stdlib_lm flights_dlrm qm9_gnn mri_unet bible_mt espeak_asr}"
     ;;
 cpu)
     export CUDA_VISIBLE_DEVICES="" OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1

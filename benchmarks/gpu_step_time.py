@@ -26,7 +26,8 @@ from workloads.registry import CPU_SUITE, get_workload
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAMPOO = os.path.join(ROOT, "submissions", "shampoo")
-# the official workload whose batch size each suite workload borrows
+# the official workload whose batch size each suite workload borrows (its AlgoPerf family, scoring.transfer's
+# FAMILIES, where it has one; stdlib_lm, whose family finewebedu_lm has no batch size here, takes wmt's)
 ANALOGUE = {
     "mnist": "mnist",
     "fashion_resnet": "imagenet_resnet",
@@ -35,6 +36,8 @@ ANALOGUE = {
     "flights_dlrm": "criteo1tb",
     "qm9_gnn": "ogbg",
     "mri_unet": "fastmri",
+    "bible_mt": "wmt",
+    "espeak_asr": "librispeech_conformer",
 }
 
 

@@ -11,6 +11,11 @@ on. The JAX column (``benchmarks.step_time_jax``: the same models in JAX, XLA on
 times each optimizer right after its torch twin, so the JAX / torch ratios are measured side by side;
 ``--no_jax`` skips it.
 
+Beside each Kronecker variant with a model (``benchmarks.gemm_floor``): its GEMM floor, the matrix products of
+its statistics, applications and amortised refreshes counted from the block shapes at the rate of a 1024^3 fp32
+matmul timed in the same run (the best of its timings before each optimizer and after the last), and
+measured / floor.
+
     python -m benchmarks.step_time [--steps 100] [--models mlp transformer convnet] [--threads 1] [--no_jax]
 """
 
@@ -25,9 +30,14 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import precond  # noqa: E402
+from benchmarks import gemm_floor  # noqa: E402
+from precond.config import KronConfig  # noqa: E402
 from precond.registry import SPECS  # noqa: E402
 
 KRON = {spec.optimizer: getattr(precond, spec.optimizer) for spec in SPECS.values()}
+
+OPTIONS = {"precondition_frequency": 100, "max_preconditioner_dim": 1024}
+WARMUP = 3
 
 
 def mlp():
@@ -74,7 +84,7 @@ def make_optimizer(name, params, heavyball_compile):
         if not heavyball_compile:
             heavyball.utils.compile_mode = None
         return heavyball.SOAP(params, precondition_frequency=100, max_precond_dim=1024, **common)
-    return KRON[name](params, precondition_frequency=100, max_preconditioner_dim=1024, **common)
+    return KRON[name](params, **OPTIONS, **common)
 
 
 def time_steps(model_fn, name, steps, heavyball_compile):
@@ -84,17 +94,27 @@ def time_steps(model_fn, name, steps, heavyball_compile):
     opt = make_optimizer(name, model.parameters(), heavyball_compile)
     loss_fn = nn.CrossEntropyLoss()
     opt_time = total = 0.0
-    for i in range(steps + 3):
+    for i in range(steps + WARMUP):
         start = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss_fn(model(x), y).backward()
         mid = time.perf_counter()
         opt.step()
         end = time.perf_counter()
-        if i >= 3:  # warm-up: allocation and first-call costs
+        if i >= WARMUP:  # warm-up: allocation and first-call costs
             opt_time += end - mid
             total += end - start
     return opt_time / steps, total / steps
+
+
+def floor_flops(model_fn, name: str, steps: int) -> float | None:
+    """Matrix-product FLOPs per timed step of Kronecker optimizer ``name`` on the model (None: no floor)."""
+    if name not in KRON:
+        return None
+    cfg = KronConfig.build(name, KRON[name].PRESET, OPTIONS)
+    shapes = [p.shape for p in model_fn()[0].parameters()]
+    blocks = gemm_floor.preconditioned_blocks(shapes, OPTIONS["max_preconditioner_dim"])
+    return gemm_floor.step_flops(cfg, blocks, range(WARMUP + 1, WARMUP + 1 + steps))
 
 
 def jax_available() -> bool:
@@ -142,23 +162,35 @@ def main() -> None:
         print("JAX is not installed (pip install -r requirements.txt): its column is skipped")
     for model_name in args.models:
         times, jax_times = {}, {}
+        rate = 0.0
         for name in names:  # torch and JAX side by side, so that the machine's load drifts into both alike
+            rate = max(rate, gemm_floor.matmul_rate())  # the best rate seen between the optimizers' runs
             times[name] = time_steps(MODELS[model_name], name, args.steps, args.heavyball_compile)
             if use_jax and (name == "AdamW" or name in step_time_jax.VARIANTS):
                 jax_times[name] = step_time_jax.time_steps(model_name, name, args.steps)
-        report(model_name, names, times, jax_times)
+        rate = max(rate, gemm_floor.matmul_rate())
+        floors = {name: floor_flops(MODELS[model_name], name, args.steps) for name in names}
+        report(model_name, names, times, jax_times, {n: f / rate for n, f in floors.items() if f is not None}, rate)
 
 
-def report(model_name: str, names: list[str], times: dict, jax_times: dict) -> None:
+def report(
+    model_name: str, names: list[str], times: dict, jax_times: dict, floors: dict | None = None, rate: float = 0.0
+) -> None:
+    """``floors``: seconds per step of each Kronecker variant's GEMM floor at ``rate`` FLOP/s."""
+    floors = floors or {}
     adam_opt, adam_total = times["AdamW"]
     line = f"\n{model_name}: AdamW {adam_opt * 1e3:.2f} ms optimizer step, {adam_total * 1e3:.1f} ms training step"
     if jax_times:
         jax_opt, jax_total = jax_times["AdamW"]
         line += f"; optax.adamw {jax_opt * 1e3:.2f} ms, {jax_total * 1e3:.1f} ms"
+    if floors:
+        line += f"; fp32 matmul 1024^3 at {rate / 1e9:.1f} GFLOP/s (the GEMM floor's rate)"
     print(line)
     for name in names[1:]:
         opt_t, total_t = times[name]
         row = f"  {name:15s} {opt_t / adam_opt:8.1f}x | {total_t / adam_total:5.2f}x   ({opt_t * 1e3:8.2f} ms)"
+        if name in floors:
+            row += f"   floor {floors[name] * 1e3:8.2f} ms, measured/floor {opt_t / floors[name]:5.2f}x"
         if name in jax_times:
             j_opt, j_total = jax_times[name]
             row += (

@@ -28,6 +28,10 @@ class KronConfig:
     graft_eps: epsilon of the grafting / diagonal method.
     precondition_frequency: steps between refreshes (roots or eigenbases), from start_preconditioning_step
         (None: equal to precondition_frequency; math.inf: never precondition).
+    statistics_compute_steps: the Kronecker factor statistics are accumulated every k-th step only (Google's
+        distributed_shampoo option of this name): steps 1, 1 + k, 1 + 2k, ..., each with the same beta2, and
+        factor bias corrections use 1 - beta2^n for the n accumulations so far. Everything else (first moment,
+        grafting, EShampoo/SOAP's second moment and rotated first moment) sees every step. 1 (default): every step.
     max_preconditioner_dim: trailing dims are merged while their product stays <= it, larger ones split into
         blocks of it.
     grafting: "adam" | "adagrad" | "rmsprop" | "sgd" | None. Grafted variants take each block's direction norm
@@ -58,6 +62,7 @@ class KronConfig:
     eps: float = 1e-8
     graft_eps: float = 1e-8
     precondition_frequency: int = 100
+    statistics_compute_steps: int = 1
     start_preconditioning_step: int | float | None = None
     max_preconditioner_dim: int = 1024
     grafting: str | None = "adam"
@@ -107,7 +112,12 @@ class KronConfig:
         guards.check_betas(owner, self.betas, beta2_may_be_one=True)
         guards.check_number(owner, "eps", self.eps, strict=True)
         guards.check_number(owner, "graft_eps", self.graft_eps)
-        for name in ("precondition_frequency", "max_preconditioner_dim", "max_consecutive_failures"):
+        for name in (
+            "precondition_frequency",
+            "statistics_compute_steps",
+            "max_preconditioner_dim",
+            "max_consecutive_failures",
+        ):
             guards.check_int(owner, name, getattr(self, name))
         guards.check_int(owner, "max_qr_iterations", self.max_qr_iterations)
         start = self.start_preconditioning_step
@@ -166,6 +176,15 @@ class KronConfig:
         return (
             step >= self.start and (step - self.start) % self.precondition_frequency == 0 and math.isfinite(self.start)
         )
+
+    def statistics_due(self, step):
+        """Whether step ``step`` (1-based; an int or a traced integer array) accumulates the factor statistics."""
+        return (step - 1) % self.statistics_compute_steps == 0
+
+    def statistics_count(self, step):
+        """How many accumulations of the factor statistics steps 1..``step`` made (``step`` itself when k = 1)."""
+        k = self.statistics_compute_steps
+        return step if k == 1 else (step - 1) // k + 1
 
     @property
     def diagonal_method(self) -> str:

@@ -169,7 +169,8 @@ class KronOptimizer(torch.optim.Optimizer):
             m = state["first_moment"].lerp_(g, 1 - b1)
             m_hat = (b1 * m + (1 - b1) * g if cfg.nesterov else m) / (1 - b1**t)
         if pre:
-            variant.accumulate(state, g, t)
+            if cfg.statistics_due(t):
+                variant.accumulate(state, g, t)
             if cfg.refresh_due(t):
                 self._refresh(bg, t, counters)
         use_variant = pre and (bg.ready or variant.ready_before_refresh)

@@ -48,8 +48,9 @@ class Variant(registry.VariantHooks):
             stat.mul_(b2).add_(update, alpha=1 - b2)
 
     def _bias_correction(self, step: int) -> float:
+        """Of the factor statistics: 1 - b2^n for their n accumulations by ``step``."""
         b2 = self.cfg.betas[1]
-        return 1.0 if b2 == 1.0 else 1 - b2**step
+        return 1.0 if b2 == 1.0 else 1 - b2 ** self.cfg.statistics_count(step)
 
 
 class Shampoo(Variant):
@@ -149,14 +150,15 @@ class KrADagrad(KrADagradStar):
         state["half_roots"] = [_eye(stack_shape, d, dtype, device, self.cfg.eps**-0.5) for d in stack_shape[1:]]
         return state
 
-    def factors_to_update(self, dims: tuple[int, ...], step: int) -> list[int]:
-        return registry.kradagrad_factors(dims, registry.is_square(step))
+    def factors_to_update(self, dims: tuple[int, ...], count: int) -> list[int]:
+        """For the ``count``-th accumulation (the step when statistics_compute_steps is 1)."""
+        return registry.kradagrad_factors(dims, registry.is_square(count))
 
     def accumulate(self, state, g, step):
         xs = state["inverse_factors"]
         g = g.to(xs[0].dtype)
         damping = registry.kradagrad_damping(self.cfg)
-        for i in self.factors_to_update(tuple(g.shape[1:]), step):
+        for i in self.factors_to_update(tuple(g.shape[1:]), self.cfg.statistics_count(step)):
             ghat = apply_all_but(g, state["half_roots"], i)
             scale = self._decay(xs[i])
             xs[i].copy_(mf.kradagrad_update(xs[i], scale * unfold(ghat, i), damping))

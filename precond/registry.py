@@ -48,6 +48,7 @@ COMMON_OPTIONS = frozenset(
         "eps",
         "graft_eps",
         "precondition_frequency",
+        "statistics_compute_steps",
         "start_preconditioning_step",
         "max_preconditioner_dim",
         "diagonal",

@@ -161,6 +161,13 @@ def _refresh_due(config: KronConfig, count: jax.Array) -> jax.Array | None:
     return (count >= start) & ((count - start) % config.precondition_frequency == 0)
 
 
+def _accumulate(config, variant, vstate: dict, g, count) -> dict:
+    """The factor statistics, on the steps ``config.statistics_due`` (every step: no cond, the plain trace)."""
+    if config.statistics_compute_steps == 1:
+        return variant.accumulate(vstate, g, count)
+    return lax.cond(config.statistics_due(count), lambda s: variant.accumulate(s, g, count), lambda s: s, vstate)
+
+
 def _step_group(config, variant, group: _Group, gstate: dict, g, count, counters):
     """One step of one block group: (direction, new group state, new counters)."""
     b1 = config.betas[0]
@@ -172,7 +179,7 @@ def _step_group(config, variant, group: _Group, gstate: dict, g, count, counters
         gstate["first_moment"] = m
         m_hat = (b1 * m + (1 - b1) * g if config.nesterov else m) / grafting.bias_correction(b1, count, m.dtype)
     if pre:
-        gstate["variant"] = variant.accumulate(gstate["variant"], g, count)
+        gstate["variant"] = _accumulate(config, variant, gstate["variant"], g, count)
         due = _refresh_due(config, count)
         if due is not None:  # only what a refresh reads or writes goes through the cond (fewer buffer copies)
             keys = ("variant", "ready", "consecutive_failures")

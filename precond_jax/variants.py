@@ -50,8 +50,9 @@ class Variant(registry.VariantHooks):
         return stat + update if b2 == 1.0 else stat * b2 + (1 - b2) * update
 
     def _bias_correction(self, step: jax.Array, dtype) -> jax.Array:
+        """Of the factor statistics: 1 - b2^n for their n accumulations by ``step``."""
         b2 = self.cfg.betas[1]
-        return jnp.ones((), dtype) if b2 == 1.0 else (1 - b2**step).astype(dtype)
+        return jnp.ones((), dtype) if b2 == 1.0 else (1 - b2 ** self.cfg.statistics_count(step)).astype(dtype)
 
 
 class Shampoo(Variant):
@@ -173,7 +174,7 @@ class KrADagrad(KrADagradStar):
         dims = tuple(g.shape[1:])
         if registry.kradagrad_factors(dims, True) == registry.kradagrad_factors(dims, False):
             return {**state, "inverse_factors": update(False)}
-        new = lax.cond(_is_square(step), lambda: update(True), lambda: update(False))
+        new = lax.cond(_is_square(self.cfg.statistics_count(step)), lambda: update(True), lambda: update(False))
         return {**state, "inverse_factors": new}
 
     def refresh(self, state, step):

@@ -82,3 +82,29 @@ def test_gram_and_block_norms():
     unfolded = t.movedim(2, 1).reshape(2, 4, -1)
     torch.testing.assert_close(gram(t, 1), unfolded @ unfolded.transpose(-1, -2))
     torch.testing.assert_close(block_norms(t).flatten(), t.reshape(2, -1).norm(dim=1))
+
+
+def test_large_grams_take_a_lower_block_triangle_of_the_products():
+    """From TRIANGLE_MIN_DIM rows and TRIANGLE_MIN_INNER columns on (CPU), T T^T costs 10 of the 16 block products
+    (torch's FLOP counter) and equals the full product to fp64 rounding; an uneven split (d = 515) and an order-3
+    tensor's middle dim included. Below either bound it is one full product."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from precond import tensor_ops
+
+    gen = torch.Generator().manual_seed(2)
+    d, m = tensor_ops.TRIANGLE_MIN_DIM, tensor_ops.TRIANGLE_MIN_INNER
+    for t, dim in [
+        (torch.randn(2, d, m, generator=gen, dtype=torch.float64), 0),
+        (torch.randn(1, m // 2, d + 3, 2, generator=gen, dtype=torch.float64), 1),
+    ]:
+        a = t.movedim(dim + 1, 1).reshape(t.shape[0], t.shape[dim + 1], -1)
+        with FlopCounterMode(display=False) as counter:
+            ours = gram(t, dim)
+        torch.testing.assert_close(ours, a @ a.transpose(-1, -2), rtol=1e-13, atol=1e-13)
+        full = 2 * a.shape[0] * a.shape[1] ** 2 * a.shape[2]
+        assert counter.get_total_flops() == pytest.approx(full * 10 / 16, rel=0.02)
+    for rows, inner in [(d - 1, m), (d, m - 1)]:
+        with FlopCounterMode(display=False) as counter:
+            gram(torch.randn(2, rows, inner, generator=gen), 0)
+        assert counter.get_total_flops() == 2 * 2 * rows**2 * inner

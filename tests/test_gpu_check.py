@@ -42,3 +42,17 @@ def test_cpu_smoke_run_prints_one_table():
     assert lines[3].startswith("| DDP trial (2 procs) | mnist | ok | step 2, validation/loss ")  # gloo on CPU
     assert lines[4].startswith("| Shampoo/AdamW step time | mnist (batch 8, as mnist) | ")
     assert "x optimizer step, " in lines[4] and "x training step" in lines[4]
+
+
+def test_every_suite_workload_has_a_batch_size_analogue():
+    """A default gpu_step_time run covers the whole suite (bible_mt and espeak_asr once raised KeyError), each
+    at its AlgoPerf family's batch size where scoring.transfer names one."""
+    from benchmarks.gpu_step_time import ANALOGUE
+    from scoring.transfer import FAMILIES
+    from submissions.recipe import BATCH_SIZES
+    from workloads.registry import CPU_SUITE
+
+    assert set(CPU_SUITE) <= set(ANALOGUE)
+    assert all(ANALOGUE[w] in BATCH_SIZES for w in ANALOGUE)
+    assert {w: ANALOGUE[w] for w, family in FAMILIES.items() if family} == {w: f for w, f in FAMILIES.items() if f}
+    assert (ANALOGUE["bible_mt"], ANALOGUE["espeak_asr"]) == ("wmt", "librispeech_conformer")

@@ -72,6 +72,7 @@ SAMPLE = {
     "eps": 1e-6,
     "graft_eps": 1e-10,
     "precondition_frequency": 2,
+    "statistics_compute_steps": 2,
     "start_preconditioning_step": 1,
     "max_preconditioner_dim": 8,
     "nesterov": False,

@@ -98,6 +98,19 @@ CASES += [
     ("eshampoo", 10, {"second_moment_at_refresh": "follow"}),
     ("soap", 10, {"second_moment_at_refresh": "position"}),
 ]
+# statistics accumulated every 3rd step only (steps 1, 4, 7, ...), every variant
+# (a root, KrAD's square schedule, an eigenbasis from L / bc + eps I by default; the others slow)
+CASES += [
+    pytest.param(
+        v,
+        10,
+        {"statistics_compute_steps": 3},
+        id=f"{v}-statistics_every_3",
+        marks=() if v in ("shampoo", "kradagrad", "eshampoo") else pytest.mark.slow,
+    )
+    for v in TORCH
+    if v != "nadamw"
+]
 # the other matrix functions and statistics, at frequency 10 (slow: compiling is most of a case's time)
 CASES += [
     pytest.param(variant, 10, extra, marks=pytest.mark.slow)
