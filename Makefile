@@ -13,7 +13,7 @@ export OMP_WAIT_POLICY := PASSIVE
 export OPENBLAS_NUM_THREADS := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install data demo leaderboard test test-slow test-algoperf-env bench diagnostics lint clean
+.PHONY: install data demo leaderboard test test-unit test-slow test-algoperf-env bench diagnostics lint clean
 
 install: $(INSTALL_STAMP)
 
@@ -86,8 +86,14 @@ leaderboard: data
 	$(PY) -m scoring.leaderboard --submission_directory=$(LB) --contention=$(LB)_contention.json \
 	  --output=$(LEADERBOARD_OUTPUT) $$(test -f $(ALGOPERF_LOGS) && echo --algoperf_logs=$(ALGOPERF_LOGS))
 
-test: data
-	$(PY) -m pytest -q
+# Two tiers: the unit tier (no process started, no training beyond a few steps: under a minute) runs first, so a
+# broken core fails fast; then the integration tests. `make test-slow` runs what both leave out.
+UNIT_TIER := -m "not slow and not integration"
+test: test-unit
+	$(PY) -m pytest -q -m "not slow and integration"
+
+test-unit: data
+	$(PY) -m pytest -q $(UNIT_TIER)
 
 test-slow: data  # exit 5 (nothing collected) is not a failure
 	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]

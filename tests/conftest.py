@@ -3,6 +3,7 @@ from common.threads import configure_thread_env  # first: it must precede numpy 
 configure_thread_env()
 
 import os  # noqa: E402
+import subprocess  # noqa: E402
 import tarfile  # noqa: E402
 
 import pytest  # noqa: E402
@@ -23,3 +24,17 @@ def meta_source(tmp_path_factory) -> str:
     with tarfile.open(META_ARCHIVE) as tar:
         tar.extractall(folder, filter="data")
     return str(folder)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tier_starts_no_process(request, monkeypatch):
+    """A test not marked ``integration`` (or ``slow``) belongs to the unit tier (``make test-unit``, under a
+    minute): it may not start a process. Starting one fails the test with the marker to add."""
+    if request.node.get_closest_marker("integration") or request.node.get_closest_marker("slow"):
+        return
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} starts a process: mark it `pytest.mark.integration`")
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+    monkeypatch.setattr(os, "fork", refuse)

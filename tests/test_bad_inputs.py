@@ -27,6 +27,8 @@ from common.locks import HOLDER, exclusive_dir
 from tests.bad_inputs import assert_refused, changed, run_main, run_subprocess, snapshot
 from tests.cli_helpers import FIXTURES, NADAMW, NADAMW_SPACE, ROOT
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 BASELINE_POINT = json.loads(Path(NADAMW_SPACE).read_text())[0]
 TRIAL = ("exp", "e", "mnist_pytorch", "trial_1")
 

@@ -35,6 +35,7 @@ def test_clean_drops_notes_and_titles_and_keeps_words_apart():
     )
 
 
+@pytest.mark.integration
 def test_real_verses_are_parsed_and_paired(modules):
     english, spanish = modules
     assert english["Genesis", 1, 1] == "In the beginning, God created the heavens and the earth."
@@ -85,6 +86,7 @@ def test_cached_vocabulary_round_trips_real_verses(workload):
         assert (t[torch.arange(MAX_LEN)[None] > eos[:, None]] == data.PAD).all()
 
 
+@pytest.mark.integration
 def test_bleu_of_references_is_100_and_of_shuffled_outputs_below_5(workload):
     references = workload.detokenize(workload.split_arrays("validation", "")["targets"][:500].long())
     assert corpus_bleu(references, references) == pytest.approx(100.0)
@@ -100,6 +102,7 @@ def test_loss_is_per_real_token(workload):
     assert out["summed"].item() == pytest.approx(3 * torch.log(torch.tensor(float(data.VOCAB))).item(), rel=1e-6)
 
 
+@pytest.mark.integration
 def test_padding_is_invisible_and_greedy_decoding_matches_teacher_forcing(workload):
     model, _ = workload.init_model_fn(prng.PRNGKey(0))
     model.eval()

@@ -27,6 +27,7 @@ def factor_shapes(param_shape, max_dim=1024):
     return sorted((len(bg.members), tuple(f.shape[1:] for f in bg.state.get("factors", ()))) for bg in opt._groups)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "param_shape, max_dim, expected",
     [
@@ -84,6 +85,7 @@ def test_gram_and_block_norms():
     torch.testing.assert_close(block_norms(t).flatten(), t.reshape(2, -1).norm(dim=1))
 
 
+@pytest.mark.integration
 def test_large_grams_take_a_lower_block_triangle_of_the_products():
     """From TRIANGLE_MIN_DIM rows and TRIANGLE_MIN_INNER columns on (CPU), T T^T costs 10 of the 16 block products
     (torch's FLOP counter) and equals the full product to fp64 rounding; an uneven split (d = 515) and an order-3

@@ -15,6 +15,7 @@ def run(workload, submission, **config):
     return train_once(workload, submission, None, prng.PRNGKey(0), cfg)
 
 
+@pytest.mark.integration
 def test_eval_time_is_not_charged():
     workload = SleepyWorkload(eval_period=0.0, eval_sleep=0.2)
     result = run(workload, make_submission(), max_global_steps=4)
@@ -23,6 +24,7 @@ def test_eval_time_is_not_charged():
     assert result.submission_time < 0.2  # four tiny SGD steps; none of the 0.8 s of eval sleep
 
 
+@pytest.mark.integration
 def test_update_time_is_charged():
     result = run(SleepyWorkload(eval_period=1e9), make_submission(update_sleep=0.05), max_global_steps=4)
     assert 4 * 0.05 <= result.submission_time < 4 * 0.05 + 0.15
@@ -34,6 +36,7 @@ def test_prepare_for_eval_is_charged():
     assert result.submission_time >= 3 * 0.05
 
 
+@pytest.mark.integration
 def test_budget_stops_the_run():
     workload = SleepyWorkload(budget=0.3, eval_period=1e9)
     result = run(workload, make_submission(update_sleep=0.05))
@@ -43,6 +46,7 @@ def test_budget_stops_the_run():
     assert result.budget_sec == 0.3
 
 
+@pytest.mark.integration
 def test_self_tuning_gets_one_and_a_half_budgets():
     workload = SleepyWorkload(budget=0.3, eval_period=1e9)
     external = run(workload, make_submission(update_sleep=0.05))
@@ -112,6 +116,7 @@ def test_step_keys_are_algoperfs_fold_in_then_split():
         assert (keys(step) == expected).all()
 
 
+@pytest.mark.integration
 def test_jax_step_keys_are_algoperfs_fold_in_then_split():
     jax = pytest.importorskip("jax")
     from runner.keys import JaxStepKeys
@@ -124,6 +129,7 @@ def test_jax_step_keys_are_algoperfs_fold_in_then_split():
         assert got.shape == (4, 2) and got.dtype == np.uint32 and (got == np.asarray(expected)).all()
 
 
+@pytest.mark.integration
 def test_loading_the_training_data_is_not_charged():
     """A campaign worker never loads the data before the clock (no check_data): building the input queue must."""
     import time

@@ -12,6 +12,8 @@ from common import checks, layout, seeds, targets, threads
 from common.errors import UsageError
 from tests.cli_helpers import ROOT
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 
 def test_targets_strict_for_stopping_inclusive_for_scoring():
     # AlgoPerf: workloads stop on accuracy > target / loss < target; the scorer counts >= / <=

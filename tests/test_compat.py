@@ -4,7 +4,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.cli_helpers import ROOT
+
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
 
 PROBE = "import compat, algoperf.spec as s, algoperf.pytorch_utils as u; print(s.__file__); print(u.pytorch_setup()[0])"
 

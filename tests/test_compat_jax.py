@@ -12,6 +12,8 @@ from algoperf import jax_sharding_utils, param_utils, random_utils, spec
 from compat import prng
 from tests.cli_helpers import ROOT
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 BOUNDARY_PROBE = (
     """
 import sys, compat

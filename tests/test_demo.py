@@ -19,6 +19,8 @@ from scoring.plan import CampaignPlan, read_plan
 from tests.cli_helpers import ROOT
 from tests.test_scoring import write_fixture
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 EASY_TARGET = 0.9  # MNIST's validation and test accuracy after a few hundred steps, so the demo's trials stop early
 # Every process of the run (make's tuning and scoring, and the tuning workers) lowers MNIST's targets at start-up,
 # and lengthens its budget so that a loaded machine still reaches them (a trial stops once both are passed);

@@ -12,6 +12,8 @@ from diagnostics import kron
 from diagnostics.kron_quality import networks, per_example_grads
 from tests.cli_helpers import run_cli
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 
 def spd(n, seed):
     g = torch.Generator().manual_seed(seed)

@@ -8,6 +8,8 @@ import pytest
 
 from tests.cli_helpers import ROOT
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 
 @pytest.mark.slow
 def test_prints_per_rank_times_for_one_and_two_processes():

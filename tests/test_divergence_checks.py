@@ -5,6 +5,7 @@ checkpoint. (tests/test_trust.py covers divergence at an eval and a non-finite e
 import math
 import time
 
+import pytest
 import torch
 
 from compat import prng
@@ -24,6 +25,7 @@ def assert_last_checkpoint_is_finite_at(tmp_path, step: int):
     assert all(torch.isfinite(v).all() for v in blob["model_params"].values())
 
 
+@pytest.mark.integration
 def test_between_evals_a_divergence_is_found_at_the_next_check(tmp_path):
     nan_step = FINITE_CHECK_EVERY + 3  # the update that makes the NaN ends this step; no eval after step 1
     result = run(tmp_path, diverging_at(nan_step - 1), SleepyWorkload(eval_period=1e9), max_global_steps=100)
@@ -32,6 +34,7 @@ def test_between_evals_a_divergence_is_found_at_the_next_check(tmp_path):
     assert_last_checkpoint_is_finite_at(tmp_path, 1)
 
 
+@pytest.mark.integration
 def test_the_final_eval_checks_the_parameters_before_its_checkpoint(tmp_path):
     steps = FINITE_CHECK_EVERY + 5  # training ends between two periodic checks
     result = run(tmp_path, diverging_at(steps - 2), SleepyWorkload(eval_period=1e9), max_global_steps=steps)
@@ -39,6 +42,7 @@ def test_the_final_eval_checks_the_parameters_before_its_checkpoint(tmp_path):
     assert_last_checkpoint_is_finite_at(tmp_path, 1)
 
 
+@pytest.mark.integration
 def test_a_budget_ending_between_checks_checks_the_parameters_before_the_last_checkpoint(tmp_path):
     submission = diverging_at(1)  # NaN from step 2 on
     update = submission.module.update_params

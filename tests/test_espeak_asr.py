@@ -50,6 +50,7 @@ def test_sentence_split_rule_worked_by_hand():
     assert chosen["validation"] == [s for s in order if data.split_of(s) == "validation"][:3]
 
 
+@pytest.mark.integration
 def test_real_splits_share_no_sentence_and_no_speaker(raw):
     texts = {
         split: {data.decode_text(row) for row in raw[f"{split}_labels"].astype(int).tolist()}
@@ -90,6 +91,7 @@ def test_mel_filterbank_and_log_mel_shapes():
     assert torch.allclose(features, torch.full_like(features, math.log(1e-6)))
 
 
+@pytest.mark.integration
 def test_seeded_synthesis_is_reproducible():
     a = data.utterance("validation", 3, "a member of the genus canis")
     b = data.utterance("validation", 3, "a member of the genus canis")

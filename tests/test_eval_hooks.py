@@ -6,6 +6,8 @@ from common.errors import UsageError
 from runner.eval_hooks import EvalHooks, EvalHookSpec
 from tests.cli_helpers import NADAMW, run_cli
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 
 class Probe:
     """A hook that records how it was built and called and reports the step it saw."""

@@ -9,6 +9,8 @@ from runner.experiment import ExperimentConfig, plan_trials, prepare_trial_dirs
 from runner.loop import TrialConfig
 from tests.cli_helpers import NADAMW, NADAMW_SPACE
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 
 def config(**kw):
     trial = TrialConfig(

@@ -14,6 +14,8 @@ import pytest
 from precond.registry import OPTIMIZERS
 from tests.cli_helpers import ROOT
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 SHIM = os.path.join(ROOT, "compat", "shim")
 KRONBENCH = ("compat", "precond", "workloads", "submissions", "runner", "tuning", "scoring", "diagnostics")
 

@@ -12,6 +12,8 @@ from compat import aliases
 from compat.cuda_on_cpu import CudaOnCpu
 from tests.cli_helpers import ROOT
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 ARCHIVE = os.path.join(ROOT, "..", "shared", "data", "algoperf", "algoperf_v06_shampoo_submission.tar.xz")
 
 

@@ -15,6 +15,8 @@ import pytest
 
 from tests.cli_helpers import ROOT
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 HELPER = """
 import torch
 

@@ -4,7 +4,11 @@ the same batches, report the same validation metric (float32 rounding apart) whi
 import subprocess
 import sys
 
+import pytest
+
 from tests.cli_helpers import ROOT
+
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
 
 
 def test_torch_and_jax_nadamw_train_mnist_alike():

@@ -17,6 +17,7 @@ def test_blocks_are_the_engines():
     assert gemm_floor.preconditioned_blocks(SHAPES, 8) == [(8, 8), (4, 8), (6, 4, 5)]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("variant", list(CLASSES))
 @pytest.mark.parametrize("every", [1, 2])
 def test_products_per_step_match_torchs_flop_counter(variant, every):

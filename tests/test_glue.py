@@ -42,6 +42,7 @@ def mnist():
     return workload, model, batch
 
 
+@pytest.mark.integration
 def test_train_step_applies_label_smoothing_and_clipping(mnist):
     workload, model, batch = mnist
     model.train()

@@ -7,6 +7,8 @@ import pytest
 
 from tests.cli_helpers import ROOT
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 SCRIPT = os.path.join(ROOT, "benchmarks", "gpu_check.sh")
 
 

@@ -37,6 +37,8 @@ from tests.test_bad_inputs import (  # noqa: F401  (shared_trial: the fixture, u
     with_copy,
 )
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 HOOKS = "hookmods"  # a folder of hook modules, put on sys.path for the run (the runner imports hooks by name)
 
 

@@ -17,6 +17,8 @@ from runner.loop import TrialConfig, train_once
 from tests.cli_helpers import FIXTURES, run_cli
 from workloads.registry import get_workload
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 LAYOUT_FIXTURES = os.path.join(FIXTURES, "jax_layouts")
 ENV = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "1"}
 

@@ -91,6 +91,7 @@ def test_registry_gives_the_jax_ports_and_names_them_for_the_others():
     assert "\n" not in str(e.value) and all(n in str(e.value) for n in JAX_WORKLOADS)
 
 
+@pytest.mark.integration
 def test_same_batches_from_both_input_queues(pair):
     name, tw, jw, _, _, tbatches, jbatches = pair
     for tb, jb in zip(tbatches, jbatches, strict=True):
@@ -107,6 +108,7 @@ def test_same_batches_from_both_input_queues(pair):
     assert np.array_equal(as_numpy(tv)["targets"], np.asarray(jv["targets"]).astype(as_numpy(tv)["targets"].dtype))
 
 
+@pytest.mark.integration
 def test_same_loss_at_init_in_train_and_eval_mode(pair):
     name, tw, jw, model, params, tbatches, jbatches = pair
     tb, jb = tbatches[0], jbatches[0]
@@ -127,6 +129,7 @@ def test_same_loss_at_init_in_train_and_eval_mode(pair):
             assert tuple(j["per_example"].shape) == tuple(t["per_example"].shape)
 
 
+@pytest.mark.integration
 def test_same_eval_metrics_for_the_same_weights(pair):
     name, tw, jw, model, params, _, _ = pair
     t = tw._eval_model_on_split("validation", EVAL_EXAMPLES, BATCH, model, None, prng.PRNGKey(0), "")
@@ -139,6 +142,7 @@ def test_same_eval_metrics_for_the_same_weights(pair):
         )
 
 
+@pytest.mark.integration
 def test_init_matches_the_torch_distributions_and_types_cover_every_leaf(pair):
     """Same tree and shapes as the converted PyTorch model; each leaf drawn as PyTorch draws it: Linear layers
     U(+-1/sqrt(fan_in)), LayerNorm ones and zeros, embeddings N(0, std) with PyTorch's std."""
@@ -175,6 +179,7 @@ def test_init_matches_the_torch_distributions_and_types_cover_every_leaf(pair):
     assert all(jw.is_output_params(p) for p in outputs)
 
 
+@pytest.mark.integration
 def test_same_gradients_for_the_same_weights_and_batch():
     """What an optimizer sees: d(mean loss)/d(params) of the MLP agree leaf by leaf (mnist: compiled in ~1 s)."""
     tw, jw = get_workload("mnist"), get_workload("mnist", "jax")
@@ -206,6 +211,7 @@ def test_converter_takes_a_state_dict_and_refuses_layers_without_a_port():
         flax_params(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)))
 
 
+@pytest.mark.integration
 def test_dropout_applies_in_train_mode_only_and_follows_the_rng():
     jw = get_workload("mnist", "jax")
     params = flax_params(get_workload("mnist").init_model_fn(prng.PRNGKey(0))[0])
@@ -224,6 +230,7 @@ LABELS = np.array([0, 4, 2, 2, 1, 3])
 MASK = np.array([1.0, 1.0, 0.0, 1.0, 0.0, 1.0], np.float32)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("smoothing", [0.0, 0.2])
 @pytest.mark.parametrize("masked", [False, True])
 def test_losses_match_the_torch_ones(smoothing, masked):

@@ -12,6 +12,8 @@ import pytest
 
 from tests.cli_helpers import ROOT
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 # Bottom-up. A package may import itself and any package in a lower layer; packages in one layer may not
 # import each other. ``algoperf`` is the AlgoPerf API, provided by compat's shim when the real package is absent.
 LAYERS = [

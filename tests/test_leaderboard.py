@@ -11,6 +11,8 @@ from scoring import leaderboard
 from tests.cli_helpers import run_cli
 from tests.test_scoring import write_fixture
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 # Three self-tuning studies (one trial each) per submission and workload. Targets: mnist accuracy >= 0.97,
 # qm9_gnn mean_average_precision >= 0.84. Rows: (global_step, submission time, validation metric).
 MISS_MNIST, MISS_QM9 = [(10, 1.0, 0.5)], [(10, 1.0, 0.5)]

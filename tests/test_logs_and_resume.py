@@ -14,6 +14,8 @@ from tests.cli_helpers import NADAMW, NADAMW_SPACE, run_cli
 from tests.fakes import SleepyWorkload, make_submission
 from workloads.registry import get_workload
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 
 def read_csv(path):
     with open(path, newline="") as f:

@@ -193,6 +193,7 @@ CASES = [
 ]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name, method, frequency", CASES)
 def test_matches_meta_over_100_steps(meta, fp64, name, method, frequency):
     ours_model, meta_model = _pair(name)
@@ -207,6 +208,7 @@ def test_matches_meta_over_100_steps(meta, fp64, name, method, frequency):
     assert difference <= METHODS[method]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("method", ["eigh", "qr"])
 def test_follow_rule_differs_from_meta(meta, fp64, method):
     """The test above can fail: kronbench's "follow" rule is a different optimizer from Meta's."""
@@ -217,6 +219,7 @@ def test_follow_rule_differs_from_meta(meta, fp64, method):
     assert relative_difference(ours, theirs) > 1e-2
 
 
+@pytest.mark.integration
 def test_position_rule_with_qr_every_step_amplifies_rounding(fp64):
     """Why QR at every step is compared over 30 steps: kronbench against itself from parameters 1e-15 apart."""
 

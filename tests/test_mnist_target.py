@@ -1,6 +1,10 @@
 """The demo's promise: the NAdamW baseline reaches MNIST's 0.97 validation accuracy within the budget."""
 
+import pytest
+
 from tests.cli_helpers import NADAMW, NADAMW_SPACE, run_cli
+
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
 
 
 def test_nadamw_reaches_the_mnist_target(tmp_path):

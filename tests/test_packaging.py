@@ -10,6 +10,8 @@ import pytest
 
 from tests.cli_helpers import ROOT
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 # Each command and a flag its --help must list (absl's --help lists only the __main__ module's key flags, so each
 # __main__ adopts its cli module's).
 COMMANDS = {

@@ -19,6 +19,8 @@ from scoring.verdict import decomposition_table, paired_rows, paired_table
 from tests.cli_helpers import ROOT, run_cli
 from tests.test_scoring import write_fixture
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data", "algoperf")
 MISS = [(10, 1.0, 0.5)]
 # Three self-tuning studies each; mnist's target is accuracy >= 0.97. Rows: (global_step, time, accuracy).

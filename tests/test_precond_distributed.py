@@ -14,6 +14,8 @@ import precond
 from precond import distributed
 from precond import matrix_functions as mf
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 STEPS, SAVE_AT = 50, 20
 COMMON = {"precondition_frequency": 5, "max_preconditioner_dim": 12}
 CASES = {

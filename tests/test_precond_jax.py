@@ -20,6 +20,8 @@ from precond import registry
 from precond_jax import matrix_functions as mf
 from tests.jax_compat import enable_x64
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 OFF = math.inf  # start_preconditioning_step: never refresh
 VARIANTS = list(registry.VARIANTS)
 

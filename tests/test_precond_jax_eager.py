@@ -48,6 +48,7 @@ def compiles_per_step(variant: str, steps: int, dtype) -> list[int]:
     return out
 
 
+@pytest.mark.integration
 def test_eager_shampoo_stops_compiling_after_warm_up():
     counts = compiles_per_step("shampoo", 20, jnp.float32)
     assert counts[0] >= 1  # the probe counts: the first step did compile

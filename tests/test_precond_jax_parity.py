@@ -123,6 +123,7 @@ CASES += [
 ]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("variant, frequency, extra", CASES)
 def test_fp64_parity_over_100_steps(variant, frequency, extra):
     params, grads = problem(100)
@@ -139,6 +140,7 @@ def test_fp64_parity_over_100_steps(variant, frequency, extra):
         assert max_relative_difference(reference, plain) > 1e-3
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("variant, frequency, extra", CASES)
 def test_fp32_parity_over_10_steps(variant, frequency, extra):
     params, grads = problem(10)

@@ -149,6 +149,7 @@ def test_frozen_basis_eshampoo_is_adam_on_rotated_gradients():
     torch.testing.assert_close(w.detach(), ql @ w_rot.detach() @ qr.T, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("cls", ALL)
 def test_state_dict_round_trip_continues_bit_identically(cls):
     model = make_model()
@@ -205,6 +206,7 @@ def best_final_loss(make_opt, lrs, steps=150):
 KRAD_GRAFTED = {"grafting": "adam", "betas": (0.9, 0.999)}
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("cls", ALL)
 def test_every_variant_beats_sgd_on_an_ill_conditioned_quadratic(cls):
     """150 full-batch steps, each optimizer at its best lr of a small grid; SGD's grid reaches its stability edge."""
@@ -263,6 +265,7 @@ class TestFailuresAndCounters:
         with pytest.raises(FloatingPointError, match="lower the learning rate"):
             run(model, opt, grads)
 
+    @pytest.mark.integration
     def test_eshampoo_criterion_skips_refreshes(self):
         model = make_model()
         always = precond.EShampoo(
@@ -280,6 +283,7 @@ class TestFailuresAndCounters:
         assert sum(sum(r["counts"]) for r in rows) == lazy.counters["refreshes"]
         assert all(0 < c <= 30 for r in rows for c in r["counts"])  # at most one refresh per step and block
 
+    @pytest.mark.integration
     def test_soap_criterion_skips_power_steps_after_its_first_refresh(self):
         model = make_model()
         grads = grad_sequence(model, 30, scale=1.0)
@@ -462,6 +466,7 @@ def second_moment_carry_over(cls, frequency, refreshes=200, **kw):
     return sum(moved)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("frequency", [1, 10])
 @pytest.mark.parametrize(
     "cls, kw",
@@ -477,6 +482,7 @@ def test_second_moment_is_a_permutation_after_every_refresh(cls, kw, frequency):
     assert second_moment_carry_over(cls, frequency, **kw) > 0  # the bases did re-order: the check had work to do
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "cls, kw",
     [

@@ -53,6 +53,7 @@ def run(workload, period, trial_dir=None, **config):
     return train_once(workload, counting_submission(0.01), None, prng.PRNGKey(0), cfg, trial_dir=trial_dir)
 
 
+@pytest.mark.integration
 def test_the_first_copy_past_the_target_refines_the_grid_time():
     workload = CountingWorkload(eval_period=0.25, reach_at_step=37)
     result = run(workload, period=0.04)
@@ -73,6 +74,7 @@ def test_the_first_copy_past_the_target_refines_the_grid_time():
     assert result.global_step == grid_step  # both targets met at the grid eval: training stopped there
 
 
+@pytest.mark.integration
 def test_the_live_model_keeps_its_own_weights_after_the_copies_are_evaluated():
     workload = CountingWorkload(eval_period=0.25, reach_at_step=37, test_reach_at_step=10**9)
     result = run(workload, period=0.04, max_global_steps=120)  # the test target is never met: training goes on
@@ -81,6 +83,7 @@ def test_the_live_model_keeps_its_own_weights_after_the_copies_are_evaluated():
     assert evals_after and all(count == step for step, count in evals_after)
 
 
+@pytest.mark.integration
 def test_off_by_default_and_nothing_is_copied():
     workload = CountingWorkload(eval_period=0.25, reach_at_step=37)
     cfg = TrialConfig(workload_name="counting", progress=False)
@@ -89,6 +92,7 @@ def test_off_by_default_and_nothing_is_copied():
     assert [step for step, _ in workload.eval_calls] == [step for step, _ in result.eval_results]
 
 
+@pytest.mark.integration
 def test_the_crossing_is_recorded_in_the_meta_data_and_read_back_on_resume(tmp_path):
     workload = CountingWorkload(eval_period=0.25, reach_at_step=37)
     result = run(workload, period=0.04, trial_dir=str(tmp_path))

@@ -11,6 +11,8 @@ import pytest
 from tests.cli_helpers import ROOT
 from workloads.registry import CPU_SUITE, WorkloadError, get_workload
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 FAKE_REGISTRY = """
 BASE_WORKLOADS_DIR = "algoperf/workloads/"
 WORKLOADS = {"ogbg": {"workload_path": "ogbg/ogbg", "workload_class_name": "OgbgWorkload"}}

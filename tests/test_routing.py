@@ -13,6 +13,8 @@ from tests.cli_helpers import ROOT
 from tests.coverage_workload import CoverageWorkload
 from workloads.registry import WORKLOADS, get_workload
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 K, U, A = routing.KRONECKER, routing.UNPRECONDITIONED, routing.ADAM
 # submissions/README.md "Parameter routing", written out by hand: type -> (embeddings preconditioned, not).
 DOCUMENTED = {

@@ -6,6 +6,8 @@ import pytest
 
 from tests.cli_helpers import FIXTURES, NADAMW, NADAMW_SPACE, run_cli
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 
 def assert_one_line_error(proc, *fragments):
     assert proc.returncode == 2, proc.stderr

@@ -16,6 +16,8 @@ import torch
 
 from tests.cli_helpers import NADAMW, ROOT, run_cli
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 SHAMPOO = os.path.join(ROOT, "submissions", "shampoo", "submission.py")
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "1"}
 # A point that reaches mnist's 0.97 in ~830 steps (seed 0), so two CPU processes stay well inside the budget.

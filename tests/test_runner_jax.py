@@ -19,6 +19,8 @@ from runner.loop import TrialConfig, train_once
 from tests.cli_helpers import ROOT
 from workloads.registry import JAX_WORKLOADS, get_workload
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 NAMES = list(OPTIMIZERS)
 FORCED = dict(precondition_frequency=1, start_preconditioning_step=1)
 # A point that reaches mnist's 0.97 in ~830 steps (seed 0, PyTorch), so the test keeps a margin on the budget.

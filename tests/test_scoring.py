@@ -13,6 +13,8 @@ from scoring.experiments import read_experiments
 from scoring.report import speedup_lines, time_table
 from tests.cli_helpers import run_cli
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 # (submission, workload) -> studies -> trials -> eval rows (global_step, submission time, validation metric).
 # Targets: mnist accuracy >= 0.97, stdlib_lm loss <= 2.2, qm9_gnn mean_average_precision >= 0.84.
 NAN = float("nan")

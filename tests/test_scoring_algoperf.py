@@ -16,6 +16,8 @@ from scoring.experiments import read_experiments
 from scoring.targets import benchmark, target_of
 from tests.cli_helpers import FIXTURES, ROOT, run_cli
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 FIXTURE = os.path.join(FIXTURES, "algoperf")
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data", "algoperf")
 H = 3.0 / 99  # the spacing of the tau grid, linspace(1, 4, 100)

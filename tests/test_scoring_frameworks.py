@@ -76,6 +76,7 @@ def test_each_framework_is_its_own_entry_with_hand_computed_numbers(tmp_path):
     assert rows["a"].reached == {"pytorch": "3/3", "jax": "2/3"} and rows["a"].ratio("pytorch") == 1.0
 
 
+@pytest.mark.integration
 def test_the_cli_scores_both_framework_entries_and_compares_them(tmp_path):
     campaign(tmp_path / "exp")
     proc = score(tmp_path, "--self_tuning_ruleset")

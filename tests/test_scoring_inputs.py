@@ -16,6 +16,8 @@ from scoring.experiments import read_experiments
 from scoring.targets import Target, target_of
 from tests.cli_helpers import run_cli
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 GOOD = "global_step,score,validation/accuracy\n100,5.0,0.5\n200,10.0,0.98\n"
 BAD = {
     "empty": (b"", "is empty"),

@@ -19,6 +19,8 @@ from tests.cli_helpers import ROOT
 from tests.coverage_workload import CoverageWorkload
 from workloads.registry import WORKLOADS, get_workload
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 NAMES = list(OPTIMIZERS)
 ALLOWED_IMPORTS = ("algoperf", "precond", "submissions.glue", "submissions.routing", "torch", "math")
 

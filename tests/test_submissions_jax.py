@@ -32,6 +32,8 @@ from tests.cli_helpers import ROOT
 from tests.coverage_workload import CoverageWorkload
 from tests.fakes import SleepyWorkload
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 NAMES = list(OPTIMIZERS)
 PT = spec.ParameterType
 

@@ -14,6 +14,7 @@ from workloads.registry import WorkloadError
 from workloads.stdlib_lm import data as stdlib
 
 
+@pytest.mark.integration
 def test_fashion_mnist_reads_the_real_idx_files():
     raw = fashion.load()
     assert raw["train_x"].shape == (50_000, 784) and raw["validation_x"].shape == (10_000, 784)
@@ -37,6 +38,7 @@ def test_stdlib_windows_overlap_by_one_byte():
     assert [bytes(r) for r in w] == [b"abcd", b"defg"]  # the ragged tail "h" is dropped
 
 
+@pytest.mark.integration
 def test_stdlib_splits_are_whole_files():
     root = stdlib.source_root()
     files = stdlib.source_files(root)
@@ -113,6 +115,7 @@ def test_mri_real_slices():
     assert 0.01 < err < 0.2  # undersampling degrades the images but keeps them recognisable
 
 
+@pytest.mark.integration
 def test_mri_target_demands_more_than_zero_filling():
     from workloads.metrics import ssim
     from workloads.mri_unet.workload import MriUNetWorkload

@@ -12,6 +12,8 @@ import pytest
 from tests.cli_helpers import NADAMW, NADAMW_SPACE, ROOT, run_cli
 from workloads.registry import CPU_SUITE, get_workload
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 
 def calibration_rows() -> dict[str, list[str]]:
     """workload -> the cells of its row in the "Workload calibration" table."""

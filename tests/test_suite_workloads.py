@@ -13,6 +13,8 @@ from submissions.nadamw import submission as nadamw
 from tests.cli_helpers import NADAMW_SPACE
 from workloads.registry import CPU_SUITE, get_workload
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 OUTPUT_SHAPES = {  # per example
     "fashion_resnet": (10,),
     "fashion_vit": (10,),

@@ -36,7 +36,7 @@ ALLOWED_IMPORTS = ("algoperf", "submissions.glue", "submissions.routing", "submi
 # Options that bring a library's first refresh forward to step 2, where it has them.
 EARLY = dict(precondition_frequency=2, start_preconditioning_step=2)
 # The recipe changes the lr every step, which HeavyBall warns about once (submissions/thirdparty/heavyball_setup.py).
-pytestmark = pytest.mark.filterwarnings("ignore:Learning rate changed between steps")
+pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:Learning rate changed between steps")]
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,8 @@ from scoring import transfer
 from tests.cli_helpers import run_cli
 from tests.test_scoring import write_fixture
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 MISS = [(10, 1.0, 0.5)]
 # The suite: qm9_gnn (mAP >= 0.84) reached by nadamw at (steps, s) (200, 10), (240, 12), (320, 16), by shampoo at
 # (100, 6), (100, 7), (100, 9); stdlib_lm (loss <= 2.2) once each, it has no AlgoPerf family.

@@ -20,6 +20,8 @@ import pytest
 from tests.bad_inputs import assert_refused, changed, run_main, snapshot
 from tests.cli_helpers import NADAMW, NADAMW_SPACE, ROOT, run_cli
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 TRIAL = ("exp", "e", "mnist_pytorch", "trial_1")
 CAMPAIGN_TRIAL = ("exp", "c", "nadamw", "study_0", "mnist_pytorch", "trial_1")
 

@@ -21,6 +21,8 @@ from tests.fakes import SleepyWorkload, make_submission
 from tuning.manifest import Manifest
 from tuning.plan import TrialSpec
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 CONFIG = TrialConfig(workload_name="sleepy", max_global_steps=6, rng_seed=0, progress=False)
 Hyper = collections.namedtuple("Hyper", ["lr"])
 

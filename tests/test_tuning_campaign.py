@@ -17,6 +17,8 @@ from tests.test_tuning_plan import config, halton_submission
 from tuning.executors import _last_error_line, cpu_sets
 from tuning.plan import plan
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 TRIAL_FILES = {"hparams.json", "flags_0.json", "meta_data_0.json", "measurements.csv", "eval_measurements.csv"}
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from tests.cli_helpers import run_cli
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 
 def _campaign(tmp_path, name: str, *extra: str):
     args = [

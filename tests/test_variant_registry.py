@@ -16,6 +16,8 @@ from precond_jax import variants as jax_variants
 from submissions import export
 from tests.cli_helpers import ROOT
 
+pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
+
 HOOKS = ("init_state", "accumulate", "refresh", "direction")
 SUBMISSION_FILES = ("__init__.py", "options.py", "submission.py", "submission_jax.py", "tuning_search_space.json")
 STACK = (2, 3, 4)  # two blocks of an order-2 tensor
