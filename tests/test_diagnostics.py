@@ -78,6 +78,7 @@ def test_per_example_grads_match_autograd_one_example_at_a_time():
             assert torch.allclose(batched[layer][i], model[layer].weight.grad, atol=1e-6)
 
 
+@pytest.mark.slow  # minutes: make test-slow (the default run stays under 20 min)
 def test_quick_command_writes_its_csv_and_png_with_the_orderings_it_must_show(tmp_path):
     proc = run_cli("kron-quality", f"--output_dir={tmp_path}", "--quick", module="diagnostics")
     assert proc.returncode == 0, proc.stderr
@@ -121,6 +122,7 @@ def test_fp32_root_errors_grow_with_the_condition_number_and_the_inverse_free_ro
     assert errors["inverse_free"][-1] < 0.05
 
 
+@pytest.mark.slow  # minutes: make test-slow (the default run stays under 20 min)
 def test_fp32_robustness_quick_command(tmp_path):
     proc = run_cli("fp32-robustness", f"--output_dir={tmp_path}", "--quick", module="diagnostics")
     assert proc.returncode == 0, proc.stderr
@@ -135,6 +137,7 @@ def test_fp32_robustness_quick_command(tmp_path):
     assert (tmp_path / "fp32.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # minutes: make test-slow (the default run stays under 20 min)
 def test_refresh_stats_quick_command_counts_refreshes_per_factor(tmp_path):
     proc = run_cli("refresh-stats", f"--output_dir={tmp_path}", "--quick", module="diagnostics")
     assert proc.returncode == 0, proc.stderr

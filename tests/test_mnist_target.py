@@ -7,6 +7,7 @@ from tests.cli_helpers import NADAMW, NADAMW_SPACE, run_cli
 pytestmark = pytest.mark.integration  # starts processes (tests/conftest.py: the unit tier may not)
 
 
+@pytest.mark.slow  # minutes: make test-slow (the default run stays under 20 min)
 def test_nadamw_reaches_the_mnist_target(tmp_path):
     proc = run_cli(
         "--workload=mnist",

@@ -371,6 +371,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow  # minutes: make test-slow (the default run stays under 20 min)
 def test_concurrent_refreshes_of_many_block_groups_finish_on_a_two_thread_cpu():
     """Regression: with batched CPU eighs, jaxlib 0.10 parked both of XLA's pool threads inside concurrent
     decompositions and this step never returned (matrix_functions._one_matrix_at_a_time_on_cpu). A child

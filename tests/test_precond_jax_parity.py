@@ -140,6 +140,7 @@ def test_fp64_parity_over_100_steps(variant, frequency, extra):
         assert max_relative_difference(reference, plain) > 1e-3
 
 
+@pytest.mark.slow  # minutes: make test-slow (the default run stays under 20 min)
 @pytest.mark.integration
 @pytest.mark.parametrize("variant, frequency, extra", CASES)
 def test_fp32_parity_over_10_steps(variant, frequency, extra):

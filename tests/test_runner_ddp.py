@@ -57,6 +57,7 @@ def _run_args(submission: str, space: str, tmp_path, *extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow  # minutes: make test-slow (the default run stays under 20 min)
 def test_ddp_trial_resumes_after_sigkill_and_reaches_the_target(tmp_path):
     args = _run_args(NADAMW, _space(tmp_path, FAST_POINT), tmp_path)
     trial = tmp_path / "ddp" / "mnist_pytorch" / "trial_1"

@@ -76,6 +76,7 @@ def _rows(trial) -> list[dict]:
         return []
 
 
+@pytest.mark.slow  # minutes: make test-slow (the default run stays under 20 min)
 def test_a_jax_trial_reaches_the_mnist_target(tmp_path):
     proc = subprocess.run(_args(tmp_path), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -86,6 +87,7 @@ def test_a_jax_trial_reaches_the_mnist_target(tmp_path):
     assert (trial / "checkpoint.npz").exists() and not (trial / "checkpoint.pt").exists()
 
 
+@pytest.mark.slow  # minutes: make test-slow (the default run stays under 20 min)
 def test_a_jax_trial_resumes_after_sigkill_with_strictly_increasing_eval_rows(tmp_path):
     """Self-tuning (1.5x budget): each run compiles its step again, and that time is charged, as AlgoPerf does."""
     trial = tmp_path / "jax" / "mnist_jax" / "trial_1"

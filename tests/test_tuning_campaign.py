@@ -87,6 +87,7 @@ def test_rerunning_a_finished_campaign_runs_nothing(local_campaign):
     assert after == before
 
 
+@pytest.mark.slow  # minutes: make test-slow (the default run stays under 20 min)
 def test_ray_campaign_on_a_local_cluster_matches_the_local_executor(local_campaign, tmp_path):
     tmp, folder, _, _ = local_campaign
     args = campaign_args(tmp, f"{folder},shampoo", "ray", "--rng_seed=3", "--executor=ray", "--cpus_per_trial=1")
@@ -101,6 +102,7 @@ def test_ray_campaign_on_a_local_cluster_matches_the_local_executor(local_campai
         assert entry["result"]["last_validation"] == pytest.approx(local[trial_id]["result"]["last_validation"])
 
 
+@pytest.mark.slow  # minutes: make test-slow (the default run stays under 20 min)
 def test_sigkill_at_a_random_point_then_rerun_finishes_every_trial_exactly_once(tmp_path):
     seed = random.randrange(10**6)
     rng = random.Random(seed)
@@ -274,6 +276,7 @@ def _snapshot(trial):
     return {name: (trial / name).read_bytes() for name in sorted(os.listdir(trial)) if name != ".trial.lock"}
 
 
+@pytest.mark.slow  # minutes: make test-slow (the default run stays under 20 min)
 def test_ray_executor_on_an_existing_cluster_and_its_resource_check(tmp_path):
     """``ray start --head --block`` stands in for a cluster; terminating it stops the processes it started."""
     import re

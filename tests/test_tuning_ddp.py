@@ -37,7 +37,7 @@ def single(tmp_path_factory):
     return _campaign(tmp_path_factory.mktemp("single"), "single")
 
 
-@pytest.mark.parametrize("executor", ["local", "ray"])
+@pytest.mark.parametrize("executor", ["local", pytest.param("ray", marks=pytest.mark.slow)])  # ray: minutes
 def test_a_trial_of_two_processes_matches_the_one_process_trial(tmp_path, executor, single):
     trial_id, single = single
     extra = ["--executor=ray", "--cpus_per_trial=1"] if executor == "ray" else []
