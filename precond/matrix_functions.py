@@ -4,7 +4,11 @@ No optimizer state lives here. Every function either returns a result or raises 
 callers decide whether to keep the previous result.
 """
 
+from functools import partial
+
 import torch
+
+from precond import krad_updates
 
 
 class MatrixFunctionError(RuntimeError):
@@ -165,34 +169,6 @@ def sort_by_rayleigh(a: torch.Tensor, q: torch.Tensor, descending: bool = True) 
     return torch.gather(q, -1, perm.unsqueeze(-2).expand_as(q)), perm
 
 
-def kradagrad_star_update(x: torch.Tensor, u: torch.Tensor, normalizer: float | torch.Tensor) -> torch.Tensor:
-    """KrADagrad*: X - X A X / (d (1 + tr(A X))) with A = u u^T and d = ``normalizer`` (the factor size).
-
-    Keeps X positive definite, (X^-1 + A)^-1 <= result <= X in Loewner order, and for rank-1 A with d = 1
-    it is the Sherman-Morrison inverse update. ``u`` is (B, d, r); with r < 2d the factored form
-    X A X = (X u)(X u)^T costs O(d^2 r) instead of O(d^3).
-    """
-    xu = x @ u
-    trace = (u * xu).sum(dim=(-2, -1))[..., None, None]  # tr(A X) = tr(u^T X u)
-    return symmetrize(x - _outer(xu, x, u) / (normalizer * (1 + trace)))
-
-
-def kradagrad_update(x: torch.Tensor, u: torch.Tensor, damping: float) -> torch.Tensor:
-    """KrADagrad: damping X <- X - damping X^2, then X <- X - X A X / (1 + ||X A||_F) with A = u u^T."""
-    if damping:
-        x = x - damping * (x @ x)
-    xu = x @ u
-    d, r = u.shape[-2], u.shape[-1]
-    if r <= d:  # ||X u u^T||_F^2 = tr((Xu)^T (Xu) u^T u): r x r products
-        norm_sq = ((xu.transpose(-1, -2) @ xu) * (u.transpose(-1, -2) @ u)).sum(dim=(-2, -1))
-    else:  # d x d: a 3x3 conv kernel's factor sees r = c_out * c_in columns, and r x r would not fit in memory
-        norm_sq = (xu @ u.transpose(-1, -2)).square().sum(dim=(-2, -1))
-    return symmetrize(x - _outer(xu, x, u) / (1 + norm_sq.clamp(min=0).sqrt()[..., None, None]))
-
-
-def _outer(xu: torch.Tensor, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """X A X for A = u u^T: (Xu)(Xu)^T when the rank r is below 2d, else X (u u^T) X."""
-    d, r = u.shape[-2], u.shape[-1]
-    if r < 2 * d:
-        return xu @ xu.transpose(-1, -2)
-    return x @ (u @ u.transpose(-1, -2)) @ x
+# KrADagrad's updates, written once (precond.krad_updates) and bound to torch.
+kradagrad_star_update = partial(krad_updates.kradagrad_star_update, torch)
+kradagrad_update = partial(krad_updates.kradagrad_update, torch)

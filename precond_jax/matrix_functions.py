@@ -5,9 +5,13 @@ function that can fail returns an ``ok`` flag (per call, all blocks together, as
 batched call), and the engine keeps the previous result when it is False.
 """
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from precond import krad_updates
 
 
 def _identity_like(a: jax.Array) -> jax.Array:
@@ -220,30 +224,6 @@ def sort_by_rayleigh(a: jax.Array, q: jax.Array, descending: bool = True) -> tup
     return jnp.take_along_axis(q, perm[..., None, :], axis=-1), perm
 
 
-def kradagrad_star_update(x: jax.Array, u: jax.Array, normalizer) -> jax.Array:
-    """KrADagrad*: X - X A X / (d (1 + tr(A X))) with A = u u^T and d = ``normalizer`` (the factor size).
-    ``u`` is (B, d, r); the factored form (X u)(X u)^T is used while r < 2d."""
-    xu = x @ u
-    trace = jnp.sum(u * xu, axis=(-2, -1))[..., None, None]
-    return symmetrize(x - _outer(xu, x, u) / (normalizer * (1 + trace)))
-
-
-def kradagrad_update(x: jax.Array, u: jax.Array, damping: float) -> jax.Array:
-    """KrADagrad: damping X <- X - damping X^2, then X <- X - X A X / (1 + ||X A||_F) with A = u u^T."""
-    if damping:
-        x = x - damping * (x @ x)
-    xu = x @ u
-    d, r = u.shape[-2], u.shape[-1]
-    if r <= d:  # ||X u u^T||_F^2 = tr((Xu)^T (Xu) u^T u): r x r products
-        norm_sq = jnp.sum((_t(xu) @ xu) * (_t(u) @ u), axis=(-2, -1))
-    else:
-        norm_sq = jnp.sum(jnp.square(xu @ _t(u)), axis=(-2, -1))
-    return symmetrize(x - _outer(xu, x, u) / (1 + jnp.sqrt(jnp.maximum(norm_sq, 0))[..., None, None]))
-
-
-def _outer(xu: jax.Array, x: jax.Array, u: jax.Array) -> jax.Array:
-    """X A X for A = u u^T: (Xu)(Xu)^T when the rank r is below 2d, else X (u u^T) X."""
-    d, r = u.shape[-2], u.shape[-1]
-    if r < 2 * d:
-        return xu @ _t(xu)
-    return x @ (u @ _t(u)) @ x
+# KrADagrad's updates, written once (precond.krad_updates) and bound to jnp.
+kradagrad_star_update = partial(krad_updates.kradagrad_star_update, jnp)
+kradagrad_update = partial(krad_updates.kradagrad_update, jnp)
