@@ -154,6 +154,7 @@ def test_sigkill_at_a_random_point_then_rerun_finishes_every_trial_exactly_once(
     print(f"kill seed {seed}: {len(finished_before)} finished, {len(committed)} committed, {len(resumed)} resumed")
 
 
+@pytest.mark.slow  # minutes: make test-slow (the default run stays under 20 min)
 def test_a_failing_trial_is_recorded_and_retried_by_the_next_run(tmp_path):
     folder = tmp_path / "flaky"
     folder.mkdir()
