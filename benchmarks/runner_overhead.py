@@ -150,7 +150,7 @@ def breakdown(fw, workload, submission, steps: int, runs: int, refine_sec: float
         with phase_timers(fw) as seconds:
             runner_loop(fw, workload, submission, steps, 100 + i, refine_sec)
         per_run.append({k: v / steps * 1e6 for k, v in seconds.items()})
-    return {k: statistics.median(r.get(k, 0.0) for r in per_run) for k in per_run[0]}
+    return {k: statistics.median(r.get(k, 0.0) for r in per_run) for k in per_run[0]} if per_run else {}
 
 
 def measure(framework: str, args) -> dict:
@@ -194,6 +194,8 @@ def report(results: dict, args) -> None:
     for name, goal in (("charged", 1.01), ("wall", 1.05)):
         cells = [f"{r[name][1]:.3f} [{r[name][2]:.3f}, {r[name][3]:.3f}]" for r in results.values()]
         print(f"| runner {name} / bare, median [IQR] (goal <= {goal}) | " + " | ".join(cells) + " |")
+    if not args.breakdown_runs:
+        return
     print(f"\nPer-step phases of the runner's loop, us/step (median of {args.breakdown_runs} instrumented runs):")
     print("| phase | " + " | ".join(names) + " |")
     print("|---" * (len(names) + 1) + "|")
@@ -210,7 +212,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=400, help="steps per run")
     parser.add_argument("--pairs", type=int, default=24, help="bare/runner pairs per framework")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads, 1: XLA's too (0: defaults)")
-    parser.add_argument("--breakdown_runs", type=int, default=3, help="instrumented runner runs per framework")
+    parser.add_argument(
+        "--breakdown_runs", type=int, default=3, help="instrumented runner runs per framework (0: no breakdown)"
+    )
     parser.add_argument("--refine_sec", type=float, default=0.0, help="--refine_time_to_target_sec of the runner")
     args = parser.parse_args()
     if args.threads:
