@@ -151,12 +151,15 @@ def test_overwrite_replaces_a_trial_of_its_own_files(tmp_path):
 
 def test_a_campaign_worker_checks_for_links_below_the_root(tmp_path):
     """A worker (possibly on another node) checks again before it writes."""
+    from runner.trial import TrialConfig
     from tuning.plan import TrialSpec
     from tuning.trial import attempt
 
     target = precious(tmp_path)
     at = link(tmp_path, CAMPAIGN_TRIAL[:4], target)
-    spec = TrialSpec("nadamw", NADAMW, "mnist", 0, 1, 0, None, str(tmp_path.joinpath(*CAMPAIGN_TRIAL)))
+    spec = TrialSpec(
+        "nadamw", NADAMW, 0, 1, None, str(tmp_path.joinpath(*CAMPAIGN_TRIAL)), TrialConfig("mnist", rng_seed=0)
+    )
     before = snapshot(target)
     result, error = attempt(spec)
     assert result is None and error.startswith(f"error: {at} is a symbolic link")

@@ -132,7 +132,7 @@ def test_a_non_finite_training_loss_at_an_eval_ends_the_trial(tmp_path):
 
 
 def test_the_manifest_records_a_diverged_trial(tmp_path):
-    spec = TrialSpec("s", "s.py", "mnist", 0, 1, 0, None, str(tmp_path / "s" / "t"))
+    spec = TrialSpec("s", "s.py", 0, 1, None, str(tmp_path / "s" / "t"), TrialConfig("mnist", rng_seed=0))
     manifest = Manifest.open(str(tmp_path), {"x": 1}, [spec])
     manifest.finished(spec.id, {"diverged_at_step": 7, "reached_validation": False})
     data = json.loads((tmp_path / "manifest.json").read_text())

@@ -68,7 +68,7 @@ def test_local_campaign_runs_every_trial_once_in_algoperfs_layout(local_campaign
         assert entry["status"] == "done" and entry["attempts"] == 1
         trial = root / spec.id
         assert TRIAL_FILES - {"hparams.json"} <= set(os.listdir(trial)) and (trial / "trial_result.json").exists()
-        assert json.loads((trial / "meta_data_0.json").read_text())["rng_seed"] == spec.seed
+        assert json.loads((trial / "meta_data_0.json").read_text())["rng_seed"] == spec.config.rng_seed
         assert json.loads((trial / "hparams.json").read_text()) == pytest.approx(spec.hyperparameters)
         evals = rows(trial / "eval_measurements.csv")
         assert [int(r["global_step"]) for r in evals] == [1, 3]

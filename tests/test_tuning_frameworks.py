@@ -41,18 +41,18 @@ def test_both_pairs_every_trial_across_frameworks(tmp_path):
         "halton2/study_0/mnist_jax/trial_2",
     ]
     assert specs[1].trial_dir == os.path.join(str(tmp_path), "c", "halton2", "study_0", "mnist_jax", "trial_1")
-    paths = {s.framework: s.submission_path for s in specs}
+    paths = {s.config.framework: s.submission_path for s in specs}
     assert paths == {"pytorch": str(folder / "submission.py"), "jax": str(folder / "submission_jax.py")}
-    torch = {(s.study, s.trial): s for s in specs if s.framework == "pytorch"}
-    jax = {(s.study, s.trial): s for s in specs if s.framework == "jax"}
+    torch = {(s.study, s.trial): s for s in specs if s.config.framework == "pytorch"}
+    jax = {(s.study, s.trial): s for s in specs if s.config.framework == "jax"}
     assert torch.keys() == jax.keys()
     for key, t in torch.items():  # paired: same seed and point in both frameworks
-        assert (jax[key].seed, jax[key].hyperparameters) == (t.seed, t.hyperparameters)
-        assert t.seed == study_seed(7, key[0])
+        assert (jax[key].config.rng_seed, jax[key].hyperparameters) == (t.config.rng_seed, t.hyperparameters)
+        assert t.config.rng_seed == study_seed(7, key[0])
     assert len({str(t.hyperparameters) for t in torch.values()}) == 6  # 3 points in each of 2 studies
     # the pytorch half is exactly the single-framework plan
     single = plan(config(tmp_path, submissions=(str(folder),), workloads=("mnist",), num_tuning_trials=3))
-    assert [s for s in specs if s.framework == "pytorch"] == single
+    assert [s for s in specs if s.config.framework == "pytorch"] == single
     assert TrialSpec.from_dict(specs[1].to_dict()) == specs[1]  # what a worker receives keeps the framework
 
 
@@ -62,7 +62,9 @@ def test_jax_alone_uses_the_jax_file_and_the_same_points(tmp_path):
     torch = plan(config(tmp_path, submissions=(str(folder),)))
     assert [s.id for s in jax] == [s.id.replace("_pytorch/", "_jax/") for s in torch]
     assert {s.submission_path for s in jax} == {str(folder / "submission_jax.py")}
-    assert [(s.seed, s.hyperparameters) for s in jax] == [(s.seed, s.hyperparameters) for s in torch]
+    assert [(s.config.rng_seed, s.hyperparameters) for s in jax] == [
+        (s.config.rng_seed, s.hyperparameters) for s in torch
+    ]
 
 
 def test_a_missing_framework_file_is_named(tmp_path):
@@ -124,7 +126,7 @@ class ScriptedExecutor:
 
         for spec in specs:
             on_start(spec)
-            t = self.SECONDS[(spec.submission, spec.framework)]
+            t = self.SECONDS[(spec.submission, spec.config.framework)]
             os.makedirs(spec.trial_dir)
             with open(os.path.join(spec.trial_dir, "eval_measurements.csv"), "w") as f:
                 f.write(f"global_step,score,validation/accuracy\n10,1.0,0.5\n{int(10 * t)},{t},0.98\n")

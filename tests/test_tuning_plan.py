@@ -8,7 +8,7 @@ import pytest
 
 from common import search_space as ss
 from common.errors import UsageError
-from tuning.plan import CampaignConfig, plan, resolve_submissions, study_seed
+from tuning.plan import CampaignConfig, TrialSpec, plan, resolve_submissions, study_seed
 from workloads.registry import CPU_SUITE
 
 HALTON_SPACE = {
@@ -49,7 +49,7 @@ def test_layout_is_algoperfs_one_folder_per_submission(tmp_path):
     assert first.id == "nadamw/study_0/mnist_pytorch/trial_1"
     assert first.trial_dir == os.path.join(str(tmp_path), "c", "nadamw", "study_0", "mnist_pytorch", "trial_1")
     # study-major order: the first half covers every submission and workload of study 0
-    assert {(s.submission, s.workload) for s in specs[:8]} == {
+    assert {(s.submission, s.config.workload_name) for s in specs[:8]} == {
         (a, b) for a in ("nadamw", "shampoo") for b in ("mnist", "mri_unet")
     } and {s.study for s in specs[:8]} == {0}
     assert {s.trial for s in specs} == {1, 2}
@@ -57,12 +57,13 @@ def test_layout_is_algoperfs_one_folder_per_submission(tmp_path):
 
 def test_study_seeds_derive_from_the_campaign_seed(tmp_path):
     specs = plan(config(tmp_path))
-    by_study = {s.study: s.seed for s in specs}
+    by_study = {s.study: s.config.rng_seed for s in specs}
     assert by_study == {k: study_seed(7, k) for k in (0, 1)}
     assert by_study[0] != by_study[1] and all(0 <= v < 2**31 for v in by_study.values())
     expected = int(np.random.SeedSequence([7, 1]).generate_state(1)[0] >> 1)
     assert study_seed(7, 1) == expected
-    assert {s.seed for s in specs if s.study == 0} == {by_study[0]}  # shared by submissions, workloads, trials
+    # shared by submissions, workloads, trials
+    assert {s.config.rng_seed for s in specs if s.study == 0} == {by_study[0]}
 
 
 def test_same_seed_same_points_and_studies_sample_independently(tmp_path):
@@ -70,13 +71,13 @@ def test_same_seed_same_points_and_studies_sample_independently(tmp_path):
     cfg = config(tmp_path, submissions=(folder,), num_tuning_trials=3)
     a, b = plan(cfg), plan(cfg)
     assert [s.hyperparameters for s in a] == [s.hyperparameters for s in b]
-    study0 = [s.hyperparameters for s in a if s.study == 0 and s.workload == "mnist"]
-    study1 = [s.hyperparameters for s in a if s.study == 1 and s.workload == "mnist"]
+    study0 = [s.hyperparameters for s in a if s.study == 0 and s.config.workload_name == "mnist"]
+    study1 = [s.hyperparameters for s in a if s.study == 1 and s.config.workload_name == "mnist"]
     space = ss.parse(HALTON_SPACE)
     assert study0 == space.points(3, seed=study_seed(7, 0)) and study1 == space.points(3, seed=study_seed(7, 1))
     assert study0 != study1
     # workloads of one study share its points, as AlgoPerf's search spaces are workload-agnostic
-    assert study0 == [s.hyperparameters for s in a if s.study == 0 and s.workload == "mri_unet"]
+    assert study0 == [s.hyperparameters for s in a if s.study == 0 and s.config.workload_name == "mri_unet"]
     other = plan(config(tmp_path, submissions=(folder,), num_tuning_trials=3, rng_seed=8))
     assert [s.hyperparameters for s in other] != [s.hyperparameters for s in a]
 
@@ -92,7 +93,7 @@ def test_list_spaces_are_used_in_file_order_and_self_tuning_has_no_points(tmp_pa
 
 def test_suite_expands_and_identity_names_what_runs(tmp_path):
     cfg = config(tmp_path, workloads=("suite",), experiment_dir=str(tmp_path / "elsewhere"))
-    assert {s.workload for s in plan(cfg)} == set(CPU_SUITE)
+    assert {s.config.workload_name for s in plan(cfg)} == set(CPU_SUITE)
     ident = cfg.identity()
     assert ident["workloads"] == list(CPU_SUITE) and ident["submissions"] == ["nadamw", "shampoo"]
     assert "experiment_dir" not in ident and ident["rng_seed"] == 7
@@ -100,9 +101,52 @@ def test_suite_expands_and_identity_names_what_runs(tmp_path):
 
 def test_refinement_reaches_every_trial_and_does_not_define_the_campaign(tmp_path):
     refined = config(tmp_path, refine_time_to_target_sec=1.0)
-    assert {s.refine_time_to_target_sec for s in plan(refined)} == {1.0}
-    assert {s.refine_time_to_target_sec for s in plan(config(tmp_path))} == {0.0}
+    assert {s.config.refine_time_to_target_sec for s in plan(refined)} == {1.0}
+    assert {s.config.refine_time_to_target_sec for s in plan(config(tmp_path))} == {0.0}
     assert refined.identity() == config(tmp_path).identity()  # it measures more and changes no trial
+
+
+# A spec as campaigns have written it (the worker's stdin, every trial's flags_<n>.json) before TrialSpec held a
+# TrialConfig: a re-run and a resumed worker must still read it.
+WRITTEN_SPEC = {
+    "submission": "nadamw",
+    "submission_path": "/x/submissions/nadamw/submission.py",
+    "workload": "mnist",
+    "study": 1,
+    "trial": 2,
+    "seed": 1234,
+    "hyperparameters": {"learning_rate": 0.001},
+    "trial_dir": "/x/c/nadamw/study_1/mnist_jax/trial_2",
+    "tuning_ruleset": "external",
+    "max_global_steps": 5,
+    "framework": "jax",
+    "data_dir": "/data",
+    "refine_time_to_target_sec": 0.5,
+}
+
+
+def test_a_written_spec_loads_into_the_runners_config_and_writes_back_unchanged(tmp_path):
+    spec = TrialSpec.from_dict(json.loads(json.dumps(WRITTEN_SPEC)))
+    assert spec.id == "nadamw/study_1/mnist_jax/trial_2"
+    c = spec.config
+    assert (c.workload_name, c.rng_seed, c.framework, c.data_dir, c.max_global_steps) == (
+        "mnist",
+        1234,
+        "jax",
+        "/data",
+        5,
+    )
+    assert (c.tuning_ruleset, c.refine_time_to_target_sec, c.save_checkpoints, c.progress) == (
+        "external",
+        0.5,
+        True,
+        False,
+    )
+    assert spec.to_dict() == WRITTEN_SPEC
+    planned = plan(config(tmp_path, submissions=("nadamw",), workloads=("mnist",), num_studies=1, num_tuning_trials=1))
+    assert set(planned[0].to_dict()) == set(WRITTEN_SPEC)  # a planned spec is written in the same format
+    with pytest.raises(TypeError):
+        TrialSpec.from_dict({**WRITTEN_SPEC, "workload_name": "mnist"})  # not a spec key
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ def run_campaign(cfg: CampaignConfig, executor, progress: bool | None = None, pr
     """
     specs = plan(cfg)
     if preflight is not None:
-        for workload in dict.fromkeys(s.workload for s in specs):
+        for workload in dict.fromkeys(s.config.workload_name for s in specs):
             preflight(workload)
     for folder in (cfg.root, log_dir(cfg), *(s.trial_dir for s in specs)):  # never through a link
         checks.no_links(cfg.experiment_dir, folder)

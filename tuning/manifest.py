@@ -40,16 +40,21 @@ class Manifest:
                 f"repeat its flags to continue it or pick a new --experiment_name"
             )
         for spec in specs:
-            planned = {"seed": spec.seed, "hyperparameters": spec.hyperparameters}
+            config = spec.config
+            planned = {"seed": config.rng_seed, "hyperparameters": spec.hyperparameters}
             entry = data["trials"].setdefault(spec.id, {"status": "pending", "attempts": 0, **planned})
             if entry["attempts"] and {k: entry.get(k) for k in planned} != planned:
                 raise UsageError(
                     f"trial {spec.id} in {root} ran with {entry.get('hyperparameters')} (seed {entry.get('seed')}) "
-                    f"but is now planned with {spec.hyperparameters} (seed {spec.seed}); restore the search space "
-                    f"or pick a new --experiment_name"
+                    f"but is now planned with {spec.hyperparameters} (seed {config.rng_seed}); restore the search "
+                    f"space or pick a new --experiment_name"
                 )
             entry.update(
-                planned, submission=spec.submission, workload=spec.workload, framework=spec.framework, study=spec.study
+                planned,
+                submission=spec.submission,
+                workload=config.workload_name,
+                framework=config.framework,
+                study=spec.study,
             )
             if entry["status"] != "done":
                 committed = read_result(spec.trial_dir)

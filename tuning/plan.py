@@ -15,12 +15,13 @@ comparison of one algorithm across frameworks), from the submission folder's fil
 """
 
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 from common import checks, layout
 from common import search_space as ss
 from common.errors import UsageError
 from common.seeds import study_seed
+from runner.trial import TrialConfig
 from workloads.registry import CPU_SUITE, known_workloads
 
 BOTH = "both"  # --framework=both: every trial under each framework
@@ -86,34 +87,50 @@ class CampaignConfig:
         return out
 
 
+# The TrialConfig a campaign trial runs with, under the names a spec's JSON has always used (the worker's stdin,
+# each trial's flags_<n>.json): spec key -> TrialConfig field. TrialConfig owns these settings; a spec only names them.
+CONFIG_KEYS = {
+    "workload": "workload_name",
+    "seed": "rng_seed",
+    "tuning_ruleset": "tuning_ruleset",
+    "max_global_steps": "max_global_steps",
+    "framework": "framework",
+    "data_dir": "data_dir",
+    "refine_time_to_target_sec": "refine_time_to_target_sec",
+}
+CAMPAIGN_SETTINGS = {"save_checkpoints": True, "progress": False}  # resuming needs checkpoints; workers are quiet
+
+
 @dataclass(frozen=True)
 class TrialSpec:
-    """Everything a worker needs to run one trial; JSON-serialisable."""
+    """Everything a worker needs to run one trial: where it sits in the campaign, its point, and the TrialConfig the
+    runner is given. Serialised flat (``to_dict``), in the format campaigns have always written."""
 
     submission: str
     submission_path: str
-    workload: str
     study: int
     trial: int
-    seed: int
     hyperparameters: dict | None
     trial_dir: str
-    tuning_ruleset: str = "external"
-    max_global_steps: int | None = None
-    framework: str = "pytorch"
-    data_dir: str = ""
-    refine_time_to_target_sec: float = 0.0
+    config: TrialConfig
 
     @property
     def id(self) -> str:
-        return layout.campaign_trial(self.submission, self.study, self.workload, self.framework, self.trial)
+        c = self.config
+        return layout.campaign_trial(self.submission, self.study, c.workload_name, c.framework, self.trial)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "config"}
+        out.update({key: getattr(self.config, name) for key, name in CONFIG_KEYS.items()})
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrialSpec":
-        return cls(**d)
+        own = dict(d)
+        config = TrialConfig(
+            **{name: own.pop(key) for key, name in CONFIG_KEYS.items() if key in own}, **CAMPAIGN_SETTINGS
+        )
+        return cls(**own, config=config)
 
 
 def campaign_root(experiment_dir: str, experiment_name: str) -> str:
@@ -194,21 +211,17 @@ def plan(cfg: CampaignConfig) -> list[TrialSpec]:
             for workload in workloads:
                 for trial, point in enumerate(points, start=1):
                     for framework, path in paths.items():
-                        spec = TrialSpec(
-                            submission=name,
-                            submission_path=path,
-                            workload=workload,
-                            study=study,
-                            trial=trial,
-                            seed=seed,
-                            hyperparameters=point,
-                            trial_dir="",
+                        config = TrialConfig(
+                            workload_name=workload,
+                            framework=framework,
+                            rng_seed=seed,
+                            data_dir=cfg.data_dir,
                             tuning_ruleset=cfg.tuning_ruleset,
                             max_global_steps=cfg.max_global_steps,
-                            framework=framework,
-                            data_dir=cfg.data_dir,
                             refine_time_to_target_sec=cfg.refine_time_to_target_sec,
+                            **CAMPAIGN_SETTINGS,
                         )
+                        spec = TrialSpec(name, path, study, trial, point, trial_dir="", config=config)
                         specs.append(replace(spec, trial_dir=os.path.join(cfg.root, spec.id)))
     return specs
 

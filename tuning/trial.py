@@ -10,6 +10,7 @@ and the re-run that follows.
 
 import json
 import os
+from dataclasses import replace
 
 from common import layout
 from common.atomic import write_json
@@ -95,37 +96,26 @@ def _run_locked(spec: TrialSpec) -> dict:
     from runner import distributed, frameworks
     from runner.experiment import check_batch_split
     from runner.loading import load_submission
-    from runner.loop import TrialConfig, train_once
+    from runner.loop import train_once
     from workloads.registry import get_workload
 
     committed = read_result(spec.trial_dir)
     if committed is not None:
         return committed
-    config = TrialConfig(
-        workload_name=spec.workload,
-        framework=spec.framework,
-        data_dir=spec.data_dir,
-        tuning_ruleset=spec.tuning_ruleset,
-        max_global_steps=spec.max_global_steps,
-        refine_time_to_target_sec=spec.refine_time_to_target_sec,
-        save_checkpoints=True,  # resuming needs them
-        rng_seed=spec.seed,
-        progress=False,
-        flags=spec.to_dict(),
-    )
-    submission = load_submission(spec.submission_path, spec.framework)
+    config = replace(spec.config, flags=spec.to_dict())
+    submission = load_submission(spec.submission_path, config.framework)
     hyperparameters = None
     if spec.hyperparameters is not None:
         point = ss.parse([spec.hyperparameters], source=f"point of trial {spec.id}")
         ss.check(point, submission.hyperparameters, submission.path)
         hyperparameters = ss.make_hyperparameters(spec.hyperparameters)
-    workload = get_workload(spec.workload, spec.framework)
-    check_batch_split(submission, spec.workload, workload)  # under torchrun: --procs_per_trial ranks
+    workload = get_workload(config.workload_name, config.framework)
+    check_batch_split(submission, config.workload_name, workload)  # under torchrun: --procs_per_trial ranks
     result = train_once(
         workload,
         submission,
         hyperparameters,
-        frameworks.get(spec.framework).root_key(spec.seed),
+        frameworks.get(config.framework).root_key(config.rng_seed),
         config,
         trial_dir=spec.trial_dir,
     )
