@@ -5,6 +5,7 @@ import importlib.util
 import inspect
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -108,9 +109,9 @@ def _import(path: str) -> ModuleType:
         name = "kronbench_submission_" + str(abs(hash(path)))
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
-        sys.path.insert(0, os.path.dirname(path))  # so the submission can import modules beside it
         sys.modules[name] = module
-        spec.loader.exec_module(module)
+        with _beside(os.path.dirname(path)):
+            spec.loader.exec_module(module)
         return module
     except SyntaxError as e:
         raise UsageError(f"submission {path} has a syntax error at line {e.lineno}: {e.msg}; fix it") from None
@@ -120,6 +121,18 @@ def _import(path: str) -> ModuleType:
         raise UsageError(f"submission {path} failed to import: {e}; {fix}") from None
     except Exception as e:  # a submission is code: its failure at import is reported, not re-raised as ours
         raise UsageError(f"submission {path} failed at import: {type(e).__name__}: {e}; fix it") from None
+
+
+@contextmanager
+def _beside(folder: str):
+    """``folder`` first on ``sys.path`` while the submission imports, so that it can import the modules beside it
+    (they stay loaded, under their names, for the trial); taken off after, so that no later import anywhere in the
+    process resolves to a file of the user's folder (a ``csv.py`` there would shadow the standard library's)."""
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        sys.path.remove(folder)  # the first occurrence: the entry inserted above
 
 
 def _repository_root(path: str, missing: str | None) -> str | None:
