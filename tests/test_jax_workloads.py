@@ -91,6 +91,19 @@ def test_registry_gives_the_jax_ports_and_names_them_for_the_others():
     assert "\n" not in str(e.value) and all(n in str(e.value) for n in JAX_WORKLOADS)
 
 
+@pytest.mark.parametrize("framework", ["pytorch", "jax"])
+def test_classification_summary_has_the_closed_form_accuracy_and_loss(framework):
+    """One summarize for both frameworks (classification_common.py). Logits 0 but ln 9 at one class of ten give
+    that class probability 9/18 and every other 1/18: two examples right (loss ln 2), two wrong (loss ln 18)."""
+    logits = np.zeros((4, 10), np.float32)
+    logits[np.arange(4), [3, 1, 4, 1]] = math.log(9)
+    targets = np.array([3, 1, 5, 9])
+    as_array = torch.from_numpy if framework == "pytorch" else jnp.asarray
+    summary = get_workload("mnist", framework).summarize([({"targets": as_array(targets)}, as_array(logits))], 4)
+    assert summary["accuracy"] == 0.5
+    assert summary["loss"] == pytest.approx((2 * math.log(2) + 2 * math.log(18)) / 4, rel=1e-6)
+
+
 @pytest.mark.integration
 def test_same_batches_from_both_input_queues(pair):
     name, tw, jw, _, _, tbatches, jbatches = pair

@@ -1,4 +1,4 @@
-"""Softmax classification workloads (PyTorch): loss and accuracy evaluation."""
+"""Softmax classification workloads (PyTorch): the loss (evaluation: classification_common.py)."""
 
 from workloads.base import InMemoryWorkload
 from workloads.classification_common import ClassificationCommon
@@ -10,10 +10,3 @@ class ClassificationWorkload(ClassificationCommon, InMemoryWorkload):
 
     def loss_fn(self, label_batch, logits_batch, mask_batch=None, label_smoothing: float = 0.0) -> dict:
         return softmax_cross_entropy(label_batch, logits_batch, mask_batch, label_smoothing)
-
-    def summarize(self, outputs, num_examples: int) -> dict[str, float]:
-        correct, loss = 0.0, 0.0
-        for batch, logits in outputs:
-            correct += (logits.argmax(dim=-1) == batch["targets"]).sum().item()
-            loss += self.loss_fn(batch["targets"], logits)["summed"].item()
-        return {"accuracy": correct / num_examples, "loss": loss / num_examples}
