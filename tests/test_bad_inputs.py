@@ -712,7 +712,7 @@ def test_bad_input_is_one_line_and_changes_nothing(case, shared_trial, tmp_path)
 
 
 def test_the_battery_is_large_enough():
-    assert len([c for c in CASES if not c.skip]) + len(OPTIMIZERS) >= 80
+    assert len([c for c in CASES if not c.skip]) >= 80  # bad optimizer options: tests/test_option_validation.py
 
 
 def test_a_planted_pickle_checkpoint_is_refused_without_running_it(tmp_path):
@@ -752,39 +752,8 @@ def test_two_runners_on_one_trial(tmp_path):
     assert len(steps) >= 2 and all(a < b for a, b in zip(steps, steps[1:], strict=False)), steps
 
 
-# Optimizer constructors: a bad input is one exception at construction, one line, never a later step() failure.
-# (tests/test_precond_inputs.py goes through every option of every variant; these rows are the battery's sample.)
-def _linear() -> list[torch.nn.Parameter]:
-    return list(torch.nn.Linear(4, 3).parameters())
-
-
-OPTIMIZERS = [
-    ("shampoo_refresh_tau", "Shampoo", {"refresh_tau": 0.1}, ValueError, "refresh_tau"),
-    ("soap_newton", "SOAP", {"root_method": "newton"}, ValueError, "root_method"),
-    ("shampoo_nan_lr", "Shampoo", {"lr": float("nan")}, ValueError, "lr"),
-    ("eshampoo_inf_eps", "EShampoo", {"eps": float("inf")}, ValueError, "eps"),
-    ("shampoo2_negative_wd", "Shampoo2", {"weight_decay": -1.0}, ValueError, "weight_decay"),
-    ("shampoo_three_betas", "Shampoo", {"betas": (0.9, 0.99, 0.9)}, ValueError, "betas"),
-    ("kradagrad_beta1_one", "KrADagrad", {"betas": (1.0, 1.0)}, ValueError, "betas"),
-    ("shampoo_fractional_frequency", "Shampoo", {"precondition_frequency": 2.5}, ValueError, "precondition_frequency"),
-    ("soap_zero_frequency", "SOAP", {"precondition_frequency": 0}, ValueError, "precondition_frequency"),
-    ("eshampoo_qr_iterations", "EShampoo", {"basis_method": "qr", "max_qr_iterations": 0}, ValueError, "qr"),
-    ("nadamw_beta2_one", "NAdamW", {"betas": (0.9, 1.0)}, ValueError, "betas"),
-    ("nadamw_nan_eps", "NAdamW", {"eps": float("nan")}, ValueError, "eps"),
-    ("shampoo_typo", "Shampoo", {"precondition_frequncy": 10}, (ValueError, TypeError), "precondition_frequncy"),
-]
-
-
-@pytest.mark.parametrize("name, cls, options, error, fragment", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
-def test_bad_optimizer_options_fail_at_construction_in_one_line(name, cls, options, error, fragment):
-    import precond
-
-    with pytest.raises(error) as info:
-        getattr(precond, cls)(_linear(), **options)
-    message = str(info.value)
-    assert fragment in message and "\n" not in message, message
-
-
+# Optimizer constructors: bad parameters are one exception at construction, one line (bad options:
+# tests/test_option_validation.py, against both cores).
 @pytest.mark.parametrize(
     "params, fragment",
     [

@@ -315,18 +315,6 @@ def test_same_shaped_blocks_are_refreshed_in_one_batched_call(monkeypatch):
     assert calls == [(6, 16, 16), (6, 16, 16)]  # six blocks, one call per factor dimension
 
 
-def test_bad_options_are_rejected():
-    p = [torch.nn.Parameter(torch.zeros(3, 3))]
-    for kw, message in [
-        (dict(grafting="lion"), "grafting"),
-        (dict(betas=(1.0, 0.9)), "betas"),
-        (dict(factor_dtype="float16"), "factor_dtype"),
-        (dict(precondition_frequency=0), "frequency"),
-    ]:
-        with pytest.raises(ValueError, match=message):
-            precond.Shampoo(p, **kw)
-
-
 def test_factor_dtype_float64():
     model = make_model()
     opt = precond.Shampoo(
