@@ -93,21 +93,13 @@ def compare(
         raise UsageError(f"--baseline={baseline} is not among the submissions ({', '.join(submissions)})")
     targets = {w: target_of(*entries.sources[w]) for w in workloads}
 
-    by_study: dict[tuple[str, str, int], list[TrialLog]] = defaultdict(list)
-    for t in logs:
-        by_study[(t.submission, t.workload, t.study)].append(t)
-    problems = _coverage_problems(by_study, submissions, workloads, self_tuning, plan)
-    if strict and problems:
-        raise UsageError(f"--strict: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
-    warnings += problems
+    by_study = _by_study(logs)
+    warnings += _checked_coverage(by_study, submissions, workloads, self_tuning, plan, strict)
 
     trial_rows, rows = _choose(by_study, targets, rule, self_tuning, skipped)
     times = {s: {r.workload: r.time for r in rows if r.submission == s} for s in submissions}
     base, variants = _profile_workloads(bench, entries, workloads, warnings)
-    profile_times = scores.held_out_rule({s: {w: ts.get(w, math.inf) for w in base + list(variants)}
-                                          for s, ts in times.items()}, variants)  # fmt: skip
-    ratios = scores.performance_ratios(profile_times, base)
-    profiles = {s: scores.performance_profile(ratios[s]) for s in submissions}
+    ratios, profiles = _profiles(times, base, variants)
     result = Comparison(
         submissions=submissions,
         workloads=workloads,
@@ -127,14 +119,44 @@ def compare(
         entries=entries,
     )
     if baseline is not None:
-        base_times = {s: {w: times[s].get(w, math.inf) for w in base} for s in submissions}
         budgets = _speedup_budgets(bench, entries, base, self_tuning, warnings)
-        others = [s for s in submissions if s != baseline]
-        result.speedups = {s: scores.speedup(base_times[baseline], base_times[s]) for s in others}
-        result.official_speedups = {
-            s: scores.official_speedup(base_times[baseline], base_times[s], budgets) for s in others
-        }
+        result.speedups, result.official_speedups = _speedups(times, base, baseline, budgets)
     return result
+
+
+def _by_study(logs: list[TrialLog]) -> dict[tuple[str, str, int], list[TrialLog]]:
+    """The trials of each (submission, workload, study)."""
+    by_study: dict[tuple[str, str, int], list[TrialLog]] = defaultdict(list)
+    for t in logs:
+        by_study[(t.submission, t.workload, t.study)].append(t)
+    return by_study
+
+
+def _profiles(times: dict, base: list[str], variants: dict) -> tuple[dict, dict]:
+    """Performance ratios over the base workloads (held-out variants by AlgoPerf's rule) and each submission's
+    profile."""
+    profile_times = scores.held_out_rule({s: {w: ts.get(w, math.inf) for w in base + list(variants)}
+                                          for s, ts in times.items()}, variants)  # fmt: skip
+    ratios = scores.performance_ratios(profile_times, base)
+    return ratios, {s: scores.performance_profile(ratios[s]) for s in times}
+
+
+def _checked_coverage(by_study, submissions, workloads, self_tuning, plan, strict) -> list[str]:
+    """The coverage problems, as warnings; under ``strict`` the first one is a UsageError."""
+    problems = _coverage_problems(by_study, submissions, workloads, self_tuning, plan)
+    if strict and problems:
+        raise UsageError(f"--strict: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    return problems
+
+
+def _speedups(times: dict, base: list[str], baseline: str, budgets) -> tuple[dict, dict]:
+    """kronbench's and the official speedup of every other submission over ``baseline``, on the base workloads
+    (not reached: infinite time)."""
+    base_times = {s: {w: ts.get(w, math.inf) for w in base} for s, ts in times.items()}
+    others = [s for s in times if s != baseline]
+    kron = {s: scores.speedup(base_times[baseline], base_times[s]) for s in others}
+    official = {s: scores.official_speedup(base_times[baseline], base_times[s], budgets) for s in others}
+    return kron, official
 
 
 def _choose(by_study, targets, rule, self_tuning, skipped) -> tuple[list[TrialRow], list[WorkloadRow]]:

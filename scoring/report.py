@@ -164,23 +164,36 @@ def markdown(c: Comparison, rule: str, self_tuning: bool, source: str) -> str:
     ]
     if c.entries.split:
         lines += _framework_section(c)
-    if c.baseline is not None:
-        lines += [
-            f"## Speedup over {c.baseline}",
-            "",
-            f"- kronbench's (the terminal's headline, in words): {KRON_SPEEDUP}.",
-            f"- official: {OFFICIAL_SPEEDUP}.",
-            "",
-            *_md_table(
-                [["submission", "kronbench (> 1 = faster)", "workloads both reached", "official (< 1 = faster)"]]
-                + [
-                    [s, "n/a" if n == 0 else f"{v:.3f}x", str(n), f"{c.official_speedups[s]:.4f}"]
-                    for s, (v, n) in c.speedups.items()
-                ]
-            ),
-            "",
-        ]
-    lines += ["## Training curves", ""]
+    lines += _speedup_section(c)
+    lines += _curves_and_studies(c)
+    lines += ["Per-trial detail: `trials.csv`; per workload: `time_to_targets.csv`; scores: `scores.csv`.", ""]
+    return "\n".join(lines)
+
+
+def _speedup_section(c: Comparison) -> list[str]:
+    """Both speedups over the baseline, kronbench's and the official one."""
+    if c.baseline is None:
+        return []
+    return [
+        f"## Speedup over {c.baseline}",
+        "",
+        f"- kronbench's (the terminal's headline, in words): {KRON_SPEEDUP}.",
+        f"- official: {OFFICIAL_SPEEDUP}.",
+        "",
+        *_md_table(
+            [["submission", "kronbench (> 1 = faster)", "workloads both reached", "official (< 1 = faster)"]]
+            + [
+                [s, "n/a" if n == 0 else f"{v:.3f}x", str(n), f"{c.official_speedups[s]:.4f}"]
+                for s, (v, n) in c.speedups.items()
+            ]
+        ),
+        "",
+    ]
+
+
+def _curves_and_studies(c: Comparison) -> list[str]:
+    """The training curves, the studies, the warnings and the trials left out."""
+    lines = ["## Training curves", ""]
     for w in c.workloads:
         lines += [f"### {w}", "", f"![{w}](curves_{w}.png)", ""]
     lines += ["## Studies", "", *_md_table(_study_table(c)), ""]
@@ -195,8 +208,7 @@ def markdown(c: Comparison, rule: str, self_tuning: bool, source: str) -> str:
             *[f"- `{path}`: diverged (meta_data); scored as not reached" for path in diverged],
             "",
         ]
-    lines += ["Per-trial detail: `trials.csv`; per workload: `time_to_targets.csv`; scores: `scores.csv`.", ""]
-    return "\n".join(lines)
+    return lines
 
 
 def _design(c: Comparison) -> str:
