@@ -41,13 +41,16 @@ class Torch:
         """Nothing: the clock synchronises CUDA before it reads the time."""
 
     def finite(self, model) -> bool:
-        """Every parameter finite: one sum each and one host sync (a sixth of the max-abs norm's cost), exactly
-        only when a sum is not finite (a non-finite value, or finite values whose sum overflowed)."""
+        """Every parameter finite. On the CPU, numpy's isfinite over the tensors' memory (no torch dispatch: a
+        quarter of the sums' cost on MNIST); elsewhere one sum each and one host sync (a sixth of the max-abs norm's
+        cost), exactly only when a sum is not finite (a non-finite value, or finite values whose sum overflowed)."""
         import torch
 
         from precond.guards import sums_finite
 
         params = [p.detach() for p in model.parameters()]
+        if all(p.device.type == "cpu" and str(p.dtype).removeprefix("torch.") in _NUMPY_FLOATS for p in params):
+            return _host_finite(p.numpy() for p in params)
         return sums_finite(params) or all(bool(torch.isfinite(p).all()) for p in params)
 
     def is_out_of_memory(self, error: BaseException) -> bool:
@@ -105,7 +108,17 @@ class Jax:
         jax.block_until_ready(outputs)
 
     def finite(self, params) -> bool:
-        """Every floating-point leaf finite: one jitted reduction, compiled once per process and tree structure."""
+        """Every floating-point leaf finite (other leaves are ignored). On the CPU, numpy's isfinite over the
+        arrays' host values (a fifth of a jitted check's dispatch and sync on MNIST); elsewhere one jitted
+        reduction, compiled once per process and tree structure."""
+        import jax
+        import numpy as np
+
+        leaves = jax.tree.leaves(params)
+        if all(_on_cpu(x) for x in leaves):
+            arrays = [np.asarray(x) for x in leaves]
+            if all(a.dtype.kind in "biu" or a.dtype.name in _NUMPY_FLOATS for a in arrays):
+                return _host_finite(a for a in arrays if a.dtype.kind in "fc")
         return bool(_all_finite()(params))
 
     def is_out_of_memory(self, error: BaseException) -> bool:
@@ -127,6 +140,23 @@ class Jax:
     def swapped(self, params, model_state, snapshot):
         """Pytrees are values: the snapshot itself is evaluated."""
         yield snapshot
+
+
+# numpy's own inexact types: bfloat16 and other ml_dtypes take the device path
+_NUMPY_FLOATS = ("float16", "float32", "float64", "complex64", "complex128")
+
+
+def _host_finite(arrays) -> bool:
+    """Whether every value of these numpy arrays is finite."""
+    import numpy as np
+
+    return all(np.isfinite(a).all() for a in arrays)
+
+
+def _on_cpu(x) -> bool:
+    """Whether a JAX array (or numpy value) lives in host memory."""
+    devices = getattr(x, "devices", None)
+    return devices is None or all(d.platform == "cpu" for d in devices())
 
 
 @functools.cache
