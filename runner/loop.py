@@ -16,8 +16,10 @@ of every parameter every step cost ~15% of MNIST's PyTorch step (docs/measuremen
 
 Per-step keys are AlgoPerf's (``fold_in(rng, step)`` split four ways) but derived in blocks outside the timed
 interval: they are runner bookkeeping, and derived one at a time between torch steps they cost ~75 us each
-(cold caches) where a block costs ~26 us a step. The official runner charges that cost to the submission only
-because of where its code sits.
+(cold caches), where runner/keys.py derives a block for a fifth of ``prng.split``'s cost a step. The official
+runner charges that cost to the submission only because of where its code sits. Inside the clock the runner
+adds only its calls and a few dict writes (update_params's keywords fill one dict kept across steps): ~5 us a
+step around a submission that does nothing (``python -m benchmarks.runner_overhead``, docs/measurements.md).
 """
 
 import logging
