@@ -15,9 +15,13 @@ Two runner figures:
 Then a few more runner runs with each per-step phase timed (exclusive of the phases it calls), so a regression
 names its cause: the timed step, the clock reads, the per-step keys, the divergence checks, progress and
 logging, the refinement's bookkeeping, and the loop's own remainder. The timers add ~1 us per call, so these
-runs are separate from the ratios above.
+runs are separate from the ratios above. Last, the runner's own microseconds per step, charged and wall, around a
+submission that does nothing (over a bare loop around it): what the runner's code costs, free of the step's
+noise that keeps the ratios from resolving 1% on a loaded machine (it misses only the runner's indirect costs,
+such as caches its untimed work leaves cold for the next step).
 
     python -m benchmarks.runner_overhead [--framework both|pytorch|jax] [--steps 400] [--pairs 24] [--threads 1]
+        [--breakdown_runs 3] [--own_runs 5] [--own_steps 20000]
 """
 
 import os

@@ -50,7 +50,9 @@ class Torch:
 
         params = [p.detach() for p in model.parameters()]
         if all(p.device.type == "cpu" and str(p.dtype).removeprefix("torch.") in _NUMPY_FLOATS for p in params):
-            return _host_finite(p.numpy() for p in params)
+            import numpy as np
+
+            return all(np.isfinite(p.numpy()).all() for p in params)
         return sums_finite(params) or all(bool(torch.isfinite(p).all()) for p in params)
 
     def is_out_of_memory(self, error: BaseException) -> bool:
@@ -108,17 +110,9 @@ class Jax:
         jax.block_until_ready(outputs)
 
     def finite(self, params) -> bool:
-        """Every floating-point leaf finite (other leaves are ignored). On the CPU, numpy's isfinite over the
-        arrays' host values (a fifth of a jitted check's dispatch and sync on MNIST); elsewhere one jitted
-        reduction, compiled once per process and tree structure."""
-        import jax
-        import numpy as np
-
-        leaves = jax.tree.leaves(params)
-        if all(_on_cpu(x) for x in leaves):
-            arrays = [np.asarray(x) for x in leaves]
-            if all(a.dtype.kind in "biu" or a.dtype.name in _NUMPY_FLOATS for a in arrays):
-                return _host_finite(a for a in arrays if a.dtype.kind in "fc")
+        """Every floating-point leaf finite: one jitted reduction, compiled once per process and tree structure.
+        (numpy's isfinite over the host values costs a fifth of its wall time on MNIST's CPU step but, measured
+        around an idle submission, adds ~3 us to every timed step after it: docs/measurements.md.)"""
         return bool(_all_finite()(params))
 
     def is_out_of_memory(self, error: BaseException) -> bool:
@@ -142,21 +136,7 @@ class Jax:
         yield snapshot
 
 
-# numpy's own inexact types: bfloat16 and other ml_dtypes take the device path
-_NUMPY_FLOATS = ("float16", "float32", "float64", "complex64", "complex128")
-
-
-def _host_finite(arrays) -> bool:
-    """Whether every value of these numpy arrays is finite."""
-    import numpy as np
-
-    return all(np.isfinite(a).all() for a in arrays)
-
-
-def _on_cpu(x) -> bool:
-    """Whether a JAX array (or numpy value) lives in host memory."""
-    devices = getattr(x, "devices", None)
-    return devices is None or all(d.platform == "cpu" for d in devices())
+_NUMPY_FLOATS = ("float16", "float32", "float64")  # numpy's own: bfloat16 takes the device path
 
 
 @functools.cache

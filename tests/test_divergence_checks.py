@@ -83,7 +83,6 @@ def test_the_torch_check_is_exact_where_finite_values_overflow_a_sum():
 @pytest.mark.integration
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
 def test_the_jax_check_finds_a_non_finite_leaf_and_ignores_integer_leaves(dtype):
-    """numpy's isfinite over host values for numpy's dtypes, the jitted check for bfloat16 (ml_dtypes)."""
     jnp = pytest.importorskip("jax.numpy")
     from runner.frameworks import Jax
 
