@@ -15,9 +15,13 @@ Two runner figures:
 Then a few more runner runs with each per-step phase timed (exclusive of the phases it calls), so a regression
 names its cause: the timed step, the clock reads, the per-step keys, the divergence checks, progress and
 logging, the refinement's bookkeeping, and the loop's own remainder. The timers add ~1 us per call, so these
-runs are separate from the ratios above.
+runs are separate from the ratios above. Last, the runner's own microseconds per step, charged and wall, around a
+submission that does nothing (over a bare loop around it): what the runner's code costs, free of the step's
+noise that keeps the ratios from resolving 1% on a loaded machine (it misses only the runner's indirect costs,
+such as caches its untimed work leaves cold for the next step).
 
     python -m benchmarks.runner_overhead [--framework both|pytorch|jax] [--steps 400] [--pairs 24] [--threads 1]
+        [--breakdown_runs 3] [--own_runs 5] [--own_steps 20000]
 """
 
 import os
@@ -30,6 +34,7 @@ import argparse  # noqa: E402
 import functools  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+import types  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 
 import torch  # noqa: E402
@@ -37,7 +42,7 @@ import torch  # noqa: E402
 import compat  # noqa: E402,F401
 from benchmarks.step_time_jax import single_threaded  # noqa: E402
 from runner import frameworks, loop, progress, refine  # noqa: E402
-from runner.loading import load_submission  # noqa: E402
+from runner.loading import Submission, load_submission  # noqa: E402
 from runner.loop import TrialConfig, train_once  # noqa: E402
 from workloads.registry import get_workload  # noqa: E402
 
@@ -153,6 +158,40 @@ def breakdown(fw, workload, submission, steps: int, runs: int, refine_sec: float
     return {k: statistics.median(r.get(k, 0.0) for r in per_run) for k in per_run[0]} if per_run else {}
 
 
+def _idle_submission():
+    """A submission whose step does nothing (the batch is a constant, the state passes through): the runner's loop
+    around it is all the runner's own."""
+
+    def update_params(*args, **kwargs):
+        """Positionally (the bare loop) or by AlgoPerf's keywords (the runner): the state, unchanged."""
+        if args:
+            return args[7], args[1], args[3]
+        return kwargs["optimizer_state"], kwargs["current_param_container"], kwargs["model_state"]
+
+    module = types.SimpleNamespace(
+        get_batch_size=lambda workload_name: 1,
+        init_optimizer_state=lambda workload, params, model_state, hyperparameters, rng: {},
+        update_params=update_params,
+        data_selection=lambda workload, queue, opt_state, params, model_state, hyperparameters, step, rng: None,
+    )
+    return Submission(module, os.path.join(FOLDER, "idle.py"))
+
+
+def runner_own(fw, workload, steps: int, runs: int, refine_sec: float) -> dict[str, float]:
+    """Microseconds per step the runner adds inside the clock (charged) and in all (wall) around a submission
+    that does nothing, over a bare loop around it (median of ``runs``); the workload's model is the real one, so
+    the parameter checks cost what they cost in training. Insensitive to the step's own noise, unlike the
+    ratios: these are what the ratios' overhead would be on a quiet machine, give or take cache effects."""
+    idle = _idle_submission()
+    charged, wall = [], []
+    for i in range(runs):
+        bare = bare_loop(fw, workload, idle, steps, i)
+        c, w = runner_loop(fw, workload, idle, steps, i, refine_sec)
+        charged.append(c - bare)
+        wall.append(w - bare)
+    return {"charged": statistics.median(charged) * 1e6, "wall": statistics.median(wall) * 1e6}
+
+
 def measure(framework: str, args) -> dict:
     fw = frameworks.get(framework)
     workload = get_workload("mnist", framework)
@@ -178,6 +217,8 @@ def measure(framework: str, args) -> dict:
         q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
         out[name] = (statistics.median(values), statistics.median(ratios), q1, q3)
     out["phases"] = breakdown(fw, workload, submission, args.steps, args.breakdown_runs, args.refine_sec)
+    if args.own_runs:
+        out["own"] = runner_own(fw, workload, args.own_steps, args.own_runs, args.refine_sec)
     return out
 
 
@@ -194,6 +235,16 @@ def report(results: dict, args) -> None:
     for name, goal in (("charged", 1.01), ("wall", 1.05)):
         cells = [f"{r[name][1]:.3f} [{r[name][2]:.3f}, {r[name][3]:.3f}]" for r in results.values()]
         print(f"| runner {name} / bare, median [IQR] (goal <= {goal}) | " + " | ".join(cells) + " |")
+    if args.own_runs:
+        print(
+            f"\nThe runner's own time around a submission that does nothing, us/step over a bare loop's (median of "
+            f"{args.own_runs} runs of {args.own_steps} steps), and as a share of the bare MNIST step above:"
+        )
+        print("| | " + " | ".join(names) + " |")
+        print("|---" * (len(names) + 1) + "|")
+        for name in ("charged", "wall"):
+            cells = [f"{r['own'][name]:.1f} ({r['own'][name] / (r['bare'] * 1e6):.2%})" for r in results.values()]
+            print(f"| {name} | " + " | ".join(cells) + " |")
     if not args.breakdown_runs:
         return
     print(f"\nPer-step phases of the runner's loop, us/step (median of {args.breakdown_runs} instrumented runs):")
@@ -215,6 +266,10 @@ def main() -> None:
     parser.add_argument(
         "--breakdown_runs", type=int, default=3, help="instrumented runner runs per framework (0: no breakdown)"
     )
+    parser.add_argument(
+        "--own_runs", type=int, default=5, help="runs of the runner around an idle submission (0: skip them)"
+    )
+    parser.add_argument("--own_steps", type=int, default=20000, help="steps per run around the idle submission")
     parser.add_argument("--refine_sec", type=float, default=0.0, help="--refine_time_to_target_sec of the runner")
     args = parser.parse_args()
     if args.threads:

@@ -16,8 +16,10 @@ of every parameter every step cost ~15% of MNIST's PyTorch step (docs/measuremen
 
 Per-step keys are AlgoPerf's (``fold_in(rng, step)`` split four ways) but derived in blocks outside the timed
 interval: they are runner bookkeeping, and derived one at a time between torch steps they cost ~75 us each
-(cold caches) where a block costs ~26 us a step. The official runner charges that cost to the submission only
-because of where its code sits.
+(cold caches), where runner/keys.py derives a block for a fifth of ``prng.split``'s cost a step. The official
+runner charges that cost to the submission only because of where its code sits. Inside the clock the runner
+adds only its calls and a few dict writes (update_params's keywords fill one dict kept across steps): ~5 us a
+step around a submission that does nothing (``python -m benchmarks.runner_overhead``, docs/measurements.md).
 """
 
 import logging
@@ -36,6 +38,10 @@ from runner.trial import DIVERGED_REASON, DIVERGENCE_ERRORS, TrialConfig, TrialR
 
 log = logging.getLogger("kronbench.runner")
 
+# update_params's keywords that change every step, cleared after it
+_STEP_ENTRIES = dict.fromkeys(
+    ("batch", "rng", "global_step", "current_param_container", "model_state", "optimizer_state")
+)
 FINITE_CHECK_EVERY = 10  # steps between parameter checks away from evals, refiner copies and the loop's end
 
 
@@ -105,7 +111,9 @@ class _Run:
         """Select data, update, maybe evaluate, check the budget; until a stopping rule holds. Returns the step
         at which training diverged (non-finite loss or parameters), else None."""
         ts = state.train_state
-        update_kwargs = {"train_state": MappingProxyType(ts)} if self.takes_train_state else {}
+        update_kwargs = self._api_kwargs(state, None)  # its per-step entries are set in _train_step
+        if self.takes_train_state:
+            update_kwargs["train_state"] = MappingProxyType(ts)
         step_keys = self.fw.step_keys(rng)
         keys = step_keys(state.global_step)
         diverged_at = None
@@ -148,9 +156,10 @@ class _Run:
         self._checked_step = state.global_step
         return not self.fw.finite(state.model_params)
 
-    def _train_step(self, state: TrialState, data_select_rng, update_rng, update_kwargs: dict) -> float:
+    def _train_step(self, state: TrialState, data_select_rng, update_rng, kwargs: dict) -> float:
         """Timed, from the end of the previous step: data_selection and update_params. Returns the step's end.
-        The batch is released on return, before any eval."""
+        ``kwargs`` holds update_params's keywords that stay the same from step to step (one dict filled in place,
+        not one built per step inside the clock); the batch is released on return, before any eval."""
         ts = state.train_state
         batch = self.data_selection(
             self.workload,
@@ -162,10 +171,11 @@ class _Run:
             state.global_step,
             data_select_rng,
         )
+        kwargs["batch"], kwargs["rng"], kwargs["global_step"] = batch, update_rng, state.global_step
+        kwargs["current_param_container"], kwargs["model_state"] = state.model_params, state.model_state
+        kwargs["optimizer_state"] = state.optimizer_state
         try:
-            state.optimizer_state, state.model_params, state.model_state = self.update_params(
-                batch=batch, **self._api_kwargs(state, update_rng), **update_kwargs
-            )
+            state.optimizer_state, state.model_params, state.model_state = self.update_params(**kwargs)
         except spec.TrainingCompleteError:
             ts["training_complete"] = True
         self.fw.wait((state.optimizer_state, state.model_params, state.model_state))  # JAX: dispatch is async
@@ -175,6 +185,7 @@ class _Run:
         step_end_time = get_time()
         ts["accumulated_submission_time"] += step_end_time - ts["last_step_end_time"]
         ts["is_time_remaining"] = ts["accumulated_submission_time"] < self.budget
+        kwargs.update(_STEP_ENTRIES)  # untimed: no batch or replaced state kept alive through an eval
         return step_end_time
 
     def _eval_point(self, state: TrialState, prep_eval_rng, eval_rng, start_time: float) -> int | None:

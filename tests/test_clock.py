@@ -116,6 +116,48 @@ def test_step_keys_are_algoperfs_fold_in_then_split():
         assert (keys(step) == expected).all()
 
 
+def test_torch_step_keys_match_prng_split_over_whole_blocks_and_past_2_31():
+    from runner.keys import KEY_BLOCK, TorchStepKeys
+
+    for rng in (prng.PRNGKey(0), np.array([2**32 - 1, 2**31 - 1], np.uint32)):  # entries past AlgoPerf's modulus
+        keys = TorchStepKeys(rng)
+        for step in (*range(2 * KEY_BLOCK), 2**31 - 1, 2**31 + 3, 10**10):
+            expected = prng.split(prng.fold_in(rng, step), 4)
+            got = keys(step)
+            assert got.shape == (4, 2) and got.dtype == np.uint32 and (got == expected).all(), step
+
+
+def test_torch_step_keys_take_prng_split_where_randint_would_redraw():
+    """A raw MT19937 output of 2**31 - 1 after masking is one randint rejects: that step's keys come from
+    prng.split itself (the real stream almost never hits it, so a generator is made to)."""
+    from runner.keys import TorchStepKeys
+
+    rng = prng.PRNGKey(5)
+    keys = TorchStepKeys(rng)
+    real = keys._mt
+
+    class Rejecting:
+        calls = 0
+
+        def _legacy_seeding(self, seed):
+            real._legacy_seeding(seed)
+
+        def random_raw(self, n):
+            Rejecting.calls += 1
+            out = real.random_raw(n)
+            if Rejecting.calls == 3:  # step 2
+                out[5] = 2**32 - 1  # masks to 2**31 - 1
+            return out
+
+    keys._mt = Rejecting()
+    for step in (0, 1, 2, 3):  # step 2's raw keys would hold 2**31 - 1, which randint never returns
+        assert (keys(step) == prng.split(prng.fold_in(rng, step), 4)).all()
+    assert Rejecting.calls == 256
+    keys._fast = False  # numpy without MT19937._legacy_seeding: prng.split throughout
+    keys._keys = []
+    assert (keys(7) == prng.split(prng.fold_in(rng, 7), 4)).all()
+
+
 @pytest.mark.integration
 def test_jax_step_keys_are_algoperfs_fold_in_then_split():
     jax = pytest.importorskip("jax")

@@ -56,3 +56,38 @@ def test_a_budget_ending_between_checks_checks_the_parameters_before_the_last_ch
     assert 2 <= result.global_step < FINITE_CHECK_EVERY and not result.train_state["is_time_remaining"]
     assert result.diverged_at_step == result.global_step
     assert_last_checkpoint_is_finite_at(tmp_path, 1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_the_torch_check_finds_a_single_non_finite_value_in_any_float_dtype(dtype, bad):
+    """numpy's isfinite on the CPU for numpy's dtypes, torch's sums for bfloat16: each finds one bad value."""
+    from runner.frameworks import Torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Linear(4, 3)).to(dtype)
+    assert Torch().finite(model)
+    with torch.no_grad():
+        model[1].weight[2, 3] = bad
+    assert not Torch().finite(model)
+
+
+def test_the_torch_check_is_exact_where_finite_values_overflow_a_sum():
+    from runner.frameworks import Torch
+
+    model = torch.nn.Linear(4, 4).to(torch.float16)
+    with torch.no_grad():
+        model.weight.fill_(60000.0)  # finite, but their float16 sum is not
+    assert Torch().finite(model)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_the_jax_check_finds_a_non_finite_leaf_and_ignores_integer_leaves(dtype):
+    jnp = pytest.importorskip("jax.numpy")
+    from runner.frameworks import Jax
+
+    params = {"w": jnp.ones((3, 2), dtype), "count": jnp.arange(3), "b": [jnp.zeros(2, dtype), 1.0]}
+    assert Jax().finite(params)
+    for bad in (math.nan, math.inf):
+        assert not Jax().finite({**params, "w": params["w"].at[2, 1].set(bad)})
+        assert not Jax().finite({**params, "b": [params["b"][0], bad]})
