@@ -1,14 +1,16 @@
 """Where the CPU over-charges: the optimizer's share of a training step on each suite workload, modelled in FLOPs
 and measured.
 
-**FLOP model** (per block of Shampoo's blocking, ``precond.blocking.plan`` with the submission's
-max_preconditioner_dim and parameter routing): a block of numel N with dims d_1..d_k (after merging) costs, per
-step, 2 d_i N FLOPs per dim for its statistic (G contracted with itself over the other dims: d_i x d_i from
-d_i x N/d_i) and as much again to apply that dim's root; every ``precondition_frequency`` steps each factor's root
-takes an eigendecomposition, ~9 d_i^3 FLOPs (symmetric QR with eigenvectors, Golub & Van Loan), amortised here
-over the frequency. Blocks left diagonal (biases, norms, embedding tables on Adam) and the grafting and moments cost
-O(N) and are left out. Against it: the forward and backward pass of one training batch, counted by
-``torch.utils.flop_counter`` (matmuls, convolutions, attention) on the workload's own model and batch.
+**FLOP model** (``precond.flops``, per block of Shampoo's blocking with the submission's max_preconditioner_dim and
+parameter routing): a block of numel N with dims d_1..d_k (after merging) costs, per step, 2 d_i N FLOPs per dim for
+its statistic (G contracted with itself over the other dims: d_i x d_i from d_i x N/d_i) and as much again to apply
+that dim's root; every ``precondition_frequency`` steps each factor's root takes an eigendecomposition and the root
+Q diag Q^T, ~11 d_i^3 FLOPs, amortised here over the frequency. Blocks left diagonal (biases, norms, embedding
+tables on Adam) and the grafting and moments cost O(N) and are left out. Against it: the forward and backward pass
+of one training batch, counted by ``torch.utils.flop_counter`` (matmuls, convolutions, attention) on the workload's
+own model and batch. **The block-size rule** (``precond.flops.block_for_budget``, ``--budget``): the largest
+max_preconditioner_dim, halving from the submission's, at which that model is at most the budget times the
+forward and backward pass; its block and FLOP share are printed beside.
 
 **Measured share**: ``--steps`` update steps (after ``--warmup``) of each submission's first search-space point,
 Shampoo preconditioning from step 1 (``start_preconditioning_step=1``, so every measured step applies the roots; the
@@ -18,7 +20,7 @@ steps interleaved, one workload after the other; the load average is printed, as
 last column, (1 - share_nadamw) / (1 - share_shampoo), is the per-step ratio if both spent the same time outside
 the optimizer (same model, batch size and data): robust to load, as each share is measured within one step.
 
-    python -m benchmarks.optimizer_share [--workloads suite] [--steps 8] [--warmup 2] [--blocks]
+    python -m benchmarks.optimizer_share [--workloads suite] [--steps 8] [--warmup 2] [--blocks] [--budget 0.25]
 """
 
 from common.threads import configure_thread_env  # first: it must precede numpy and torch
@@ -27,17 +29,16 @@ configure_thread_env()
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
-import math  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
-from precond import blocking  # noqa: E402
+from precond import flops  # noqa: E402
+from precond.config import KronConfig  # noqa: E402
 from workloads.registry import CPU_SUITE  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EIGH_FLOPS = 9.0  # x d^3: symmetric eigendecomposition with eigenvectors
 
 
 @dataclass(frozen=True)
@@ -55,21 +56,14 @@ class BlockFlops:
         return self.statistics + self.application + self.roots
 
 
-def block_flops(name: str, shape: tuple[int, ...], frequency: int) -> BlockFlops:
-    """The FLOP model of one block (module docstring)."""
-    n = math.prod(shape)
-    per_dim = sum(2.0 * d * n for d in shape)
-    roots = sum(EIGH_FLOPS * d**3 for d in shape) / frequency
-    return BlockFlops(name, tuple(shape), per_dim, per_dim, roots)
-
-
-def shampoo_blocks(named_shapes: list[tuple[str, tuple[int, ...]]], max_dim: int, frequency: int) -> list[BlockFlops]:
-    """Every preconditioned block of the parameters given (those routed to the Kronecker optimizer)."""
+def shampoo_blocks(named_shapes: list[tuple[str, tuple[int, ...]]], cfg: KronConfig) -> list[BlockFlops]:
+    """Every preconditioned block of the parameters given (those routed to the Kronecker optimizer), with the FLOP
+    model of ``precond.flops`` under ``cfg``."""
     out = []
     for name, shape in named_shapes:
-        plan = blocking.plan(tuple(shape), max_dim)
-        if plan.preconditioned:
-            out += [block_flops(name, b.shape, frequency) for b in plan.blocks]
+        for b in flops.preconditioned_blocks([shape], cfg.max_preconditioner_dim):
+            roots = sum(flops.refresh_flops(cfg, d, first=False) for d in b) / cfg.precondition_frequency
+            out.append(BlockFlops(name, b, flops.statistics_flops(cfg, b), flops.application_flops(cfg, b), roots))
     return out
 
 
@@ -179,16 +173,42 @@ def _gflop(x: float) -> str:
     return f"{x / 1e9:.3f}"
 
 
+def _row(name: str, m: dict, cfg: KronConfig, budget: float) -> tuple[tuple[str, ...], list[BlockFlops]]:
+    """One workload's row of the table (``main``'s header) and its blocks."""
+    blocks = shampoo_blocks(m["shapes"], cfg)
+    stats, apply_, roots = (sum(getattr(x, k) for x in blocks) for k in ("statistics", "application", "roots"))
+    model = stats + apply_ + roots
+    largest = max(blocks, key=lambda x: x.total, default=None)
+    (ta, oa), (tb, ob) = m["nadamw"], m["shampoo"]
+    amortised = m["refresh"] / cfg.precondition_frequency
+    shapes = [shape for _, shape in m["shapes"]]
+    rule = flops.block_for_budget(cfg, shapes, m["fb_flops"], budget)
+    ruled = flops.steady_flops(cfg, flops.preconditioned_blocks(shapes, rule))
+    return (
+        name, _gflop(m["fb_flops"]), f"{_gflop(model)} = {_gflop(stats)} + {_gflop(apply_)} + {_gflop(roots)}",
+        f"{model / (model + m['fb_flops']):.0%}",
+        f"{largest.name} {'x'.join(map(str, largest.shape))}" if largest else "-",
+        f"{_gflop(m['counted_extra'])} ({_gflop(stats + apply_)})",
+        f"{ta * 1e3:.1f} ({oa / ta:.0%})",
+        f"{(tb + amortised) * 1e3:.1f} ({(ob + amortised) / (tb + amortised):.0%})",
+        f"{m['refresh'] * 1e3:.0f}", f"{(tb + amortised) / ta:.2f}",
+        f"{(1 - oa / ta) / (1 - (ob + amortised) / (tb + amortised)):.2f}",
+        f"{rule} ({ruled / (ruled + m['fb_flops']):.0%})",
+    ), blocks  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", default="suite", help="comma-separated names; 'suite' is the CPU suite")
     parser.add_argument("--steps", type=int, default=8, help="timed steps after the warm-up")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--blocks", action="store_true", help="also print every block's FLOPs")
+    parser.add_argument("--budget", type=float, default=0.25, help="the block-size rule's FLOP budget (of fwd+bwd)")
     args = parser.parse_args()
     import torch
 
     import precond
+    from precond.config import PRESETS
     from precond.optimizer import KronOptimizer
     from submissions.glue import OptimizerSet
     from submissions.shampoo.options import OPTIONS
@@ -198,34 +218,21 @@ def main() -> None:
         timers["step"].wrap(cls)
     timers["refresh"].wrap(KronOptimizer, "_refresh")
     names = list(CPU_SUITE) if args.workloads == "suite" else args.workloads.split(",")
-    max_dim, frequency = OPTIONS["max_preconditioner_dim"], OPTIONS["precondition_frequency"]
+    cfg = KronConfig.build("shampoo", PRESETS["shampoo"], OPTIONS)
     print(f"load average before: {', '.join(f'{x:.2f}' for x in os.getloadavg())}; torch threads "
           f"{torch.get_num_threads()}; {args.steps} timed steps each after {args.warmup}, interleaved (Shampoo: "
-          f"max_preconditioner_dim {max_dim}, refresh every {frequency})", flush=True)  # fmt: skip
+          f"max_preconditioner_dim {cfg.max_preconditioner_dim}, refresh every {cfg.precondition_frequency})",
+          flush=True)  # fmt: skip
     header = ("workload", "fwd+bwd GFLOP", "Shampoo model GFLOP/step: stats + apply + roots/100", "FLOP share",
               "largest block", "counted GFLOP (model: stats + apply)", "nadamw ms/step (optimizer share)",
               "shampoo ms/step (optimizer share)", "refresh ms (/100 per step)",
-              "shampoo / nadamw per step", "same, from the shares")  # fmt: skip
+              "shampoo / nadamw per step", "same, from the shares",
+              f"block-size rule at {args.budget:g} (FLOP share)")  # fmt: skip
     rows = []
     for name in names:
-        m = measure(name, args.steps, args.warmup, timers)
-        blocks = shampoo_blocks(m["shapes"], max_dim, frequency)
-        stats, apply_, roots = (sum(getattr(x, k) for x in blocks) for k in ("statistics", "application", "roots"))
-        model = stats + apply_ + roots
-        largest = max(blocks, key=lambda x: x.total, default=None)
-        (ta, oa), (tb, ob) = m["nadamw"], m["shampoo"]
-        amortised = m["refresh"] / frequency
-        rows.append((
-            name, _gflop(m["fb_flops"]), f"{_gflop(model)} = {_gflop(stats)} + {_gflop(apply_)} + {_gflop(roots)}",
-            f"{model / (model + m['fb_flops']):.0%}",
-            f"{largest.name} {'x'.join(map(str, largest.shape))}" if largest else "-",
-            f"{_gflop(m['counted_extra'])} ({_gflop(stats + apply_)})",
-            f"{ta * 1e3:.1f} ({oa / ta:.0%})",
-            f"{(tb + amortised) * 1e3:.1f} ({(ob + amortised) / (tb + amortised):.0%})",
-            f"{m['refresh'] * 1e3:.0f}", f"{(tb + amortised) / ta:.2f}",
-            f"{(1 - oa / ta) / (1 - (ob + amortised) / (tb + amortised)):.2f}",
-        ))  # fmt: skip
-        print(" | ".join(rows[-1]), flush=True)
+        row, blocks = _row(name, measure(name, args.steps, args.warmup, timers), cfg, args.budget)
+        rows.append(row)
+        print(" | ".join(row), flush=True)
         if args.blocks:
             for x in sorted(blocks, key=lambda x: -x.total):
                 print(f"    {x.name} {x.shape}: stats {_gflop(x.statistics)}, apply {_gflop(x.application)}, "

@@ -11,9 +11,9 @@ on. The JAX column (``benchmarks.step_time_jax``: the same models in JAX, XLA on
 times each optimizer right after its torch twin, so the JAX / torch ratios are measured side by side;
 ``--no_jax`` skips it.
 
-Beside each Kronecker variant with a model (``benchmarks.gemm_floor``): its GEMM floor, the matrix products of
-its statistics, applications and amortised refreshes counted from the block shapes at the rate of a 1024^3 fp32
-matmul timed in the same run (the best of its timings before each optimizer and after the last), and
+Beside each Kronecker variant with a model (``precond.flops``): its GEMM floor, the matrix products of its
+statistics, applications and amortised refreshes counted from the block shapes at the rate of a 1024^3 fp32 matmul
+(``benchmarks.gemm_floor``) timed in the same run (the best of its timings before each optimizer and after the last), and
 measured / floor.
 
     python -m benchmarks.step_time [--steps 100] [--models mlp transformer convnet] [--threads 1] [--no_jax]
@@ -31,6 +31,7 @@ from torch import nn  # noqa: E402
 
 import precond  # noqa: E402
 from benchmarks import gemm_floor  # noqa: E402
+from precond import flops  # noqa: E402
 from precond.config import KronConfig  # noqa: E402
 from precond.registry import SPECS  # noqa: E402
 
@@ -113,8 +114,8 @@ def floor_flops(model_fn, name: str, steps: int) -> float | None:
         return None
     cfg = KronConfig.build(name, KRON[name].PRESET, OPTIONS)
     shapes = [p.shape for p in model_fn()[0].parameters()]
-    blocks = gemm_floor.preconditioned_blocks(shapes, OPTIONS["max_preconditioner_dim"])
-    return gemm_floor.step_flops(cfg, blocks, range(WARMUP + 1, WARMUP + 1 + steps))
+    blocks = flops.preconditioned_blocks(shapes, OPTIONS["max_preconditioner_dim"])
+    return flops.step_flops(cfg, blocks, range(WARMUP + 1, WARMUP + 1 + steps))
 
 
 def jax_available() -> bool:

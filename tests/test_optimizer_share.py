@@ -6,20 +6,24 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import precond
-from benchmarks.optimizer_share import block_flops, shampoo_blocks
+from benchmarks.optimizer_share import shampoo_blocks
+from precond.config import KronConfig
+
+SHAMPOO = KronConfig(variant="shampoo", max_preconditioner_dim=1024, precondition_frequency=100)
 
 
 def test_block_flops_by_hand():
-    # a (64, 288) block: statistics 2*64*N + 2*288*N with N = 64*288, the same again to apply, roots 9 d^3 / 100
-    b = block_flops("w", (64, 288), 100)
+    # a (64, 288) block: statistics 2*64*N + 2*288*N with N = 64*288, the same again to apply, roots (eigh 9 d^3
+    # and Q diag Q^T 2 d^3) / 100
+    (b,) = shampoo_blocks([("w", (64, 288))], SHAMPOO)
     n = 64 * 288
     assert b.statistics == b.application == 2 * 64 * n + 2 * 288 * n
-    assert b.roots == pytest.approx(9 * (64**3 + 288**3) / 100)
+    assert b.roots == pytest.approx(11 * (64**3 + 288**3) / 100)
     # a (3000, 200) matrix at max_dim 1024: blocks of 1024, 1024 and 952 rows; a bias is not preconditioned
-    blocks = shampoo_blocks([("m", (3000, 200)), ("bias", (200,))], 1024, 100)
+    blocks = shampoo_blocks([("m", (3000, 200)), ("bias", (200,))], SHAMPOO)
     assert [x.shape for x in blocks] == [(1024, 200), (1024, 200), (952, 200)]
     # a (32, 16, 3, 3) conv weight merges to (32, 144)
-    assert shampoo_blocks([("conv", (32, 16, 3, 3))], 1024, 100)[0].shape == (32, 144)
+    assert shampoo_blocks([("conv", (32, 16, 3, 3))], SHAMPOO)[0].shape == (32, 144)
 
 
 def test_model_matches_the_flops_torch_counts_in_a_shampoo_step():
@@ -35,6 +39,6 @@ def test_model_matches_the_flops_torch_counts_in_a_shampoo_step():
         with FlopCounterMode(display=False) as counter:
             opt.step()
     shapes = [(n, tuple(p.shape)) for n, p in model.named_parameters()]
-    blocks = shampoo_blocks(shapes, 1024, 100)
+    blocks = shampoo_blocks(shapes, SHAMPOO)
     assert [b.shape for b in blocks] == [(8, 27), (10, 288)]
     assert counter.get_total_flops() == sum(b.statistics + b.application for b in blocks)
