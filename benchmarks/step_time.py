@@ -13,8 +13,8 @@ times each optimizer right after its torch twin, so the JAX / torch ratios are m
 
 Beside each Kronecker variant with a model (``precond.flops``): its GEMM floor, the matrix products of its
 statistics, applications and amortised refreshes counted from the block shapes at the rate of a 1024^3 fp32 matmul
-(``benchmarks.gemm_floor``) timed in the same run (the best of its timings before each optimizer and after the last), and
-measured / floor.
+(``benchmarks.gemm_floor``) timed in the same run (the best of its timings before each optimizer and after the
+last), and measured / floor.
 
     python -m benchmarks.step_time [--steps 100] [--models mlp transformer convnet] [--threads 1] [--no_jax]
 """
