@@ -232,7 +232,13 @@ class KronOptimizer(torch.optim.Optimizer):
     def load_state_dict(self, state_dict: dict) -> None:
         state_dict = dict(state_dict)
         kron = state_dict.pop("kron")
+        before = list(self.param_groups)
         super().load_state_dict(state_dict)
+        # torch.optim replaces the group dicts; the blocks read lr and weight_decay from theirs, so re-point them
+        # (else a learning-rate schedule set after a load would not reach the blocks)
+        loaded = {id(old): new for old, new in zip(before, self.param_groups, strict=True)}
+        for bg in self._groups:
+            bg.members = [(p, loaded[id(group)], merged, b) for p, group, merged, b in bg.members]
         if len(kron["groups"]) != len(self._groups):
             raise ValueError(
                 f"checkpoint has {len(kron['groups'])} block groups, this optimizer {len(self._groups)}; "
