@@ -7,6 +7,7 @@ from an optimizer factory so that a submission states only its optimizer and def
 Submissions import only the AlgoPerf API, ``precond``, this module and modules in their own folder.
 """
 
+import contextlib
 import warnings
 from dataclasses import asdict
 from typing import Any
@@ -14,11 +15,13 @@ from typing import Any
 import torch
 import torch.distributed.nn as dist_nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.flop_counter import FlopCounterMode
 
 import compat  # noqa: F401  (so `from algoperf import spec` resolves)
 import precond
 from algoperf import spec
 from algoperf.pytorch_utils import pytorch_setup
+from precond import flops
 from submissions import recipe, routing
 from submissions.recipe import (  # noqa: F401  (re-exported: submissions and tests name them glue.X)
     BASELINE_DEFAULTS,
@@ -44,8 +47,21 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 def train_step(
     workload: spec.Workload, model, model_state, batch: dict, rng, optimizer: torch.optim.Optimizer, hp: TrainingHParams
 ) -> tuple[torch.Tensor, Any]:
-    """One forward/backward/step; returns (mean loss, new model state)."""
+    """One forward/backward/step; returns (mean loss, new model state). The first step of an optimizer with the
+    block-size rule on counts its forward and backward FLOPs, from which the optimizer sets its blocks."""
     optimizer.zero_grad(set_to_none=True)
+    counting = getattr(optimizer, "awaits_batch_flops", False)
+    with FlopCounterMode(display=False) if counting else contextlib.nullcontext() as counter:
+        loss, new_model_state = _forward_backward(workload, model, model_state, batch, rng, hp)
+    if counting:
+        optimizer.set_blocks(counter.get_total_flops())
+    if hp.grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=hp.grad_clip)
+    optimizer.step()
+    return loss.detach(), new_model_state
+
+
+def _forward_backward(workload: spec.Workload, model, model_state, batch: dict, rng, hp: TrainingHParams):
     logits, new_model_state = workload.model_fn(
         params=model,
         augmented_and_preprocessed_input_batch=batch,
@@ -66,17 +82,30 @@ def train_step(
         summed, n_valid = dist_nn.all_reduce(torch.stack([summed, torch.as_tensor(n_valid).to(summed)])).unbind()
     loss = summed / n_valid
     loss.backward()
-    if hp.grad_clip is not None:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=hp.grad_clip)
-    optimizer.step()
-    return loss.detach(), new_model_state
+    return loss, new_model_state
 
 
 class OptimizerSet:
-    """Several torch optimizers stepped as one (a Kronecker optimizer plus Adam for huge tables)."""
+    """Several torch optimizers stepped as one (a Kronecker optimizer plus Adam for huge tables). With a block
+    budget, the Kronecker one is rebuilt (``rebuild``: max_preconditioner_dim -> optimizer) at the block size the
+    rule (``precond.flops.block_for_budget``) picks from the first batch's FLOPs, before its first step; the size
+    is saved with the state, so a checkpoint loads into optimizers of the size it was saved from."""
 
-    def __init__(self, optimizers: dict[str, torch.optim.Optimizer]):
-        self.optimizers = optimizers
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], budget: float | None = None, rebuild=None):
+        self.optimizers, self.budget, self._rebuild = optimizers, budget, rebuild
+        self.awaits_batch_flops = budget is not None
+
+    def set_blocks(self, batch_flops: float) -> None:
+        kron = self.optimizers["kron"]
+        shapes = [tuple(p.shape) for g in kron.param_groups if g["precondition"] for p in g["params"]]
+        self._resize(flops.block_for_budget(kron.config, shapes, batch_flops, self.budget))
+        self.awaits_batch_flops = False
+
+    def _resize(self, max_dim: int | None) -> None:
+        kron = self.optimizers["kron"]
+        if max_dim is not None and max_dim != kron.config.max_preconditioner_dim:
+            self.optimizers["kron"] = self._rebuild(max_dim)
+            set_lr(self.optimizers["kron"], kron.param_groups[0]["lr"])  # the scheduled rate update_params set
 
     @property
     def param_groups(self) -> list[dict]:
@@ -91,9 +120,17 @@ class OptimizerSet:
             opt.step()
 
     def state_dict(self) -> dict:
-        return {name: opt.state_dict() for name, opt in self.optimizers.items()}
+        state = {name: opt.state_dict() for name, opt in self.optimizers.items()}
+        if self.budget is not None:
+            kron = self.optimizers["kron"]
+            state["block_rule"] = {"max_preconditioner_dim": kron.config.max_preconditioner_dim,
+                                   "awaits_batch_flops": self.awaits_batch_flops}  # fmt: skip
+        return state
 
     def load_state_dict(self, state: dict) -> None:
+        if "block_rule" in state:
+            self._resize(state["block_rule"]["max_preconditioner_dim"])
+            self.awaits_batch_flops = state["block_rule"]["awaits_batch_flops"]
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state[name])
 
@@ -118,14 +155,20 @@ def kronecker(optimizer_cls, policy: routing.Policy = routing.DEFAULT, **options
     factory = recipe.KronFactory(policy, options)
 
     def build(model, param_types, hp: TrainingHParams, hyperparameters) -> torch.optim.Optimizer:
-        kw = factory.options_for(hp, hyperparameters)
-        groups, adam_params = route_parameters(model, param_types, factory.policy_for(hyperparameters))
-        optimizers = {"kron": optimizer_cls(groups, lr=hp.learning_rate, weight_decay=hp.weight_decay, **kw)}
+        kw, policy = factory.options_for(hp, hyperparameters), factory.policy_for(hyperparameters)
+        adam_params = route_parameters(model, param_types, policy)[1]
+
+        def kron(max_dim: int | None = None):  # routed afresh: torch.optim keeps and edits the groups it is given
+            groups = route_parameters(model, param_types, policy)[0]
+            sized = kw if max_dim is None else {**kw, "max_preconditioner_dim": max_dim}
+            return optimizer_cls(groups, lr=hp.learning_rate, weight_decay=hp.weight_decay, **sized)
+
+        optimizers = {"kron": kron()}
         if adam_params:
             optimizers["adam"] = precond.NAdamW(
                 adam_params, lr=hp.learning_rate, betas=hp.adam_betas, weight_decay=hp.weight_decay
             )
-        return OptimizerSet(optimizers)
+        return OptimizerSet(optimizers, factory.budget_for(hyperparameters), kron)
 
     return factory.attach(build)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from common import search_space as ss
+from precond import guards
 from precond.config import KronConfig
 from submissions import routing
 
@@ -123,6 +124,13 @@ BASELINE_DEFAULTS = TrainingHParams(
 KRON_OVERRIDES = tuple(f.name for f in fields(KronConfig) if f.name not in ("variant", "betas"))
 
 
+# The block-size rule's option (``precond.flops.block_for_budget``): the largest max_preconditioner_dim, halving,
+# whose modelled step is at most this fraction of the first training batch's forward and backward FLOPs. Off (None)
+# unless a submission's options or a search-space point set it; a submission's option, not the optimizer's, as
+# only the training step sees the batch.
+BLOCK_BUDGET = "block_budget"
+
+
 def kron_overrides(hyperparameters: Any) -> dict:
     """The KronConfig options a search-space point sets (they override a submission's options)."""
     return {k: getattr(hyperparameters, k) for k in KRON_OVERRIDES if hasattr(hyperparameters, k)}
@@ -140,7 +148,15 @@ class KronFactory:
 
     def options_for(self, hp: TrainingHParams, hyperparameters: Any) -> dict:
         """The recipe's betas, overridden by the submission's options, overridden by the point's KronConfig options."""
-        return {"betas": hp.betas, **self.options, **kron_overrides(hyperparameters)}
+        own = {k: v for k, v in self.options.items() if k != BLOCK_BUDGET}
+        return {"betas": hp.betas, **own, **kron_overrides(hyperparameters)}
+
+    def budget_for(self, hyperparameters: Any) -> float | None:
+        """The block-size rule's budget: the point's ``block_budget``, else the submission's; None: off."""
+        budget = getattr(hyperparameters, BLOCK_BUDGET, self.options.get(BLOCK_BUDGET))
+        if budget is not None:
+            guards.check_number("submission", BLOCK_BUDGET, budget, strict=True)
+        return budget
 
     def policy_for(self, hyperparameters: Any) -> routing.Policy:
         """The submission's routing policy, ``precondition_embeddings`` overridden by the point's."""
@@ -149,6 +165,7 @@ class KronFactory:
     def attach(self, build):
         """``build`` with the attributes ``hyperparameters`` (and the benchmarks) read: overridable, policy."""
         build.overridable, build.policy = self.overridable, self.policy
+        build.block_budget = self.budget_for(None)
         return build
 
 
@@ -161,6 +178,8 @@ def hyperparameters(build_optimizer) -> dict[str, ss.Param]:
     for name in getattr(build_optimizer, "overridable", ()):
         default = kron[name].default
         out[name] = ss.Param(default=default)
+    if hasattr(build_optimizer, BLOCK_BUDGET):
+        out[BLOCK_BUDGET] = ss.Param(default=build_optimizer.block_budget)
     if hasattr(build_optimizer, "policy"):  # the submission's routing is its default
         out[routing.POLICY_HYPERPARAMETER] = ss.Param(default=build_optimizer.policy.precondition_embeddings)
     return out

@@ -85,3 +85,85 @@ def test_train_step_passes_dropout_to_model_fn(mnist):
     finally:
         del workload.model_fn
     assert seen["dropout_rate"] == 0.3
+
+
+def _batch_flops(workload, model, batch) -> float:
+    """The forward and backward FLOPs of one training batch, counted here independently of the glue."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.zero_grad()
+    with FlopCounterMode(display=False) as counter:
+        logits = model(batch["inputs"])
+        F.cross_entropy(logits, batch["targets"]).backward()
+    model.zero_grad()
+    return counter.get_total_flops()
+
+
+def _shampoo(**options):
+    import precond
+
+    base = dict(precondition_frequency=1, start_preconditioning_step=1, max_preconditioner_dim=1024)
+    return glue.kronecker(precond.Shampoo, **{**base, **options})
+
+
+@pytest.mark.integration
+def test_block_rule_sizes_the_blocks_from_the_first_batch_and_steps_as_if_built_so(mnist):
+    """A budget chosen so that block 64 is just within it: after the first step the Kronecker optimizer has
+    max_preconditioner_dim 64, the scheduled learning rate, and the same parameters, after two steps, as an
+    optimizer built at 64 from the start; its state saved and loaded into a fresh one (built at 1024) continues
+    the same."""
+    from precond import flops
+    from precond.config import KronConfig
+
+    workload, model, batch = mnist
+    hp = glue.TrainingHParams(label_smoothing=0.0, warmup_factor=0.0)
+    shapes = [(128, 784), (10, 128)]
+    cfg = KronConfig(variant="shampoo", grafting="adam", precondition_frequency=1, max_preconditioner_dim=1024)
+    modelled = {d: flops.steady_flops(cfg, flops.preconditioned_blocks(shapes, d)) for d in (64, 128)}
+    assert modelled[64] < modelled[128]
+    budget = modelled[64] / _batch_flops(workload, model, batch) * (1 + 1e-9)
+    start = [p.detach().clone() for p in model.parameters()]
+    runs = {}
+    for name, build in (("rule", _shampoo(block_budget=budget)), ("built at 64", _shampoo(max_preconditioner_dim=64))):
+        with torch.no_grad():
+            for p, s in zip(model.parameters(), start, strict=True):
+                p.copy_(s)
+        opt = build(model, workload.model_params_types, hp, None)
+        glue.set_lr(opt, 0.01)
+        glue.train_step(workload, model, None, batch, None, opt, hp)
+        assert opt.optimizers["kron"].config.max_preconditioner_dim == 64
+        assert opt.optimizers["kron"].param_groups[0]["lr"] == 0.01
+        if name == "rule":
+            resumed = build(model, workload.model_params_types, hp, None)
+            assert resumed.optimizers["kron"].config.max_preconditioner_dim == 1024
+            resumed.load_state_dict(opt.state_dict())
+            assert resumed.optimizers["kron"].config.max_preconditioner_dim == 64
+            assert not resumed.awaits_batch_flops
+            glue.set_lr(resumed, 0.01)
+            opt = resumed
+        glue.train_step(workload, model, None, batch, None, opt, hp)
+        runs[name] = [p.detach().clone() for p in model.parameters()]
+    for a, b in zip(runs["rule"], runs["built at 64"], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("bad", [0, -0.5, float("nan"), "0.25", True])
+def test_block_budget_must_be_a_positive_number(bad):
+    with pytest.raises(ValueError, match="block_budget"):
+        _shampoo(block_budget=bad)
+
+
+def test_block_budget_is_a_hyperparameter_a_point_may_set_and_the_jax_glue_refuses():
+    from submissions import glue_jax, recipe
+
+    assert recipe.hyperparameters(_shampoo(block_budget=0.25))["block_budget"].default == 0.25
+    assert recipe.hyperparameters(_shampoo())["block_budget"].default is None
+    point = collections.namedtuple("Point", ["block_budget"])(0.5)
+    assert recipe.KronFactory(options={"block_budget": 0.25}).budget_for(point) == 0.5
+    import jax.numpy as jnp
+
+    import precond_jax
+
+    build = glue_jax.kronecker(precond_jax.shampoo, block_budget=0.25)
+    with pytest.raises(ValueError, match="PyTorch glue only"):
+        build({"w": jnp.zeros((4, 3))}, None, glue.TrainingHParams(), None, 1e-3)

@@ -169,7 +169,6 @@ def test_state_dict_round_trip_continues_bit_identically(cls):
     assert opt.counters == opt2.counters and opt.counters["refreshes"] > 0
 
 
-
 @pytest.mark.parametrize("cls", ALL)
 def test_a_learning_rate_set_after_a_load_reaches_every_block(cls):
     """torch.optim's load_state_dict replaces the group dicts: a schedule that sets lr and weight_decay after a
@@ -187,6 +186,7 @@ def test_a_learning_rate_set_after_a_load_reaches_every_block(cls):
             group["lr"], group["weight_decay"] = 3e-3, 0.1
     a, b = run(model, opt, grads[5:]), run(clone, opt2, grads[5:])
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
 
 def ill_conditioned_loss(seed=0, m=8, n=6):
     """f(W) = 0.5 tr(W^T H0 W H1) = 0.5 vec(W)^T (H1 (x) H0) vec(W), factor eigenvalues over [1e-3, 10]."""
