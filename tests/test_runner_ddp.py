@@ -139,6 +139,29 @@ def test_a_ddp_checkpoint_continues_in_one_process_as_if_never_split(tmp_path):
     assert not torch.equal(params_a["net.layer1.weight"], saved["split"]["model_params"]["net.layer1.weight"])
 
 
+
+@pytest.mark.slow  # a minute: make test-slow
+def test_the_block_size_rule_picks_the_same_size_on_every_rank_and_trains_as_one_process(tmp_path):
+    """Shampoo with block_budget (tiny: every block halves to 32) for 20 steps on 2 processes equals 20 steps on
+    one: both ranks count the same per-rank batch FLOPs and rebuild at the same size, which the checkpoint keeps."""
+    space = _space(tmp_path, {**SHAMPOO_POINT, "block_budget": 1e-3})
+    env = {**os.environ, **ONE_THREAD}
+    split = subprocess.run(
+        _torchrun_args(2, *_run_args(SHAMPOO, space, tmp_path / "split", "--max_global_steps=20")),
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert split.returncode == 0, split.stderr[-3000:]
+    straight = run_cli(*_run_args(SHAMPOO, space, tmp_path / "straight", "--max_global_steps=20"))
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    saved = {
+        run: torch.load(tmp_path / run / "ddp" / "mnist_pytorch" / "trial_1" / "checkpoint.pt", weights_only=True)
+        for run in ("split", "straight")
+    }
+    for blob in saved.values():
+        rule = blob["optimizer_state"]["optimizer"]["block_rule"]
+        assert rule == {"max_preconditioner_dim": 32, "awaits_batch_flops": False}
+    _assert_same_params(saved["split"]["model_params"], saved["straight"]["model_params"])
+
 def _continue_in_one_process(trial_dir, identity: dict, steps: int):
     """(optimizer state right after loading the checkpoint, parameters after ``steps`` more updates)."""
     from common import search_space as ss
