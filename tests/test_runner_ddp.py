@@ -139,7 +139,6 @@ def test_a_ddp_checkpoint_continues_in_one_process_as_if_never_split(tmp_path):
     assert not torch.equal(params_a["net.layer1.weight"], saved["split"]["model_params"]["net.layer1.weight"])
 
 
-
 @pytest.mark.slow  # a minute: make test-slow
 def test_the_block_size_rule_picks_the_same_size_on_every_rank_and_trains_as_one_process(tmp_path):
     """Shampoo with block_budget (tiny: every block halves to 32) for 20 steps on 2 processes equals 20 steps on
@@ -161,6 +160,7 @@ def test_the_block_size_rule_picks_the_same_size_on_every_rank_and_trains_as_one
         rule = blob["optimizer_state"]["optimizer"]["block_rule"]
         assert rule == {"max_preconditioner_dim": 32, "awaits_batch_flops": False}
     _assert_same_params(saved["split"]["model_params"], saved["straight"]["model_params"])
+
 
 def _continue_in_one_process(trial_dir, identity: dict, steps: int):
     """(optimizer state right after loading the checkpoint, parameters after ``steps`` more updates)."""
