@@ -1,6 +1,6 @@
 """The FLOP model of a Kronecker optimizer step, counted from the block shapes. One model, read by the GEMM floor of
-``make bench`` (``benchmarks.gemm_floor``), the optimizer's share of a suite step (``benchmarks.optimizer_share``)
-and the block-size rule (``block_for_budget``). Framework-free.
+``make bench`` (``benchmarks.step_time``, at ``benchmarks.gemm_floor``'s matmul rate), the optimizer's share of a
+suite step (``benchmarks.optimizer_share``) and the block-size rule (``block_for_budget``). Framework-free.
 
 Per block of shape (d_1, ..., d_k) with n = d_1 ... d_k entries, and per step:
 - statistics: the k Gram matrices G_(i) G_(i)^T, 2 d_i n each as full GEMMs (symmetry unused), divided by

@@ -96,6 +96,18 @@ class OptimizerSet:
         self.awaits_batch_flops = budget is not None
 
     def set_blocks(self, batch_flops: float) -> None:
+        """Sizes the blocks from this process's forward and backward FLOPs. Under torch.distributed the ranks' counts
+        are summed first: the rule weighs the whole optimizer against the global batch, and every rank (whose
+        batches may differ, unpadded graphs say) picks the same size, as the sharded step needs."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            total = torch.tensor([float(batch_flops)], dtype=torch.float64)
+            torch.distributed.all_reduce(total)
+            batch_flops = total.item()
+        if not batch_flops > 0:
+            raise ValueError(
+                "block_budget: torch.utils.flop_counter counted no FLOPs in the model's forward and backward pass "
+                "(no matmuls or convolutions it knows); drop block_budget for this workload"
+            )
         kron = self.optimizers["kron"]
         shapes = [tuple(p.shape) for g in kron.param_groups if g["precondition"] for p in g["params"]]
         self._resize(flops.block_for_budget(kron.config, shapes, batch_flops, self.budget))
@@ -128,9 +140,16 @@ class OptimizerSet:
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        if "block_rule" in state:
-            self._resize(state["block_rule"]["max_preconditioner_dim"])
-            self.awaits_batch_flops = state["block_rule"]["awaits_batch_flops"]
+        rule = state.get("block_rule")
+        if rule is not None and self.budget is None:
+            raise ValueError(
+                f"the optimizer state was saved with the block-size rule (blocks of {rule['max_preconditioner_dim']}) "
+                f"and this submission runs without block_budget; load it with the block_budget it was saved with"
+            )
+        if rule is not None:
+            self._resize(rule["max_preconditioner_dim"])
+        # saved without the rule (before it was on): the state's blocks stand, so no resizing on the next step
+        self.awaits_batch_flops = bool(rule and rule["awaits_batch_flops"])
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state[name])
 
@@ -163,14 +182,19 @@ def kronecker(optimizer_cls, policy: routing.Policy = routing.DEFAULT, **options
             sized = kw if max_dim is None else {**kw, "max_preconditioner_dim": max_dim}
             return optimizer_cls(groups, lr=hp.learning_rate, weight_decay=hp.weight_decay, **sized)
 
-        optimizers = {"kron": kron()}
+        optimizers, budget = {"kron": kron()}, factory.budget_for(hyperparameters)
+        if budget is not None and optimizers["kron"].config.variant not in flops.APPLICATIONS:
+            raise ValueError(
+                f"block_budget: {optimizers['kron'].config.variant} has no FLOP model (precond/flops.py), so the "
+                f"block-size rule cannot size its blocks; drop block_budget or set max_preconditioner_dim"
+            )
         if adam_params:
             optimizers["adam"] = precond.NAdamW(
                 adam_params, lr=hp.learning_rate, betas=hp.adam_betas, weight_decay=hp.weight_decay
             )
-        return OptimizerSet(optimizers, factory.budget_for(hyperparameters), kron)
+        return OptimizerSet(optimizers, budget, kron)
 
-    return factory.attach(build)
+    return factory.attach(build, block_rule=True)
 
 
 def make_submission(build_optimizer, defaults: TrainingHParams):

@@ -130,11 +130,6 @@ def kronecker(transform, policy: routing.Policy = routing.DEFAULT, **options):
     factory = recipe.KronFactory(policy, options)
 
     def build(params, param_types, hp: TrainingHParams, hyperparameters, learning_rate) -> optax.GradientTransformation:
-        if factory.budget_for(hyperparameters) is not None:
-            raise ValueError(
-                "block_budget (the block-size rule) is in the PyTorch glue only; drop it from the JAX submission's "
-                "options or the search-space point"
-            )
         names = type_names(params, param_types)
         routes = route_parameters(params, param_types, factory.policy_for(hyperparameters))
         kron = transform(

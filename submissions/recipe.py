@@ -162,10 +162,14 @@ class KronFactory:
         """The submission's routing policy, ``precondition_embeddings`` overridden by the point's."""
         return self.policy.with_overrides(hyperparameters)
 
-    def attach(self, build):
-        """``build`` with the attributes ``hyperparameters`` (and the benchmarks) read: overridable, policy."""
+    def attach(self, build, block_rule: bool = False):
+        """``build`` with the attributes ``hyperparameters`` (and the benchmarks) read: overridable, policy, and
+        with ``block_rule`` (a glue that implements the rule) block_budget; without, the option is refused."""
         build.overridable, build.policy = self.overridable, self.policy
-        build.block_budget = self.budget_for(None)
+        if block_rule:
+            build.block_budget = self.budget_for(None)
+        elif self.budget_for(None) is not None:
+            raise ValueError("block_budget (the block-size rule) is in the PyTorch glue only; drop it from the options")
         return build
 
 
@@ -179,7 +183,7 @@ def hyperparameters(build_optimizer) -> dict[str, ss.Param]:
         default = kron[name].default
         out[name] = ss.Param(default=default)
     if hasattr(build_optimizer, BLOCK_BUDGET):
-        out[BLOCK_BUDGET] = ss.Param(default=build_optimizer.block_budget)
+        out[BLOCK_BUDGET] = ss.Param(default=build_optimizer.block_budget, lo=0.0, lo_open=True)
     if hasattr(build_optimizer, "policy"):  # the submission's routing is its default
         out[routing.POLICY_HYPERPARAMETER] = ss.Param(default=build_optimizer.policy.precondition_embeddings)
     return out

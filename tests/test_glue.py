@@ -157,13 +157,37 @@ def test_block_budget_is_a_hyperparameter_a_point_may_set_and_the_jax_glue_refus
     from submissions import glue_jax, recipe
 
     assert recipe.hyperparameters(_shampoo(block_budget=0.25))["block_budget"].default == 0.25
-    assert recipe.hyperparameters(_shampoo())["block_budget"].default is None
+    declared = recipe.hyperparameters(_shampoo())["block_budget"]
+    assert declared.default is None and not declared.admits(0.0) and declared.admits(0.1)
     point = collections.namedtuple("Point", ["block_budget"])(0.5)
     assert recipe.KronFactory(options={"block_budget": 0.25}).budget_for(point) == 0.5
-    import jax.numpy as jnp
-
     import precond_jax
 
-    build = glue_jax.kronecker(precond_jax.shampoo, block_budget=0.25)
+    assert "block_budget" not in recipe.hyperparameters(glue_jax.kronecker(precond_jax.shampoo))
     with pytest.raises(ValueError, match="PyTorch glue only"):
-        build({"w": jnp.zeros((4, 3))}, None, glue.TrainingHParams(), None, 1e-3)
+        glue_jax.kronecker(precond_jax.shampoo, block_budget=0.25)
+
+
+def test_block_budget_on_a_variant_without_a_flop_model_is_one_line(mnist):
+    import precond
+
+    workload, model, _ = mnist
+    build = glue.kronecker(precond.KrADagrad, block_budget=0.25)
+    with pytest.raises(ValueError, match="kradagrad has no FLOP model"):
+        build(model, workload.model_params_types, glue.TrainingHParams(), None)
+
+
+def test_block_rule_state_loads_only_where_it_fits(mnist):
+    """A state saved without the rule loads into a ruled optimizer as it is (no resize on the next step, which
+    would drop the loaded factors); a ruled state into an unruled one is one line; no FLOPs counted is one line."""
+    workload, model, _ = mnist
+    hp = glue.TrainingHParams()
+    plain = _shampoo()(model, workload.model_params_types, hp, None)
+    ruled = _shampoo(block_budget=0.25)(model, workload.model_params_types, hp, None)
+    assert ruled.awaits_batch_flops and "block_rule" not in plain.state_dict()
+    ruled.load_state_dict(plain.state_dict())
+    assert not ruled.awaits_batch_flops
+    with pytest.raises(ValueError, match="saved with the block-size rule"):
+        plain.load_state_dict(_shampoo(block_budget=0.25)(model, workload.model_params_types, hp, None).state_dict())
+    with pytest.raises(ValueError, match="counted no FLOPs"):
+        _shampoo(block_budget=0.25)(model, workload.model_params_types, hp, None).set_blocks(0.0)

@@ -141,9 +141,25 @@ def test_a_ddp_checkpoint_continues_in_one_process_as_if_never_split(tmp_path):
 
 @pytest.mark.slow  # a minute: make test-slow
 def test_the_block_size_rule_picks_the_same_size_on_every_rank_and_trains_as_one_process(tmp_path):
-    """Shampoo with block_budget (tiny: every block halves to 32) for 20 steps on 2 processes equals 20 steps on
-    one: both ranks count the same per-rank batch FLOPs and rebuild at the same size, which the checkpoint keeps."""
-    space = _space(tmp_path, {**SHAMPOO_POINT, "block_budget": 1e-3})
+    """Shampoo with a block_budget that block 64 just meets against the global batch's forward and backward FLOPs
+    (128 examples; a rank alone sees half, and by itself would halve to 32), 20 steps on 2 processes and on one:
+    both pick 64 (the ranks sum their counts) and the parameters agree."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from precond import flops
+    from precond.config import KronConfig
+    from submissions import glue
+    from workloads.registry import get_workload
+
+    workload = get_workload("mnist")
+    model, _ = workload.init_model_fn([0, 0])
+    batch = next(workload._build_input_queue([0, 0], "train", "", 128))
+    with FlopCounterMode(display=False) as counter:
+        glue._forward_backward(workload, model, None, batch, None, glue.TrainingHParams())
+    cfg = KronConfig(variant="shampoo", max_preconditioner_dim=1024, precondition_frequency=5)
+    budget = flops.steady_flops(cfg, flops.preconditioned_blocks([(128, 784), (10, 128)], 64))
+    budget = budget / counter.get_total_flops() * (1 + 1e-6)
+    space = _space(tmp_path, {**SHAMPOO_POINT, "block_budget": budget})
     env = {**os.environ, **ONE_THREAD}
     split = subprocess.run(
         _torchrun_args(2, *_run_args(SHAMPOO, space, tmp_path / "split", "--max_global_steps=20")),
@@ -158,7 +174,7 @@ def test_the_block_size_rule_picks_the_same_size_on_every_rank_and_trains_as_one
     }
     for blob in saved.values():
         rule = blob["optimizer_state"]["optimizer"]["block_rule"]
-        assert rule == {"max_preconditioner_dim": 32, "awaits_batch_flops": False}
+        assert rule == {"max_preconditioner_dim": 64, "awaits_batch_flops": False}
     _assert_same_params(saved["split"]["model_params"], saved["straight"]["model_params"])
 
 
