@@ -118,14 +118,7 @@ def test_a_ddp_checkpoint_continues_in_one_process_as_if_never_split(tmp_path):
     into a fresh one-process model and optimizer, holds the same optimizer state (the sharded one gathered by
     rank 0: every block's factors and roots), and 5 more steps from either give the same parameters."""
     space = _space(tmp_path, SHAMPOO_POINT)
-    env = {**os.environ, **ONE_THREAD}
-    split = subprocess.run(
-        _torchrun_args(2, *_run_args(SHAMPOO, space, tmp_path / "split", "--max_global_steps=20")),
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert split.returncode == 0, split.stderr[-3000:]
-    straight = run_cli(*_run_args(SHAMPOO, space, tmp_path / "straight", "--max_global_steps=20"))
-    assert straight.returncode == 0, straight.stderr[-3000:]
+    _twenty_steps_split_and_straight(space, tmp_path)
     trials = {run: tmp_path / run / "ddp" / "mnist_pytorch" / "trial_1" for run in ("split", "straight")}
     saved = {run: torch.load(t / "checkpoint.pt", weights_only=True) for run, t in trials.items()}
     assert not any(k.startswith("module.") for k in saved["split"]["model_params"])  # loads into a bare model
@@ -160,14 +153,7 @@ def test_the_block_size_rule_picks_the_same_size_on_every_rank_and_trains_as_one
     budget = flops.steady_flops(cfg, flops.preconditioned_blocks([(128, 784), (10, 128)], 64))
     budget = budget / counter.get_total_flops() * (1 + 1e-6)
     space = _space(tmp_path, {**SHAMPOO_POINT, "block_budget": budget})
-    env = {**os.environ, **ONE_THREAD}
-    split = subprocess.run(
-        _torchrun_args(2, *_run_args(SHAMPOO, space, tmp_path / "split", "--max_global_steps=20")),
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert split.returncode == 0, split.stderr[-3000:]
-    straight = run_cli(*_run_args(SHAMPOO, space, tmp_path / "straight", "--max_global_steps=20"))
-    assert straight.returncode == 0, straight.stderr[-3000:]
+    _twenty_steps_split_and_straight(space, tmp_path)
     saved = {
         run: torch.load(tmp_path / run / "ddp" / "mnist_pytorch" / "trial_1" / "checkpoint.pt", weights_only=True)
         for run in ("split", "straight")
@@ -176,6 +162,18 @@ def test_the_block_size_rule_picks_the_same_size_on_every_rank_and_trains_as_one
         rule = blob["optimizer_state"]["optimizer"]["block_rule"]
         assert rule == {"max_preconditioner_dim": 64, "awaits_batch_flops": False}
     _assert_same_params(saved["split"]["model_params"], saved["straight"]["model_params"])
+
+
+def _twenty_steps_split_and_straight(space: str, tmp_path) -> None:
+    """Shampoo 20 steps on mnist under torchrun with 2 processes (tmp_path/split) and in one (tmp_path/straight)."""
+    env = {**os.environ, **ONE_THREAD}
+    split = subprocess.run(
+        _torchrun_args(2, *_run_args(SHAMPOO, space, tmp_path / "split", "--max_global_steps=20")),
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert split.returncode == 0, split.stderr[-3000:]
+    straight = run_cli(*_run_args(SHAMPOO, space, tmp_path / "straight", "--max_global_steps=20"))
+    assert straight.returncode == 0, straight.stderr[-3000:]
 
 
 def _continue_in_one_process(trial_dir, identity: dict, steps: int):
