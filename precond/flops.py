@@ -54,6 +54,11 @@ def application_flops(cfg: KronConfig, shape: tuple[int, ...]) -> float:
     return mode_products(shape) * APPLICATIONS[cfg.variant]
 
 
+def products_flops(cfg: KronConfig, blocks: list[tuple[int, ...]]) -> float:
+    """The statistics and applications of one step, over every block."""
+    return sum(statistics_flops(cfg, s) + application_flops(cfg, s) for s in blocks)
+
+
 def refresh_flops(cfg: KronConfig, d: int, first: bool) -> float:
     """One refresh of a d x d factor (``first``: the variant's first refresh, which SOAP does by eigh)."""
     basis = POWER_QR if cfg.variant == "soap" and not first else EIGH
@@ -67,7 +72,7 @@ def step_flops(cfg: KronConfig, blocks: list[tuple[int, ...]], steps: range) -> 
     included; None for an unmodelled variant."""
     if cfg.variant not in APPLICATIONS:
         return None
-    per_step = sum(statistics_flops(cfg, s) + application_flops(cfg, s) for s in blocks)
+    per_step = products_flops(cfg, blocks)
     refreshes = [t for t in range(1, steps.stop) if cfg.refresh_due(t)]
     refreshing = sum(
         refresh_flops(cfg, d, first=t == refreshes[0]) for t in refreshes if t in steps for s in blocks for d in s
@@ -81,8 +86,7 @@ def steady_flops(cfg: KronConfig, blocks: list[tuple[int, ...]]) -> float | None
     if cfg.variant not in APPLICATIONS:
         return None
     refreshes = sum(refresh_flops(cfg, d, first=False) for s in blocks for d in s)
-    products = sum(statistics_flops(cfg, s) + application_flops(cfg, s) for s in blocks)
-    return products + refreshes / cfg.precondition_frequency
+    return products_flops(cfg, blocks) + refreshes / cfg.precondition_frequency
 
 
 def block_for_budget(cfg: KronConfig, shapes, batch_flops: float, budget: float) -> int | None:
