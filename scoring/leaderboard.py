@@ -54,9 +54,11 @@ def spread(times: list[float]) -> Spread:
     return Spread(scores.median_time(times), min(times), max(times), sum(math.isfinite(t) for t in times), len(times))
 
 
-def speedup_intervals(c: Comparison, n: int, seed: int) -> dict[str, tuple[float, float]]:
-    """Each non-baseline submission's paired bootstrap interval over the base workloads, on the studies both ran
-    (one generator, in name order)."""
+def speedup_intervals(c: Comparison, n: int, seed: int) -> dict[str, tuple[float, float, float]]:
+    """Each non-baseline submission's speedup and paired bootstrap interval over the base workloads, both on the
+    studies it and the baseline ran (one generator, in name order): (point, low, high). The point equals
+    ``c.speedups`` when every study ran on both sides; when not (a campaign cut short, a lost study), the
+    all-study figure could lie outside an interval drawn from fewer studies."""
     hits = per_study(c)
     rng = np.random.default_rng(seed)
     out = {}
@@ -68,7 +70,10 @@ def speedup_intervals(c: Comparison, n: int, seed: int) -> dict[str, tuple[float
             common = sorted(set(b) & set(u))
             if common:
                 base[w], sub[w] = [b[k] for k in common], [u[k] for k in common]
-        out[s] = paired.bootstrap_speedup(base, sub, rng, n)
+        point, _ = scores.speedup(
+            {w: scores.median_time(t) for w, t in base.items()}, {w: scores.median_time(t) for w, t in sub.items()}
+        )
+        out[s] = (point, *paired.bootstrap_speedup(base, sub, rng, n))
     return out
 
 
@@ -100,7 +105,8 @@ def markdown(
         "AlgoPerf's benchmark score (the performance profile's area, 1 = fastest everywhere); speedup over "
         f"`{c.baseline}` = geometric mean of t_{c.baseline} / t_submission over the workloads both reached (> 1: "
         f"faster), with a 95% percentile-bootstrap interval ({n} paired resamples of the studies, seed {seed}: the "
-        "same study indices for the submission and the baseline).",
+        "same study indices for the submission and the baseline); both on the studies the submission and the "
+        "baseline ran.",
         "",
         "| rank | submission | score | speedup | 95% interval | workloads |",
         "|---|---|---|---|---|---|",
@@ -109,8 +115,8 @@ def markdown(
         if s == c.baseline:
             lines.append(f"| {i} | {s} | {c.scores[s]:.4f} | (baseline) | | |")
             continue
-        v, k = c.speedups.get(s, (math.nan, 0))
-        lo, hi = intervals.get(s, (math.nan, math.nan))
+        k = c.speedups.get(s, (math.nan, 0))[1]
+        v, lo, hi = intervals.get(s, (math.nan, math.nan, math.nan))
         lines.append(f"| {i} | {s} | {c.scores[s]:.4f} | {_x(v)} | {_x(lo)} to {_x(hi)} | {k} |")
     lines += ["", "## Time to target per workload", "",
               "Median over studies [fastest study, slowest study] (studies reached / studies); - = not reached (for "

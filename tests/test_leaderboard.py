@@ -69,7 +69,7 @@ def test_report_builds_from_the_fixture_campaign(campaign, tmp_path):
     assert result.returncode == 0, result.stderr
     text = out.read_text()
     rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| ") and "x |" in line}
-    lo, hi = leaderboard.speedup_intervals(comparison(campaign), 2000, 0)["fast"]  # the default resamples and seed
+    _, lo, hi = leaderboard.speedup_intervals(comparison(campaign), 2000, 0)["fast"]  # the default resamples and seed
     assert f"| 2.19x | {lo:.2f}x to {hi:.2f}x | 2 |" in rows["fast"]  # sqrt(4.8)
     # each workload's ratio lies between its extreme study ratios (10/8, 16/4 and 20/15, 30/10): so does the mean
     # (the paired resamples reach the top: every draw study 2 of mnist and study 0 of qm9_gnn)
@@ -83,6 +83,24 @@ def test_report_builds_from_the_fixture_campaign(campaign, tmp_path):
     assert "50.0 [40.0, -] (2/3)" in text
     assert "| mnist | 2 | 1 | 10.0 | 13.0 | 1.30 |" in text and "load average then 1.0, 1.5, 2.0" in text
     assert "logical cores" in text
+
+
+def test_the_speedup_and_its_interval_use_the_same_studies(tmp_path):
+    """A campaign cut short: the submission ran study 0 only. Its speedup over all the baseline's studies,
+    sqrt(20/5 * 25/10) = sqrt(10), would sit outside the interval of the one paired study, sqrt(10/5 * 30/10) =
+    sqrt(6); the table shows the paired figure."""
+    fixture = {
+        ("nadamw", "mnist"): [{1: MISS_MNIST + [(20, t, 0.98)]} for t in (10.0, 20.0, 30.0)],
+        ("nadamw", "qm9_gnn"): [{1: MISS_QM9 + [(20, t, 0.85)]} for t in (30.0, 20.0, 25.0)],
+        ("fast", "mnist"): [{1: MISS_MNIST + [(20, 5.0, 0.97)]}],
+        ("fast", "qm9_gnn"): [{1: MISS_QM9 + [(20, 10.0, 0.9)]}],
+    }
+    c = comparison(write_fixture(tmp_path / "leaderboard", fixture))
+    assert c.speedups["fast"][0] == pytest.approx(math.sqrt(10))
+    point, lo, hi = leaderboard.speedup_intervals(c, 200, 0)["fast"]
+    assert point == pytest.approx(math.sqrt(6)) and lo == pytest.approx(point) and hi == pytest.approx(point)
+    text = leaderboard.markdown(c, {"fast": (point, lo, hi)}, None, 200, 0, "now", "here")
+    assert "| fast | " in text and "| 2.45x | 2.45x to 2.45x | 2 |" in text
 
 
 def test_bad_inputs_get_one_line(campaign, tmp_path, capsys):
