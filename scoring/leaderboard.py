@@ -32,7 +32,15 @@ from scoring.decompose import per_study, refines
 from scoring.experiments import read_experiments
 from scoring.report import ranked
 from scoring.targets import target_of
-from scoring.verdict import PAIRED_NOTE, STEPS_NOTE, decomposition_table, paired_rows, paired_table
+from scoring.verdict import (
+    PAIRED_NOTE,
+    STEPS_NOTE,
+    SUMMARY_NOTE,
+    decomposition_table,
+    paired_rows,
+    paired_table,
+    summary,
+)
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,8 @@ def markdown(
         k = c.speedups.get(s, (math.nan, 0))[1]
         v, lo, hi = intervals.get(s, (math.nan, math.nan, math.nan))
         lines.append(f"| {i} | {s} | {c.scores[s]:.4f} | {_x(v)} | {_x(lo)} to {_x(hi)} | {k} |")
+    if c.baseline in c.submissions:
+        lines += ["", "## Verdict", "", SUMMARY_NOTE, "", *summary(paired_rows(c, seed), c.baseline, order)]
     lines += ["", "## Time to target per workload", "",
               "Median over studies [fastest study, slowest study] (studies reached / studies); - = not reached (for "
               "the median: by the median study).", ""]  # fmt: skip

@@ -133,6 +133,54 @@ def paired_table(rows: list[PairedRow]) -> list[list[str]]:
     return out
 
 
+def summary(rows: list[PairedRow], baseline: str, order: list[str]) -> list[str]:
+    """The paired table in words, one bullet per submission (in ``order``): where its time to target is resolved
+    faster or slower than the baseline's, how many workloads stay unresolved or untested, where its steps are
+    resolved fewer or more, and the range of its cost per step."""
+    by_sub: dict[str, list[PairedRow]] = {}
+    for r in rows:
+        by_sub.setdefault(r.submission, []).append(r)
+    return [_summary_line(s, baseline, by_sub[s]) for s in order if s in by_sub]
+
+
+def _summary_line(s: str, baseline: str, rows: list[PairedRow]) -> str:
+    def resolved(kind: str, sign: int) -> list[str]:
+        return [
+            f"{r.workload} {r.intervals[kind].point:.2f}"
+            for r in rows
+            if r.tests[kind].resolved and (r.tests[kind].mean < 0) == (sign < 0)
+        ]
+
+    tested = [r for r in rows if r.tests["time"].n >= 2]
+    untested = [r.workload for r in rows if r.tests["time"].n < 2]
+    parts = []
+    if tested:
+        open_ = sum(not r.tests["time"].resolved for r in tested)
+        parts += [
+            f"faster on {_listed(resolved('time', -1))}",
+            f"slower on {_listed(resolved('time', 1))}",
+            f"unresolved on {open_} of {len(tested)} tested",
+        ]
+    if untested:
+        parts.append(f"untested (under 2 studies both reached) on {', '.join(untested)}")
+    steps = f"fewer steps on {_listed(resolved('steps', -1))}, more on {_listed(resolved('steps', 1))}"
+    costs = [r.intervals["cost"].point for r in rows if math.isfinite(r.intervals["cost"].point)]
+    span = sorted({f"{min(costs):.2f}", f"{max(costs):.2f}"}) if costs else []
+    cost = f"cost per step {'-'.join(span)}x" if span else "cost per step unknown"
+    return f"- **{s}** against {baseline}, time to target: {'; '.join(parts)}. Resolved {steps}; {cost}."
+
+
+def _listed(items: list[str]) -> str:
+    return f"{len(items)} ({', '.join(items)})" if items else "none"
+
+
+SUMMARY_NOTE = (
+    "Each submission's paired analysis (below) in words: a workload counts as faster or slower only where the "
+    "paired test resolves it (p < 0.05), with the ratio of medians (< 1: less time, fewer steps); the cost per "
+    "step is this machine's."
+)
+
+
 PAIRED_NOTE = (
     "Study k of every submission starts from the same seed (same initial weights and batches), so each submission "
     "is compared with the baseline study by study. Intervals: the 2.5 and 97.5 percentiles of the ratio of "

@@ -103,6 +103,20 @@ def test_the_speedup_and_its_interval_use_the_same_studies(tmp_path):
     assert "| fast | " in text and "| 2.45x | 2.45x to 2.45x | 2 |" in text
 
 
+def test_the_verdict_in_words_names_only_resolved_workloads(campaign):
+    """From the fixture by hand: slow's mnist ratios 20/10, 24/12, 30/16 (log SD 0.037, t = 31, p < 0.01) resolve
+    slower at the ratio of medians 24/12 = 2.00; its qm9_gnn has two reached studies (ln 4/3, ln 2.5: t = 1.9,
+    p = 0.31), unresolved. fast's log ratios spread too wide for 3 studies (t = -2.85 and -3.41, p 0.10 and 0.08)."""
+    from scoring.verdict import paired_rows, summary
+
+    c = comparison(campaign)
+    fast, slow = summary(paired_rows(c), "nadamw", ["slow", "nadamw", "fast"])[::-1]
+    assert slow.startswith("- **slow** against nadamw") and "slower on 1 (mnist 2.00)" in slow
+    assert "faster on none" in slow and "unresolved on 1 of 2 tested" in slow
+    assert "faster on none; slower on none; unresolved on 2 of 2 tested" in fast
+    assert "cost per step" in fast and "untested" not in fast
+
+
 def test_bad_inputs_get_one_line(campaign, tmp_path, capsys):
     for args, message in (
         ([f"--submission_directory={tmp_path / 'none'}"], "is not a directory"),
