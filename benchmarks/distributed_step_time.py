@@ -4,7 +4,9 @@ against the same ranks running the unsharded optimizer, measured in one run.
 Both ranks compute the same full-batch gradients on step_time's models, then time ``opt.step()`` alone, after a
 barrier so each rank's time is its own step (including waiting in the all_gather). World size 1 and 2 alternate
 ``--repeats`` times in the same processes, so both see the same machine load; medians are reported. "step" is a
-step without a refresh (after the first refresh), "refresh" a step with one.
+step without a refresh (after the first refresh), "refresh" a step with one. "modelled" is the part of the cost
+model's work (``precond.distributed.group_cost``: a plain step's, a refresh's own) the rank owns: the ratio it
+would reach if time followed the model and the all_gather were free, the bound for whole block groups.
 
     python -m benchmarks.distributed_step_time [--models mlp transformer] [--optimizers Shampoo SOAP]
         [--steps 40] [--frequency 10] [--repeats 2]
@@ -16,6 +18,7 @@ configure_thread_env()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
@@ -27,6 +30,7 @@ import torch.multiprocessing as mp  # noqa: E402
 from torch import nn  # noqa: E402
 
 from benchmarks.step_time import KRON, MODELS  # noqa: E402
+from precond import distributed  # noqa: E402
 
 WORLD = 2
 
@@ -56,9 +60,24 @@ def time_steps(model_name: str, optimizer: str, steps: int, frequency: int, proc
             refresh.append(elapsed)
         elif i > frequency + 1:  # preconditioned, past the first refresh's warm-up
             plain.append(elapsed)
-    groups = opt._groups
+    groups, sharding = opt._groups, opt._sharding
     owned = [i for i, g in enumerate(groups) if g.preconditioned and g.state is not None]
-    return {"step": plain, "refresh": refresh, "blocks": sum(len(groups[i].members) for i in owned)}
+    return {"step": plain, "refresh": refresh, "blocks": sum(len(groups[i].members) for i in owned)} | (
+        {} if sharding is None else modelled_shares(opt, sharding.owners, sharding.rank)
+    )
+
+
+def modelled_shares(opt, owners: tuple[int, ...], rank: int) -> dict:
+    """This rank's part of the cost model's work (``precond.distributed.group_cost``) under the given ownership,
+    for a step without a refresh and for a refresh's own work."""
+    cubic = opt.variant.cubic_per_step
+    shapes = [(bg.shape, len(bg.members), bg.preconditioned) for bg in opt._groups]
+    step = [distributed.group_cost(*s, math.inf, cubic) for s in shapes]
+    refresh = [distributed.group_cost(*s, 1, cubic) - c for s, c in zip(shapes, step, strict=True)]
+    return {
+        "step_share": distributed.shares(step, owners, WORLD)[rank],
+        "refresh_share": distributed.shares(refresh, owners, WORLD)[rank],
+    }
 
 
 def _worker(rank: int, args: argparse.Namespace, tmp: str) -> None:
@@ -73,7 +92,7 @@ def _worker(rank: int, args: argparse.Namespace, tmp: str) -> None:
                     out = time_steps(model_name, optimizer, args.steps, args.frequency, group)
                     runs[world]["step"] += out["step"]
                     runs[world]["refresh"] += out["refresh"]
-                    runs[world]["blocks"] = out["blocks"]
+                    runs[world].update({k: v for k, v in out.items() if k not in ("step", "refresh")})
             results[f"{model_name} {optimizer}"] = runs
     with open(os.path.join(tmp, f"rank{rank}.json"), "w") as f:
         json.dump(results, f)
@@ -95,9 +114,9 @@ def table(ranks: list[dict]) -> str:
         return statistics.median(values) * 1e3
 
     lines = [
-        "| model, optimizer | rank | blocks (1 / 2 procs) | step ms, 1 proc | step ms, 2 procs | ratio | "
-        "refresh ms, 1 proc | refresh ms, 2 procs | ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model, optimizer | rank | blocks (1 / 2 procs) | step ms, 1 proc | step ms, 2 procs | ratio | modelled | "
+        "refresh ms, 1 proc | refresh ms, 2 procs | ratio | modelled |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key in ranks[0]:
         for rank, results in enumerate(ranks):
@@ -105,7 +124,8 @@ def table(ranks: list[dict]) -> str:
             step1, step2, ref1, ref2 = ms(one["step"]), ms(two["step"]), ms(one["refresh"]), ms(two["refresh"])
             lines.append(
                 f"| {key} | {rank} | {one['blocks']} / {two['blocks']} | {step1:.2f} | {step2:.2f} | "
-                f"{step2 / step1:.2f} | {ref1:.1f} | {ref2:.1f} | {ref2 / ref1:.2f} |"
+                f"{step2 / step1:.2f} | {two['step_share']:.2f} | {ref1:.1f} | {ref2:.1f} | {ref2 / ref1:.2f} | "
+                f"{two['refresh_share']:.2f} |"
             )
     return "\n".join(lines)
 

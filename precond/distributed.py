@@ -88,6 +88,13 @@ def balance(costs: Sequence[float], world: int) -> tuple[int, ...]:
     return tuple(owners)
 
 
+def shares(costs: Sequence[float], owners: Sequence[int], world: int) -> tuple[float, ...]:
+    """Each rank's part of the total cost: what its step time over the unsharded one would be if time followed
+    the cost model and sharing the directions were free."""
+    total = sum(costs) or 1.0
+    return tuple(sum(c for c, o in zip(costs, owners, strict=True) if o == r) / total for r in range(world))
+
+
 class Sharding:
     """Which rank owns which block group, and the collectives that share directions, counters and state.
 

@@ -220,6 +220,12 @@ def test_balance_is_longest_processing_time_first():
     assert distributed.balance([], 4) == ()
 
 
+def test_shares_are_each_ranks_part_of_the_cost():
+    assert distributed.shares([3, 5, 1, 7, 4], (0, 1, 1, 0, 1), 2) == (0.5, 0.5)
+    assert distributed.shares([6, 2], (0, 0), 2) == (1.0, 0.0)
+    assert distributed.shares([3.0, 1.0], (1, 0), 3) == (0.25, 0.75, 0.0)
+
+
 def test_cost_counts_refreshes_amortised_and_inverse_updates_every_step():
     # a (4, 6) block: mode products 24 * 10 per step, refreshes 10 * (64 + 216) every 5 steps
     assert distributed.group_cost((4, 6), 3, True, 5, False) == 3 * (240 + 10 * 280 / 5)
