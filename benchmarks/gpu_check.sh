@@ -4,7 +4,9 @@
 #   2. a 2-process DDP trial through torchrun when two GPUs are visible (skipped, saying why, otherwise; on CPU
 #      with gloo in the smoke run);
 #   3. Shampoo / AdamW step time (optimizer step and whole training step) on the suite's models (all eight by
-#      default) at AlgoPerf batch sizes (benchmarks/gpu_step_time.py).
+#      default) at AlgoPerf batch sizes (benchmarks/gpu_step_time.py);
+#   4. statistics_precision (TF32 and bf16 factor statistics): the tensor-core path against its emulation
+#      (tests/test_statistics_precision.py), then each precision's speed and error (benchmarks/statistics_precision.py).
 # Exits 1 when there is no GPU or a check failed (logs stay in the printed folder).
 #
 #   benchmarks/gpu_check.sh                        # on a GPU machine
@@ -87,6 +89,26 @@ fi
 if ! "$PY" -m benchmarks.gpu_step_time --workloads "${STEP_WORKLOADS[@]}" --steps "$TIMED_STEPS" \
     --frequency "$FREQUENCY" "${BATCH_ARGS[@]}" --rows "$ROWS" > "$OUT/step_time.log" 2>&1; then
     row "Shampoo/AdamW step time" "${STEP_WORKLOADS[*]}" "FAILED" "see $OUT/step_time.log"
+    FAILED=1
+fi
+
+# statistics_precision: the tensor-core path against its emulation (tests), then its speed and error
+# (benchmarks/statistics_precision.py; on the CPU smoke run a tiny stack, emulated)
+if "$PY" -m pytest -q -p no:cacheprovider tests/test_statistics_precision.py > "$OUT/precision_tests.log" 2>&1; then
+    row "statistics_precision tests" "-" "ok" "$(tail -n 1 "$OUT/precision_tests.log")"
+else
+    row "statistics_precision tests" "-" "FAILED" "see $OUT/precision_tests.log"
+    FAILED=1
+fi
+PRECISION_SHAPES=(8x1024x1024 4x2048x512 16x512x512)
+[ "$DEVICE" = cpu ] && PRECISION_SHAPES=(2x64x32)
+if "$PY" -m benchmarks.statistics_precision --device "$DEVICE" --shapes "${PRECISION_SHAPES[@]}" \
+    > "$OUT/statistics_precision.log" 2>&1; then
+    while IFS='|' read -r _ shape precision ms ratio error _; do
+        row "statistics product, $precision" "${shape// /}" "ok" "${ms// /} ms, ${ratio// /}x highest, error ${error// /}"
+    done < <(grep -E '^\| [0-9]+x' "$OUT/statistics_precision.log")
+else
+    row "statistics_precision speed" "-" "FAILED" "see $OUT/statistics_precision.log"
     FAILED=1
 fi
 

@@ -17,6 +17,7 @@ VARIANTS = registry.VARIANTS
 PRESETS = {name: {"variant": name, **spec.preset} for name, spec in registry.SPECS.items()}
 HONOURED = {name: registry.COMMON_OPTIONS | spec.honours for name, spec in registry.SPECS.items()}
 SECOND_MOMENT_RULES = ("position", "follow")  # KronConfig.second_moment_at_refresh
+STATISTICS_PRECISIONS = ("highest", "tf32", "bfloat16")  # KronConfig.statistics_precision
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,15 @@ class KronConfig:
     nesterov: use b1 m + (1 - b1) g as the first-moment estimate (NAdam style), else m; both bias-corrected.
     exponent_override: inverse-root exponent (Shampoo: 1/(2k), Shampoo2: 1/k for order-k blocks).
     factor_dtype: "float32" | "float64" for factor statistics and their roots.
+    statistics_precision (shampoo, shampoo2, eshampoo, soap): the inputs of the factor-statistics products
+        G_(i) G_(i)^T. "highest" (default): factor_dtype's own. "tf32" | "bfloat16": each input rounded to that
+        format (TF32: 10 mantissa bits, to nearest with ties away, as PTX's cvt.rna.tf32.f32; bfloat16: 7 bits,
+        to nearest even), the products summed in fp32 or wider: a relative error per input of at most 2^-11
+        (tf32) or 2^-8 (bfloat16). On a CUDA device with fp32 factors the tensor cores compute it (torch:
+        fp32_precision "tf32" or a bf16 bmm with fp32 output; JAX: the TF32_TF32_F32 or BF16_BF16_F32 dot
+        algorithm); elsewhere it is emulated (inputs rounded, then multiplied exactly): the same numerics up to
+        the order of the sums, and no faster. The tensor cores may truncate rather than round TF32 inputs
+        (then up to 2^-10).
     root_method: "eigh" (fp64 retry) | "newton" (coupled Newton, integer roots).
     max_consecutive_failures: failed refreshes of one block group in a row before an error is raised.
     nonfinite: a NaN or infinite gradient "raise"s at once (naming the parameter and step) or "skip"s the step
@@ -80,6 +90,7 @@ class KronConfig:
     max_qr_iterations: int = 10
     damping: float | None = None
     second_moment_at_refresh: str = "follow"
+    statistics_precision: str = "highest"
 
     @classmethod
     def build(cls, owner: str, preset: dict, options: dict) -> "KronConfig":
@@ -136,6 +147,10 @@ class KronConfig:
             (self.factor_dtype in ("float32", "float64"), "factor_dtype must be 'float32' or 'float64'"),
             (self.root_method in ("eigh", "newton"), "root_method must be 'eigh' or 'newton'"),
             (self.basis_method in ("eigh", "qr"), "basis_method must be 'eigh' or 'qr'"),
+            (
+                self.statistics_precision in STATISTICS_PRECISIONS,
+                f"statistics_precision must be one of {STATISTICS_PRECISIONS}",
+            ),
             (
                 self.second_moment_at_refresh in SECOND_MOMENT_RULES,
                 f"second_moment_at_refresh must be one of {SECOND_MOMENT_RULES}",

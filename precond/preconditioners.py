@@ -8,7 +8,16 @@ import torch
 from precond import matrix_functions as mf
 from precond import registry
 from precond.config import KronConfig
-from precond.tensor_ops import apply_all, apply_all_but, block_norms, gram, mode_product, normalised, trace, unfold
+from precond.tensor_ops import (
+    apply_all,
+    apply_all_but,
+    block_norms,
+    mode_product,
+    normalised,
+    statistics_gram,
+    trace,
+    unfold,
+)
 
 
 def _eye(shape: tuple[int, ...], d: int, dtype, device, scale: float = 1.0) -> torch.Tensor:
@@ -39,6 +48,10 @@ class Variant(registry.VariantHooks):
         """The preconditioned direction from the first-moment estimate ``m`` (None when the variant owns its
         first moment); may advance state the direction alone reads (EShampoo's second moment, SOAP's moment)."""
         raise NotImplementedError
+
+    def _gram(self, g: torch.Tensor, i: int, other: torch.Tensor | None = None) -> torch.Tensor:
+        """A factor statistic's product, its inputs at ``cfg.statistics_precision``."""
+        return statistics_gram(g, i, other, self.cfg.statistics_precision)
 
     def _ema(self, stat: torch.Tensor, update: torch.Tensor) -> None:
         b2 = self.cfg.betas[1]
@@ -76,10 +89,10 @@ class Shampoo(Variant):
         if self.squared and self.cfg.online:
             estimates = [normalised(f) for f in state["factors"]]
             for i, f in enumerate(state["factors"]):
-                self._ema(f, mf.symmetrize(gram(g, i, apply_all_but(g, estimates, i))))
+                self._ema(f, mf.symmetrize(self._gram(g, i, apply_all_but(g, estimates, i))))
         else:
             for i, f in enumerate(state["factors"]):
-                self._ema(f, gram(g, i))
+                self._ema(f, self._gram(g, i))
 
     def refresh(self, state, step, counters):
         root = 1.0 / registry.shampoo_exponent(self.cfg, len(state["factors"]))
@@ -209,7 +222,7 @@ class EShampoo(Variant):
     def accumulate(self, state, g, step):
         g = g.to(state["factors"][0].dtype)
         for i, f in enumerate(state["factors"]):
-            self._ema(f, gram(g, i))
+            self._ema(f, self._gram(g, i))
 
     def refresh(self, state, step, counters):
         new_bases, d = [], state["second_moment"]

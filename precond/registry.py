@@ -72,7 +72,7 @@ SPECS: dict[str, VariantSpec] = {
             "Shampoo",
             "Shampoo with Adam grafting per block, Nesterov first moment, stale roots (the AlgoPerf v0.5 recipe).",
             {"grafting": "adam"},
-            frozenset({"grafting", "exponent_override", "root_method"}),
+            frozenset({"grafting", "exponent_override", "root_method", "statistics_precision"}),
         ),
         VariantSpec(
             "shampoo2",
@@ -83,7 +83,9 @@ SPECS: dict[str, VariantSpec] = {
             "eps^(-1/2), and with 1e-8 it lost to SGD on the ill-conditioned quadratic of the tests (0.58 vs 0.32; "
             "5.7e-4 with 1e-4).",
             {"grafting": "adam", "eps": 1e-4},
-            frozenset({"grafting", "exponent_override", "root_method", "trace_scaling", "online"}),
+            frozenset(
+                {"grafting", "exponent_override", "root_method", "trace_scaling", "online", "statistics_precision"}
+            ),
         ),
         VariantSpec(
             "kradagrad",
@@ -124,7 +126,9 @@ SPECS: dict[str, VariantSpec] = {
                 "refresh_tau": 0.1,
                 "second_moment_at_refresh": "position",  # the seed paper's implementation (Meta's)
             },
-            frozenset({"refresh_tau", "basis_method", "max_qr_iterations", "second_moment_at_refresh"}),
+            frozenset(
+                {"refresh_tau", "basis_method", "max_qr_iterations", "second_moment_at_refresh", "statistics_precision"}
+            ),
             grafted=False,
             ready_before_refresh=True,
             state_keys=_EIGENBASIS_STATE,
@@ -136,7 +140,7 @@ SPECS: dict[str, VariantSpec] = {
             "SOAP (Vyas et al. 2024): EShampoo with the first moment in the eigenbasis and QR refreshes every 10 "
             "steps; the second moment follows the basis columns at a refresh, as SOAP's reference code re-sorts it.",
             {"grafting": None, "precondition_frequency": 10, "nesterov": False},  # second moment: "follow"
-            frozenset({"refresh_tau", "second_moment_at_refresh"}),
+            frozenset({"refresh_tau", "second_moment_at_refresh", "statistics_precision"}),
             grafted=False,
             owns_first_moment=True,
             ready_before_refresh=True,

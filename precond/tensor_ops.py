@@ -47,3 +47,40 @@ def _lower_blocks_gram(a: torch.Tensor, parts: int) -> torch.Tensor:
             if rj != ri:
                 out[:, rj, ri] = out[:, ri, rj].transpose(-1, -2)
     return out
+
+
+# fp32 bits: half of TF32's last mantissa unit (added, it rounds to nearest with ties away), and the 19 bits TF32 keeps
+TF32_HALF_UNIT, TF32_KEPT = 0x1000, -0x2000
+
+
+def round_to(t: torch.Tensor, precision: str) -> torch.Tensor:
+    """``t`` rounded to a statistics precision's input format (``KronConfig.statistics_precision``), in its dtype."""
+    if precision == "highest":
+        return t
+    x = t.to(torch.float32)
+    if precision == "bfloat16":
+        x = x.to(torch.bfloat16).to(torch.float32)
+    else:
+        x = ((x.view(torch.int32) + TF32_HALF_UNIT) & TF32_KEPT).view(torch.float32)
+    return x.to(t.dtype)
+
+
+def statistics_gram(t: torch.Tensor, dim: int, other: torch.Tensor | None, precision: str) -> torch.Tensor:
+    """``gram`` with its inputs at ``precision``: on the tensor cores of a CUDA device for fp32, else emulated by
+    rounding the inputs, whose products are then exact in fp32."""
+    if precision == "highest":
+        return gram(t, dim, other)
+    if t.device.type == "cuda" and t.dtype == torch.float32:
+        return _tensor_core_gram(unfold(t, dim), unfold(t if other is None else other, dim), precision)
+    return gram(round_to(t, precision), dim, None if other is None else round_to(other, precision))
+
+
+def _tensor_core_gram(a: torch.Tensor, b: torch.Tensor, precision: str) -> torch.Tensor:
+    if precision == "bfloat16":
+        return torch.bmm(a.bfloat16(), b.bfloat16().transpose(-1, -2), out_dtype=torch.float32)
+    matmul = torch.backends.cuda.matmul
+    before, matmul.fp32_precision = matmul.fp32_precision, "tf32"
+    try:
+        return torch.bmm(a, b.transpose(-1, -2))
+    finally:
+        matmul.fp32_precision = before

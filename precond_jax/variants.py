@@ -13,7 +13,16 @@ from jax import lax
 from precond import registry
 from precond.config import KronConfig
 from precond_jax import matrix_functions as mf
-from precond_jax.tensor_ops import apply_all, apply_all_but, block_norms, gram, mode_product, normalised, trace, unfold
+from precond_jax.tensor_ops import (
+    apply_all,
+    apply_all_but,
+    block_norms,
+    mode_product,
+    normalised,
+    statistics_gram,
+    trace,
+    unfold,
+)
 
 
 def _eye(stack: tuple[int, ...], d: int, dtype, scale: float = 1.0) -> jax.Array:
@@ -45,6 +54,10 @@ class Variant(registry.VariantHooks):
     def direction(self, state: dict, g: jax.Array, m: jax.Array, step: jax.Array) -> tuple[jax.Array, dict]:
         raise NotImplementedError
 
+    def _gram(self, g: jax.Array, i: int, other: jax.Array | None = None) -> jax.Array:
+        """A factor statistic's product, its inputs at ``cfg.statistics_precision``."""
+        return statistics_gram(g, i, other, self.cfg.statistics_precision)
+
     def _ema(self, stat: jax.Array, update: jax.Array) -> jax.Array:
         b2 = self.cfg.betas[1]
         return stat + update if b2 == 1.0 else stat * b2 + (1 - b2) * update
@@ -75,10 +88,11 @@ class Shampoo(Variant):
         if self.squared and self.cfg.online:
             estimates = [normalised(f) for f in factors]
             new = [
-                self._ema(f, mf.symmetrize(gram(g, i, apply_all_but(g, estimates, i)))) for i, f in enumerate(factors)
+                self._ema(f, mf.symmetrize(self._gram(g, i, apply_all_but(g, estimates, i))))
+                for i, f in enumerate(factors)
             ]
         else:
-            new = [self._ema(f, gram(g, i)) for i, f in enumerate(factors)]
+            new = [self._ema(f, self._gram(g, i)) for i, f in enumerate(factors)]
         return {**state, "factors": new}
 
     def refresh(self, state, step):
@@ -208,7 +222,7 @@ class EShampoo(Variant):
 
     def accumulate(self, state, g, step):
         g = g.astype(state["factors"][0].dtype)
-        return {**state, "factors": [self._ema(f, gram(g, i)) for i, f in enumerate(state["factors"])]}
+        return {**state, "factors": [self._ema(f, self._gram(g, i)) for i, f in enumerate(state["factors"])]}
 
     def _need(self, f, q) -> jax.Array:
         """Which blocks' factor needs a new basis: all, or those whose criterion exceeds refresh_tau."""

@@ -39,11 +39,14 @@ def test_cpu_smoke_run_prints_one_table():
     proc = run(GPU_CHECK_DEVICE="cpu", GPU_CHECK_TRIAL_WORKLOADS="mnist", GPU_CHECK_WORKLOADS="mnist")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[:2] == ["| check | workload | result | detail |", "|---|---|---|---|"] and len(lines) == 5
+    assert lines[:2] == ["| check | workload | result | detail |", "|---|---|---|---|"] and len(lines) == 9
     assert lines[2].startswith("| runner (cpu) | mnist | ok | step 2, validation/loss ")
     assert lines[3].startswith("| DDP trial (2 procs) | mnist | ok | step 2, validation/loss ")  # gloo on CPU
     assert lines[4].startswith("| Shampoo/AdamW step time | mnist (batch 8, as mnist) | ")
     assert "x optimizer step, " in lines[4] and "x training step" in lines[4]
+    assert lines[5].startswith("| statistics_precision tests | - | ok | ") and "passed" in lines[5]
+    for line, precision in zip(lines[6:], ("highest", "tf32", "bfloat16"), strict=True):
+        assert line.startswith(f"| statistics product, {precision} | 2x64x32 | ok | ") and "x highest, error " in line
 
 
 def test_every_suite_workload_has_a_batch_size_analogue():

@@ -92,6 +92,11 @@ CASES = [
         "second_moment_at_refresh must be one of ('position', 'follow')",
     ),
     ("eshampoo", {"basis_method": "qr", "max_qr_iterations": 0}, "max_qr_iterations=0 must be an integer >= 1"),
+    (
+        "soap",
+        {"statistics_precision": "float16"},
+        "statistics_precision must be one of ('highest', 'tf32', 'bfloat16')",
+    ),
     # options a variant does not honour
     refused("shampoo", "refresh_tau", 0.1),
     refused("shampoo", "refresh_tau", 0.0),  # refused whatever the value: it never applies
@@ -105,6 +110,8 @@ CASES = [
     refused("kradagrad", "trace_scaling", False),
     refused("eshampoo", "exponent_override", 0.5),
     refused("shampoo", "second_moment_at_refresh", "position"),
+    refused("kradagrad", "statistics_precision", "tf32"),  # no factor-statistics products: rank updates
+    refused("kradagrad_star", "statistics_precision", "highest"),
     refused("shampoo", "precondition_frequncy", 10),  # a typo is refused the same way
     # the preset fixes the variant; the learning rate has its own argument (torch refuses JAX's name as an option,
     # and JAX's preset takes it as a named argument: Python's TypeError names it)

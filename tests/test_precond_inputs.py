@@ -48,6 +48,7 @@ SAMPLE = {
     "basis_method": "qr",
     "max_qr_iterations": 4,
     "second_moment_at_refresh": "follow",
+    "statistics_precision": "bfloat16",
 }
 
 

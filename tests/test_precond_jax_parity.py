@@ -111,6 +111,18 @@ CASES += [
     for v in TORCH
     if v != "nadamw"
 ]
+# factor statistics from TF32- or bf16-rounded inputs (emulated on CPU: the same rounding in both cores)
+CASES += [
+    pytest.param("shampoo", 10, {"statistics_precision": "bfloat16"}, id="shampoo-statistics_bfloat16"),
+    pytest.param("soap", 10, {"statistics_precision": "tf32"}, id="soap-statistics_tf32"),
+    pytest.param(
+        "shampoo2",
+        10,
+        {"online": True, "statistics_precision": "tf32"},
+        id="shampoo2-online-statistics_tf32",
+        marks=pytest.mark.slow,
+    ),
+]
 # the other matrix functions and statistics, at frequency 10 (slow: compiling is most of a case's time)
 CASES += [
     pytest.param(variant, 10, extra, marks=pytest.mark.slow)
