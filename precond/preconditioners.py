@@ -6,18 +6,9 @@ Blocking, momentum, grafting, weight decay and checkpointing live in ``precond.o
 import torch
 
 from precond import matrix_functions as mf
-from precond import registry
+from precond import registry, tensor_ops
 from precond.config import KronConfig
-from precond.tensor_ops import (
-    apply_all,
-    apply_all_but,
-    block_norms,
-    mode_product,
-    normalised,
-    statistics_gram,
-    trace,
-    unfold,
-)
+from precond.tensor_ops import apply_all, apply_all_but, block_norms, mode_product, normalised, trace, unfold
 
 
 def _eye(shape: tuple[int, ...], d: int, dtype, device, scale: float = 1.0) -> torch.Tensor:
@@ -51,7 +42,7 @@ class Variant(registry.VariantHooks):
 
     def _gram(self, g: torch.Tensor, i: int, other: torch.Tensor | None = None) -> torch.Tensor:
         """A factor statistic's product, its inputs at ``cfg.statistics_precision``."""
-        return statistics_gram(g, i, other, self.cfg.statistics_precision)
+        return tensor_ops.statistics_gram(g, i, other, self.cfg.statistics_precision)
 
     def _ema(self, stat: torch.Tensor, update: torch.Tensor) -> None:
         b2 = self.cfg.betas[1]

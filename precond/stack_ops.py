@@ -3,15 +3,34 @@
 A stack T has shape (B, d_1, ..., d_k); matrices have shape (B, d_i, d_i). Written once for any array namespace
 that spells ``moveaxis``, ``swapaxes``, ``where`` and ``finfo`` alike (torch, jax.numpy): each core binds
 ``TensorOps`` to its own (``precond.tensor_ops``, ``precond_jax.tensor_ops``), passing what the frameworks spell
-apart (the norm, the trace, the identity on a device). Imports no framework.
+apart (the norm, the trace, the identity on a device, a dtype cast and a bit cast). Imports no framework.
 """
+
+# fp32 bits: half of TF32's last mantissa unit (added, it rounds to nearest with ties away), and the 19 bits TF32 keeps
+TF32_HALF_UNIT, TF32_KEPT = 0x1000, -0x2000
 
 
 class TensorOps:
-    def __init__(self, xp, vector_norm, trace, eye_like):
+    def __init__(self, xp, vector_norm, trace, eye_like, cast, bitcast):
         """xp: the array namespace; vector_norm(x): the 2-norm of each row of (B, n); trace(a): each (B, d, d)
-        matrix's trace; eye_like(f): the identity of f's last two dims, in f's dtype and on f's device."""
+        matrix's trace; eye_like(f): the identity of f's last two dims, in f's dtype and on f's device;
+        cast(x, dtype): x's values in ``dtype``; bitcast(x, dtype): x's bits read as the same-width ``dtype``."""
         self.xp, self._vector_norm, self.trace, self._eye_like = xp, vector_norm, trace, eye_like
+        self._cast, self._bitcast = cast, bitcast
+
+    def round_to(self, t, precision: str):
+        """``t`` rounded to a statistics precision's input format (``KronConfig.statistics_precision``), in its
+        dtype: "tf32" to 10 mantissa bits, to nearest with ties away (PTX's cvt.rna.tf32.f32); "bfloat16" to 7,
+        ties to even; "highest" unchanged."""
+        if precision == "highest":
+            return t
+        f32 = self.xp.float32
+        x = self._cast(t, f32)
+        if precision == "bfloat16":
+            x = self._cast(self._cast(x, self.xp.bfloat16), f32)
+        else:
+            x = self._bitcast((self._bitcast(x, self.xp.int32) + TF32_HALF_UNIT) & TF32_KEPT, f32)
+        return self._cast(x, t.dtype)
 
     def mode_product(self, t, m, dim: int):
         """T x_dim M: out[b, .., j, ..] = sum_l M[b, j, l] T[b, .., l, ..] along tensor dimension ``dim`` (0-based)."""

@@ -12,10 +12,12 @@ _OPS = TensorOps(
     vector_norm=lambda x: torch.linalg.vector_norm(x, dim=1),
     trace=lambda a: torch.diagonal(a, dim1=-2, dim2=-1).sum(-1),
     eye_like=lambda f: torch.eye(f.shape[-1], dtype=f.dtype, device=f.device),
+    cast=lambda x, dtype: x.to(dtype),
+    bitcast=lambda x, dtype: x.view(dtype),
 )
 mode_product, apply_all, apply_all_but = _OPS.mode_product, _OPS.apply_all, _OPS.apply_all_but
 unfold = _OPS.unfold
-block_norms, trace, normalised = _OPS.block_norms, _OPS.trace, _OPS.normalised
+block_norms, trace, normalised, round_to = _OPS.block_norms, _OPS.trace, _OPS.normalised, _OPS.round_to
 
 # A (d, m) unfolding's T T^T on CPU with d >= TRIANGLE_MIN_DIM and m >= TRIANGLE_MIN_INNER is computed as the lower
 # triangle of TRIANGLE_PARTS^2 blocks (10 of 16 products), then mirrored: 0.68x the full product's time at d = m =
@@ -47,22 +49,6 @@ def _lower_blocks_gram(a: torch.Tensor, parts: int) -> torch.Tensor:
             if rj != ri:
                 out[:, rj, ri] = out[:, ri, rj].transpose(-1, -2)
     return out
-
-
-# fp32 bits: half of TF32's last mantissa unit (added, it rounds to nearest with ties away), and the 19 bits TF32 keeps
-TF32_HALF_UNIT, TF32_KEPT = 0x1000, -0x2000
-
-
-def round_to(t: torch.Tensor, precision: str) -> torch.Tensor:
-    """``t`` rounded to a statistics precision's input format (``KronConfig.statistics_precision``), in its dtype."""
-    if precision == "highest":
-        return t
-    x = t.to(torch.float32)
-    if precision == "bfloat16":
-        x = x.to(torch.bfloat16).to(torch.float32)
-    else:
-        x = ((x.view(torch.int32) + TF32_HALF_UNIT) & TF32_KEPT).view(torch.float32)
-    return x.to(t.dtype)
 
 
 def statistics_gram(t: torch.Tensor, dim: int, other: torch.Tensor | None, precision: str) -> torch.Tensor:

@@ -13,16 +13,8 @@ from jax import lax
 from precond import registry
 from precond.config import KronConfig
 from precond_jax import matrix_functions as mf
-from precond_jax.tensor_ops import (
-    apply_all,
-    apply_all_but,
-    block_norms,
-    mode_product,
-    normalised,
-    statistics_gram,
-    trace,
-    unfold,
-)
+from precond_jax import tensor_ops
+from precond_jax.tensor_ops import apply_all, apply_all_but, block_norms, mode_product, normalised, trace, unfold
 
 
 def _eye(stack: tuple[int, ...], d: int, dtype, scale: float = 1.0) -> jax.Array:
@@ -56,7 +48,7 @@ class Variant(registry.VariantHooks):
 
     def _gram(self, g: jax.Array, i: int, other: jax.Array | None = None) -> jax.Array:
         """A factor statistic's product, its inputs at ``cfg.statistics_precision``."""
-        return statistics_gram(g, i, other, self.cfg.statistics_precision)
+        return tensor_ops.statistics_gram(g, i, other, self.cfg.statistics_precision)
 
     def _ema(self, stat: jax.Array, update: jax.Array) -> jax.Array:
         b2 = self.cfg.betas[1]
