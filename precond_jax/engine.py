@@ -141,11 +141,14 @@ def scale_by_kron(config: KronConfig, precondition=None) -> optax.GradientTransf
         count = grafting.increment(state.count)
         counters = dict(state.counters)
         new_states, directions = [], []
-        for group, gstate in zip(groups, state.groups, strict=True):
-            g = _gather(grads, likes, group)
-            u, gstate, counters = _step_group(config, variant, group, gstate, g, count, counters)
-            new_states.append(gstate)
-            directions.append(u)
+        # fp32 products, as the torch core's: JAX's default lets a GPU compute fp32 dots in TF32
+        # (statistics_precision asks for reduced ones explicitly)
+        with jax.default_matmul_precision("float32"):
+            for group, gstate in zip(groups, state.groups, strict=True):
+                g = _gather(grads, likes, group)
+                u, gstate, counters = _step_group(config, variant, group, gstate, g, count, counters)
+                new_states.append(gstate)
+                directions.append(u)
         out = _scatter(grads, likes, groups, directions)
         return jax.tree.unflatten(treedef, out), ScaleByKronState(count, tuple(new_states), counters)
 

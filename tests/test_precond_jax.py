@@ -276,6 +276,33 @@ def test_eigenvalue_corrected_variants_are_adam_before_their_first_refresh(varia
     assert not np.allclose(ours["w1"], adam["w1"], rtol=1e-4, atol=1e-5)
 
 
+def _dot_precisions(jaxpr) -> list:
+    """The precision of every dot_general in a jaxpr, nested ones (jit, cond, while, scan) included."""
+    out = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            out.append(eqn.params["precision"])
+        for value in eqn.params.values():
+            for inner in value if isinstance(value, (list, tuple)) else [value]:
+                inner = getattr(inner, "jaxpr", inner)  # a ClosedJaxpr's Jaxpr
+                if hasattr(inner, "eqns"):
+                    out += _dot_precisions(inner)
+    return out
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_product_of_the_engine_asks_for_fp32(variant):
+    """JAX's default lets a GPU compute fp32 dots in TF32 (torch's does not): the engine asks for float32 on every
+    one, statistics, roots, bases and directions, so a GPU computes what the torch core does; only
+    statistics_precision asks for less, and then explicitly."""
+    params = make_params()
+    opt = getattr(precond_jax, variant)(1e-2, precondition_frequency=1, start_preconditioning_step=1)
+    jaxpr = jax.make_jaxpr(opt.update)(grad_sequence(params, 1)[0], opt.init(params), params).jaxpr
+    precisions = _dot_precisions(jaxpr)
+    highest = (jax.lax.Precision.HIGHEST, jax.lax.Precision.HIGHEST)
+    assert precisions and all(p == highest for p in precisions), set(precisions)
+
+
 @pytest.mark.parametrize("variant", ["nadamw", *VARIANTS])
 def test_frozen_parameters_do_not_move(variant):
     params = make_params()
