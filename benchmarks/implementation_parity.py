@@ -24,14 +24,12 @@ configure_thread_env()
 
 import argparse  # noqa: E402
 import os  # noqa: E402
-import sys  # noqa: E402
-import tarfile  # noqa: E402
-import tempfile  # noqa: E402
 
 import torch  # noqa: E402
 
 import compat  # noqa: E402,F401  (so `from algoperf import spec` resolves)
 from algoperf import spec  # noqa: E402
+from benchmarks import meta_shampoo  # noqa: E402
 from common import search_space  # noqa: E402
 from compat import prng  # noqa: E402
 from runner.loading import load_submission  # noqa: E402
@@ -39,7 +37,6 @@ from submissions.recipe import BASELINE_DEFAULTS  # noqa: E402
 from workloads.registry import get_workload  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-META_ARCHIVE = os.path.join(ROOT, "..", "shared", "data", "reference", "meta_distributed_shampoo_f6066066.tar.xz")
 # name: ((kronbench submission, its matched point), (third-party submission, its matched point), lead-in). SOAP:
 # HeavyBall computes its first basis at step 1 and refreshes every 10 steps; kronbench's soap is told to do the
 # same. HeavyBall's first step only initialises (no update), so "soap_shifted" gives it the first gradient once
@@ -148,18 +145,6 @@ def step(model, optimizer, grads: dict, dtype: torch.dtype) -> None:
     optimizer.step()
 
 
-def meta_on_path(source: str | None) -> None:
-    """Make ``distributed_shampoo`` importable from ``source`` (a folder, or the shipped archive unpacked)."""
-    if source is None:
-        return
-    if source.endswith(".tar.xz"):
-        folder = tempfile.mkdtemp(prefix="kronbench_meta_")
-        with tarfile.open(source) as tar:
-            tar.extractall(folder, filter="data")
-        source = folder
-    sys.path.insert(0, source)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=40)
@@ -168,11 +153,11 @@ def main() -> None:
     parser.add_argument("--pairs", nargs="+", choices=list(PAIRS), default=list(PAIRS)[:4])
     parser.add_argument(
         "--meta_source",
-        default=META_ARCHIVE if os.path.isfile(META_ARCHIVE) else None,
+        default=meta_shampoo.ARCHIVE if os.path.isfile(meta_shampoo.ARCHIVE) else None,
         help="a folder holding distributed_shampoo, or its .tar.xz (default: the shipped one when present)",
     )
     args = parser.parse_args()
-    meta_on_path(args.meta_source)
+    meta_shampoo.on_path(args.meta_source)
     dtype = getattr(torch, args.dtype)
     print(f"mnist model, baseline point (lr {BASELINE_DEFAULTS.learning_rate:.4g}), {args.dtype}, same gradients")
     results = {pair: run_pair(pair, args.steps, dtype) for pair in args.pairs}

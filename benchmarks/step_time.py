@@ -11,12 +11,17 @@ on. The JAX column (``benchmarks.step_time_jax``: the same models in JAX, XLA on
 times each optimizer right after its torch twin, so the JAX / torch ratios are measured side by side;
 ``--no_jax`` skips it.
 
+Meta's Distributed Shampoo (``benchmarks.meta_shampoo``: from the path or the shipped archive) runs its Shampoo
+and EShampoo configurations right after kronbench's twins, fp32, vectors by Adam, with the twins' floor, and
+kronbench / Meta is printed per model; ``--no_meta`` skips them.
+
 Beside each Kronecker variant with a model (``precond.flops``): its GEMM floor, the matrix products of its
 statistics, applications and amortised refreshes counted from the block shapes at the rate of a 1024^3 fp32 matmul
 (``benchmarks.gemm_floor``) timed in the same run (the best of its timings before each optimizer and after the
 last), and measured / floor.
 
     python -m benchmarks.step_time [--steps 100] [--models mlp transformer convnet] [--threads 1] [--no_jax]
+        [--no_meta]
 """
 
 from common.threads import configure_thread_env  # first: it must precede numpy and torch
@@ -30,7 +35,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import precond  # noqa: E402
-from benchmarks import gemm_floor  # noqa: E402
+from benchmarks import gemm_floor, meta_shampoo  # noqa: E402
 from precond import flops  # noqa: E402
 from precond.config import KronConfig  # noqa: E402
 from precond.registry import SPECS  # noqa: E402
@@ -79,6 +84,9 @@ def make_optimizer(name, params, heavyball_compile):
     common = {"lr": 1e-3, "weight_decay": 0.0}
     if name == "AdamW":
         return torch.optim.AdamW(params, **common)
+    if name in meta_shampoo.TWINS.values():
+        frequency, max_dim = OPTIONS["precondition_frequency"], OPTIONS["max_preconditioner_dim"]
+        return meta_shampoo.optimizer(meta_shampoo.load(), name, params, common["lr"], frequency, max_dim)
     if name == "HeavyBall SOAP":
         import heavyball
 
@@ -142,10 +150,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--heavyball_compile", action="store_true")
     parser.add_argument("--no_jax", action="store_true", help="skip the JAX column")
+    parser.add_argument("--no_meta", action="store_true", help="skip Meta's Distributed Shampoo rows")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    names = ["AdamW", *args.optimizers] + (["HeavyBall SOAP"] if heavyball_available() else [])
+    meta = not args.no_meta and meta_shampoo.load() is not None
+    twins = {k: v for k, v in meta_shampoo.TWINS.items() if meta and k in args.optimizers}
+    names = ["AdamW"] + [n for o in args.optimizers for n in (o, twins.get(o)) if n]  # each Meta twin after its own
+    names += ["HeavyBall SOAP"] if heavyball_available() else []
     use_jax = not args.no_jax and jax_available()
     if use_jax:
         from benchmarks import step_time_jax
@@ -159,6 +171,8 @@ def main() -> None:
     )
     if "HeavyBall SOAP" not in names:
         print("HeavyBall is not installed (pip install heavyball==3.2.1): its column is skipped")
+    if not meta and not args.no_meta:
+        print(f"Meta's Distributed Shampoo is neither importable nor at {meta_shampoo.ARCHIVE}: its rows are skipped")
     if not use_jax and not args.no_jax:
         print("JAX is not installed (pip install -r requirements.txt): its column is skipped")
     for model_name in args.models:
@@ -171,6 +185,7 @@ def main() -> None:
                 jax_times[name] = step_time_jax.time_steps(model_name, name, args.steps)
         rate = max(rate, gemm_floor.matmul_rate())
         floors = {name: floor_flops(MODELS[model_name], name, args.steps) for name in names}
+        floors |= {twin: floors[name] for name, twin in twins.items()}  # the same products, so the same floor
         report(model_name, names, times, jax_times, {n: f / rate for n, f in floors.items() if f is not None}, rate)
 
 
@@ -201,6 +216,12 @@ def report(
         print(row)
     if jax_times:
         print(f"  {'AdamW':15s} JAX/torch {jax_times['AdamW'][0] / adam_opt:5.2f}x (optax.adamw / torch.optim.AdamW)")
+    for name, twin in meta_shampoo.TWINS.items():
+        if name in times and twin in times:
+            print(
+                f"  {name} / {twin}: {times[name][0] / times[twin][0]:.2f}x optimizer step, "
+                f"{times[name][1] / times[twin][1]:.2f}x training step"
+            )
     if "HeavyBall SOAP" in times and "SOAP" in times:
         print(
             f"  SOAP / HeavyBall SOAP: {times['SOAP'][0] / times['HeavyBall SOAP'][0]:.2f}x optimizer step, "
