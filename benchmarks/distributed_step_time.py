@@ -1,14 +1,15 @@
 """Per-rank step and refresh time of the Kronecker optimizers sharded over 2 processes (gloo, one thread each),
 against the same ranks running the unsharded optimizer, measured in one run.
 
-Both ranks compute the same full-batch gradients on step_time's models, then time ``opt.step()`` alone, after a
+Both ranks compute the same full-batch gradients on step_time's models (and ``deep_transformer``, its transformer
+with 6 layers, whose weight shapes stack over the layers), then time ``opt.step()`` alone, after a
 barrier so each rank's time is its own step (including waiting in the all_gather). World size 1 and 2 alternate
 ``--repeats`` times in the same processes, so both see the same machine load; medians are reported. "step" is a
 step without a refresh (after the first refresh), "refresh" a step with one. "modelled" is the part of the cost
 model's work (``precond.distributed.group_cost``: a plain step's, a refresh's own) the rank owns: the ratio it
-would reach if time followed the model and the all_gather were free, the bound for whole block groups.
+would reach if time followed the model and the all_gather were free: the bound of its chunks.
 
-    python -m benchmarks.distributed_step_time [--models mlp transformer] [--optimizers Shampoo SOAP]
+    python -m benchmarks.distributed_step_time [--models mlp transformer deep_transformer] [--optimizers Shampoo SOAP]
         [--steps 40] [--frequency 10] [--repeats 2]
 """
 
@@ -29,10 +30,23 @@ import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 from torch import nn  # noqa: E402
 
-from benchmarks.step_time import KRON, MODELS  # noqa: E402
+from benchmarks.step_time import KRON, TransformerBlock  # noqa: E402
+from benchmarks.step_time import MODELS as SHAPES  # noqa: E402
 from precond import distributed  # noqa: E402
 
 WORLD = 2
+
+
+def deep_transformer():
+    """step_time's transformer with 6 encoder layers: each weight shape stacked over the layers, as in real models."""
+    model = TransformerBlock()
+    layer = model.block
+    model.block = nn.TransformerEncoder(layer, 6, enable_nested_tensor=False)
+    x = torch.randint(0, 512, (16, 64))
+    return model, x, torch.randint(0, 512, (16 * 64,))
+
+
+MODELS = {**SHAPES, "deep_transformer": deep_transformer}
 
 
 def time_steps(model_name: str, optimizer: str, steps: int, frequency: int, process_group) -> dict:

@@ -1,18 +1,22 @@
-"""The Kronecker engine on several processes: each stacked block group belongs to one rank, which keeps its whole
-state (factor statistics, roots or bases, first moment, grafting moments), refreshes it and computes its update
-direction; one all_gather per step (per parameter dtype and device) shares the directions, so every rank applies
-the same update. The Distributed Shampoo idea (Shi et al. 2023), for kronbench's stacked groups.
+"""The Kronecker engine on several processes: each stacked block group is cut into contiguous runs of blocks
+(chunks), each chunk belongs to one rank, which keeps its whole state (factor statistics, roots or bases, first
+moment, grafting moments), refreshes it and computes its update direction; one all_gather per step (per parameter
+dtype and device) shares the directions, so every rank applies the same update. The Distributed Shampoo idea (Shi
+et al. 2023), for kronbench's stacked groups.
 
-Ownership is balanced by estimated cost with greedy longest-processing-time, deterministic from the group shapes
-alone, so every rank derives the same plan. Counters change only on refresh steps (which every rank knows), so
-their deltas, and any refresh failure, are summed over ranks then, keeping ``counters`` global and identical on
-every rank.
+Ownership is balanced over single blocks by estimated cost with greedy longest-processing-time, deterministic from
+the group shapes alone, so every rank derives the same plan; a rank then holds at most one chunk of each group, so
+its batched calls stay as few as one process's. Whole groups would leave the work of a deep model (a few block
+shapes, each stacked over its layers) unsplittable: a 6-layer transformer's largest group caps 8 ranks at 2.8x.
+
+Counters change only on refresh steps (which every rank knows), so their deltas, and any refresh failure, are
+summed over ranks then, keeping ``counters`` global and identical on every rank.
 
 A complete state_dict needs every owner's state on rank 0, which only a collective can bring; yet AlgoPerf's runner
 calls ``state_dict()`` on rank 0 alone, also after the last step when the other ranks have moved on, so a collective
-there would hang. Hence ``state_dict()`` is local (this rank's groups, None for the others), and inside
-``with gathering_state():``, entered on every rank, it brings every group to rank 0 (for a runner that checkpoints
-under torchrun).
+there would hang. Hence ``state_dict()`` is local (the groups whose every chunk this rank owns; None for the others),
+and inside ``with gathering_state():``, entered on every rank, it brings every chunk to rank 0 (for a runner that
+checkpoints under torchrun).
 
 Every rank must see the same gradients (DDP all-reduces them; without DDP, average them yourself) and call
 ``step()`` together.
@@ -88,6 +92,27 @@ def balance(costs: Sequence[float], world: int) -> tuple[int, ...]:
     return tuple(owners)
 
 
+def split(groups: Sequence[tuple], frequency: int, cubic_per_step: bool, world: int) -> list[tuple[int, int, int, int]]:
+    """The chunks (group, first block, end block, owner rank) of block groups given as (block shape, number of
+    blocks, preconditioned): every block costs its group's cost per block (``group_cost``), ``balance`` assigns
+    the single blocks, and each group's blocks go to their ranks as contiguous runs, in rank order."""
+    costs, of_group = [], []
+    for i, (shape, n, preconditioned) in enumerate(groups):
+        costs += [group_cost(shape, 1, preconditioned, frequency, cubic_per_step)] * n
+        of_group += [i] * n
+    counts = [[0] * world for _ in groups]
+    for i, owner in zip(of_group, balance(costs, world), strict=True):
+        counts[i][owner] += 1
+    chunks = []
+    for i, per_rank in enumerate(counts):
+        start = 0
+        for rank, k in enumerate(per_rank):
+            if k:
+                chunks.append((i, start, start + k, rank))
+                start += k
+    return chunks
+
+
 def shares(costs: Sequence[float], owners: Sequence[int], world: int) -> tuple[float, ...]:
     """Each rank's part of the total cost: what its step time over the unsharded one would be if time followed
     the cost model and sharing the directions were free."""
@@ -96,25 +121,23 @@ def shares(costs: Sequence[float], owners: Sequence[int], world: int) -> tuple[f
 
 
 class Sharding:
-    """Which rank owns which block group, and the collectives that share directions, counters and state.
+    """Which rank owns which chunk, and the collectives that share directions, counters and state.
 
-    ``groups``: per block group (block shape, number of blocks, preconditioned, parameter dtype, device).
-    ``local_state()``: this rank's saved state per group (None where another rank owns it); ``template(i)``: a
-    freshly initialised saved state of group i, whose structure the owner's matches."""
+    ``groups``: per chunk (block shape, number of blocks, preconditioned, parameter dtype, device); ``owners``: its
+    rank (``split``). ``local_state()``: this rank's saved state per chunk (None where another rank owns it);
+    ``template(i)``: a freshly initialised saved state of chunk i, whose structure the owner's matches."""
 
     def __init__(
         self,
         process_group,
         groups: Sequence[tuple],
-        frequency: int,
-        cubic_per_step: bool,
+        owners: Sequence[int],
         local_state: Callable[[], list],
         template: Callable[[int], dict],
     ):
         self.group, self.local_state, self.template = process_group, local_state, template
         self.rank, self.world = dist.get_rank(process_group), dist.get_world_size(process_group)
-        costs = [group_cost(shape, n, pre, frequency, cubic_per_step) for shape, n, pre, _, _ in groups]
-        self.owners = balance(costs, self.world)
+        self.owners = tuple(owners)
         # where the small collectives (counters, scalars of the state) live: NCCL takes only CUDA tensors
         self.device = groups[0][4] if groups else torch.device("cpu")
         # Static all_gather layout: per (dtype, device) bucket, each rank's owned groups at fixed offsets.

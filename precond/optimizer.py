@@ -6,8 +6,8 @@ dimension. Parameter groups may set "lr", "weight_decay" and "precondition" (Fal
 Parameters whose gradient is None do not move (no weight decay either), as in torch.optim; their blocks'
 stacked statistics see a zero gradient that step.
 
-Under torch.distributed (``process_group``: see ``precond.distributed``) each block group lives on one rank, which
-computes its direction; the directions are shared so every rank applies the same update. ``step`` is then
+Under torch.distributed (``process_group``: see ``precond.distributed``) each chunk of a block group lives on one
+rank, which computes its direction; the directions are shared so every rank applies the same update. ``step`` is then
 collective; ``state_dict`` is local unless taken inside ``precond.distributed.gathering_state()`` on every rank.
 """
 
@@ -15,6 +15,7 @@ import warnings
 from collections import defaultdict
 
 import torch
+import torch.distributed as dist
 
 from precond import blocking, distributed, grafting, guards
 from precond.config import KronConfig
@@ -22,6 +23,8 @@ from precond.matrix_functions import MatrixFunctionError
 from precond.preconditioners import make_variant
 from precond.registry import COUNTERS
 from precond.tensor_ops import block_norms
+
+PER_BLOCK = "per_block"  # a saved value the chunks of a block group held differently, kept per block
 
 
 class BlockGroup:
@@ -83,6 +86,8 @@ class KronOptimizer(torch.optim.Optimizer):
         self.counters = dict.fromkeys(COUNTERS, 0)
         self._step = 0
         self._groups = self._build_groups()
+        # the saved layout: each block group's chunks (under a process group, runs of its blocks on their owners)
+        self._layout = [[i] for i in range(len(self._groups))]
         self._sharding = self._shard(distributed.resolve(process_group))
         for i, bg in enumerate(self._groups):
             if self._sharding is None or self._sharding.owns(i):
@@ -114,20 +119,26 @@ class KronOptimizer(torch.optim.Optimizer):
         return list(groups.values())
 
     def _shard(self, process_group) -> distributed.Sharding | None:
+        """Under a process group, the block groups become their chunks (``distributed.split``), each on its owner."""
         if process_group is None:
             return None
+        groups = self._groups
+        chunks = distributed.split(
+            [(bg.shape, len(bg.members), bg.preconditioned) for bg in groups],
+            self.config.precondition_frequency,
+            self.variant.cubic_per_step,
+            dist.get_world_size(process_group),
+        )
+        self._groups = [BlockGroup(groups[i].shape, groups[i].preconditioned) for i, _, _, _ in chunks]
+        for bg, (i, start, stop, _) in zip(self._groups, chunks, strict=True):
+            bg.members = groups[i].members[start:stop]
+        self._layout = [[j for j, chunk in enumerate(chunks) if chunk[0] == i] for i in range(len(groups))]
         shapes = [
             (bg.shape, len(bg.members), bg.preconditioned, bg.members[0][0].dtype, bg.members[0][0].device)
             for bg in self._groups
         ]
-        return distributed.Sharding(
-            process_group,
-            shapes,
-            self.config.precondition_frequency,
-            self.variant.cubic_per_step,
-            self._local_group_states,
-            self._fresh_group_state,
-        )
+        owners = [owner for _, _, _, owner in chunks]
+        return distributed.Sharding(process_group, shapes, owners, self._local_group_states, self._fresh_group_state)
 
     def _init_state(self, bg: BlockGroup) -> dict:
         p = bg.members[0][0]
@@ -218,7 +229,11 @@ class KronOptimizer(torch.optim.Optimizer):
         """Complete on a single process. Under a process group, this rank's groups (None for the others), and
         complete on rank 0 inside ``with precond.distributed.gathering_state():`` entered on every rank."""
         sd = super().state_dict()
-        groups = self._local_group_states() if self._sharding is None else self._sharding.saved_groups()
+        chunks = self._local_group_states() if self._sharding is None else self._sharding.saved_groups()
+        groups = [
+            _joined([chunks[j] for j in layout], [len(self._groups[j].members) for j in layout])
+            for layout in self._layout
+        ]
         sd["kron"] = {"step": self._step, "counters": dict(self.counters), "groups": groups}
         return sd
 
@@ -232,6 +247,7 @@ class KronOptimizer(torch.optim.Optimizer):
     def load_state_dict(self, state_dict: dict) -> None:
         state_dict = dict(state_dict)
         kron = state_dict.pop("kron")
+        self._check_layout(kron["groups"])  # before anything changes
         before = list(self.param_groups)
         super().load_state_dict(state_dict)
         # torch.optim replaces the group dicts; the blocks read lr and weight_decay from theirs, so re-point them
@@ -239,11 +255,6 @@ class KronOptimizer(torch.optim.Optimizer):
         loaded = {id(old): new for old, new in zip(before, self.param_groups, strict=True)}
         for bg in self._groups:
             bg.members = [(p, loaded[id(group)], merged, b) for p, group, merged, b in bg.members]
-        if len(kron["groups"]) != len(self._groups):
-            raise ValueError(
-                f"checkpoint has {len(kron['groups'])} block groups, this optimizer {len(self._groups)}; "
-                f"it was saved for other parameters or another max_preconditioner_dim"
-            )
         missing = sum(saved is None for saved in kron["groups"])
         if missing:
             warnings.warn(
@@ -253,13 +264,29 @@ class KronOptimizer(torch.optim.Optimizer):
                 stacklevel=2,
             )
         self._step, self.counters = kron["step"], {**dict.fromkeys(COUNTERS, 0), **kron["counters"]}
-        for bg, saved in zip(self._groups, kron["groups"], strict=True):
-            if bg.state is None:  # another rank owns it
-                continue
-            if saved is None:
-                bg.state, bg.ready, bg.consecutive_failures = self._init_state(bg), False, 0
-            else:
-                bg.load_state_dict(saved)
+        for layout, saved in zip(self._layout, kron["groups"], strict=True):
+            start = 0
+            for bg in (self._groups[j] for j in layout):
+                stop = start + len(bg.members)
+                if bg.state is None:  # another rank owns it
+                    pass
+                elif saved is None:
+                    bg.state, bg.ready, bg.consecutive_failures = self._init_state(bg), False, 0
+                else:
+                    bg.load_state_dict(_blocks(saved, start, stop))
+                start = stop
+
+    def _check_layout(self, saved_groups: list) -> None:
+        """The saved block groups are this optimizer's: as many, each with as many blocks."""
+        hint = "it was saved for other parameters or another max_preconditioner_dim"
+        if len(saved_groups) != len(self._layout):
+            raise ValueError(
+                f"checkpoint has {len(saved_groups)} block groups, this optimizer {len(self._layout)}; {hint}"
+            )
+        for i, (layout, saved) in enumerate(zip(self._layout, saved_groups, strict=True)):
+            blocks, held = sum(len(self._groups[j].members) for j in layout), saved and _block_count(saved)
+            if held not in (None, blocks):
+                raise ValueError(f"checkpoint's block group {i} holds {held} blocks, this optimizer's {blocks}; {hint}")
 
 
 def evaluate_closure(closure):
@@ -268,6 +295,58 @@ def evaluate_closure(closure):
         return None
     with torch.enable_grad():
         return closure()
+
+
+def _joined(chunks: list, sizes: list[int]):
+    """One block group's saved state from its chunks' (``sizes`` blocks each, in block order; None when a chunk's
+    is missing): per-block tensors concatenated; a value the chunks hold alike (a refresh's outcome, SOAP's
+    ``refreshed``, the failure count) kept as it is, and one they hold differently (a refresh failed on one chunk
+    alone) kept per block as ``{"per_block": tensor}``, so that each chunk gets its own back (``_blocks``)."""
+    if len(chunks) == 1 or any(c is None for c in chunks):
+        return chunks[0] if len(chunks) == 1 else None
+    return _concatenated(chunks, sizes)
+
+
+def _concatenated(items: list, sizes: list[int]):
+    first = items[0]
+    if isinstance(first, dict):
+        return {k: _concatenated([item[k] for item in items], sizes) for k in first}
+    if isinstance(first, (list, tuple)):
+        return [_concatenated(list(parts), sizes) for parts in zip(*items, strict=True)]
+    if isinstance(first, torch.Tensor) and first.dim() > 0:
+        return torch.cat(items)
+    if all(item == first for item in items):
+        return first
+    return {PER_BLOCK: torch.tensor([item for item, n in zip(items, sizes, strict=True) for _ in range(n)])}
+
+
+def _blocks(saved: dict, start: int, stop: int) -> dict:
+    """A block group's saved state cut to its blocks [start, stop) (a chunk's part): per-block tensors sliced, a
+    per-block value (``_joined``) back to one: a chunk's own, or for blocks that differed (a checkpoint of several
+    chunks loaded into fewer) the cautious one: not ready, not refreshed, the most failures."""
+
+    def cut(x):
+        if isinstance(x, dict) and set(x) == {PER_BLOCK}:
+            values = x[PER_BLOCK][start:stop]
+            return bool(values.all()) if values.dtype == torch.bool else int(values.max())
+        if isinstance(x, dict):
+            return {k: cut(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [cut(v) for v in x]
+        return x[start:stop] if isinstance(x, torch.Tensor) and x.dim() > 0 else x
+
+    return cut(saved)
+
+
+def _block_count(saved: dict) -> int | None:
+    """How many blocks a saved group holds: the leading size of its per-block tensors (None: it holds none)."""
+    stack = [saved["state"]]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, torch.Tensor) and x.dim() > 0:
+            return x.shape[0]
+        stack += list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (list, tuple)) else []
+    return None
 
 
 def _copy_into(current, saved):

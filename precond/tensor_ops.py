@@ -64,8 +64,13 @@ def statistics_gram(t: torch.Tensor, dim: int, other: torch.Tensor | None, preci
 def _tensor_core_gram(a: torch.Tensor, b: torch.Tensor, precision: str) -> torch.Tensor:
     if precision == "bfloat16":
         return torch.bmm(a.bfloat16(), b.bfloat16().transpose(-1, -2), out_dtype=torch.float32)
+    # torch's TF32 switch is global (not thread-safe, and it refuses to mix with the legacy allow_tf32 a program
+    # may have set): flipped for this product only, and emulated where torch refuses
     matmul = torch.backends.cuda.matmul
-    before, matmul.fp32_precision = matmul.fp32_precision, "tf32"
+    try:
+        before, matmul.fp32_precision = matmul.fp32_precision, "tf32"
+    except RuntimeError:
+        return round_to(a, "tf32") @ round_to(b, "tf32").transpose(-1, -2)
     try:
         return torch.bmm(a, b.transpose(-1, -2))
     finally:

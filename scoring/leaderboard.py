@@ -62,11 +62,11 @@ def spread(times: list[float]) -> Spread:
     return Spread(scores.median_time(times), min(times), max(times), sum(math.isfinite(t) for t in times), len(times))
 
 
-def speedup_intervals(c: Comparison, n: int, seed: int) -> dict[str, tuple[float, float, float]]:
+def speedup_intervals(c: Comparison, n: int, seed: int) -> dict[str, tuple[float, float, float, int]]:
     """Each non-baseline submission's speedup and paired bootstrap interval over the base workloads, both on the
-    studies it and the baseline ran (one generator, in name order): (point, low, high). The point equals
-    ``c.speedups`` when every study ran on both sides; when not (a campaign cut short, a lost study), the
-    all-study figure could lie outside an interval drawn from fewer studies."""
+    studies it and the baseline ran (one generator, in name order): (point, low, high, workloads both reached).
+    The point equals ``c.speedups`` when every study ran on both sides; when not (a campaign cut short, a lost
+    study), the all-study figure could lie outside an interval drawn from fewer studies."""
     hits = per_study(c)
     rng = np.random.default_rng(seed)
     out = {}
@@ -78,10 +78,10 @@ def speedup_intervals(c: Comparison, n: int, seed: int) -> dict[str, tuple[float
             common = sorted(set(b) & set(u))
             if common:
                 base[w], sub[w] = [b[k] for k in common], [u[k] for k in common]
-        point, _ = scores.speedup(
+        point, k = scores.speedup(
             {w: scores.median_time(t) for w, t in base.items()}, {w: scores.median_time(t) for w, t in sub.items()}
         )
-        out[s] = (point, *paired.bootstrap_speedup(base, sub, rng, n))
+        out[s] = (point, *paired.bootstrap_speedup(base, sub, rng, n), k)
     return out
 
 
@@ -123,8 +123,7 @@ def markdown(
         if s == c.baseline:
             lines.append(f"| {i} | {s} | {c.scores[s]:.4f} | (baseline) | | |")
             continue
-        k = c.speedups.get(s, (math.nan, 0))[1]
-        v, lo, hi = intervals.get(s, (math.nan, math.nan, math.nan))
+        v, lo, hi, k = intervals.get(s, (math.nan, math.nan, math.nan, 0))
         lines.append(f"| {i} | {s} | {c.scores[s]:.4f} | {_x(v)} | {_x(lo)} to {_x(hi)} | {k} |")
     if c.baseline in c.submissions:
         lines += ["", "## Verdict", "", SUMMARY_NOTE, "", *summary(paired_rows(c, seed), c.baseline, order)]

@@ -165,7 +165,7 @@ def _summary_line(s: str, baseline: str, rows: list[PairedRow]) -> str:
         parts.append(f"untested (under 2 studies both reached) on {', '.join(untested)}")
     steps = f"fewer steps on {_listed(resolved('steps', -1))}, more on {_listed(resolved('steps', 1))}"
     costs = [r.intervals["cost"].point for r in rows if math.isfinite(r.intervals["cost"].point)]
-    span = sorted({f"{min(costs):.2f}", f"{max(costs):.2f}"}) if costs else []
+    span = dict.fromkeys(f"{c:.2f}" for c in (min(costs), max(costs))) if costs else {}
     cost = f"cost per step {'-'.join(span)}x" if span else "cost per step unknown"
     return f"- **{s}** against {baseline}, time to target: {'; '.join(parts)}. Resolved {steps}; {cost}."
 

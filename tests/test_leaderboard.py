@@ -69,7 +69,9 @@ def test_report_builds_from_the_fixture_campaign(campaign, tmp_path):
     assert result.returncode == 0, result.stderr
     text = out.read_text()
     rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| ") and "x |" in line}
-    _, lo, hi = leaderboard.speedup_intervals(comparison(campaign), 2000, 0)["fast"]  # the default resamples and seed
+    _, lo, hi, _ = leaderboard.speedup_intervals(comparison(campaign), 2000, 0)[
+        "fast"
+    ]  # the default resamples and seed
     assert f"| 2.19x | {lo:.2f}x to {hi:.2f}x | 2 |" in rows["fast"]  # sqrt(4.8)
     # each workload's ratio lies between its extreme study ratios (10/8, 16/4 and 20/15, 30/10): so does the mean
     # (the paired resamples reach the top: every draw study 2 of mnist and study 0 of qm9_gnn)
@@ -97,9 +99,9 @@ def test_the_speedup_and_its_interval_use_the_same_studies(tmp_path):
     }
     c = comparison(write_fixture(tmp_path / "leaderboard", fixture))
     assert c.speedups["fast"][0] == pytest.approx(math.sqrt(10))
-    point, lo, hi = leaderboard.speedup_intervals(c, 200, 0)["fast"]
+    point, lo, hi, k = leaderboard.speedup_intervals(c, 200, 0)["fast"]
     assert point == pytest.approx(math.sqrt(6)) and lo == pytest.approx(point) and hi == pytest.approx(point)
-    text = leaderboard.markdown(c, {"fast": (point, lo, hi)}, None, 200, 0, "now", "here")
+    text = leaderboard.markdown(c, {"fast": (point, lo, hi, k)}, None, 200, 0, "now", "here")
     assert "| fast | " in text and "| 2.45x | 2.45x to 2.45x | 2 |" in text
 
 

@@ -2,6 +2,7 @@
 steps for every variant, each rank computing about half the blocks, checkpoints moving between world sizes."""
 
 import io
+import math
 import os
 import warnings
 
@@ -198,7 +199,9 @@ def test_a_local_state_dict_holds_the_ranks_own_groups_and_loads_with_a_warning(
     """Outside gathering_state() (AlgoPerf's runner saves on rank 0 alone), state_dict is local: no collective to
     hang on; loading such a checkpoint restarts the missing groups' preconditioners and says so."""
     owned = [results[name]["local_groups"] for results in two_ranks]
-    assert [a != b for a, b in zip(*owned, strict=True)] == [True] * len(owned[0])  # each group on exactly one rank
+    assert not any(a and b for a, b in zip(*owned, strict=True))  # no group whole on both ranks
+    assert any(a or b for a, b in zip(*owned, strict=True))  # single-block groups are whole on their owner
+    assert not all(a or b for a, b in zip(*owned, strict=True))  # a group split over the ranks is on neither
     for results in two_ranks:
         missing = owned[0].count(False) if results is two_ranks[0] else owned[1].count(False)
         (message,) = results[name]["partial_load_warning"]
@@ -224,6 +227,70 @@ def test_shares_are_each_ranks_part_of_the_cost():
     assert distributed.shares([3, 5, 1, 7, 4], (0, 1, 1, 0, 1), 2) == (0.5, 0.5)
     assert distributed.shares([6, 2], (0, 0), 2) == (1.0, 0.0)
     assert distributed.shares([3.0, 1.0], (1, 0), 3) == (0.25, 0.75, 0.0)
+
+
+def test_split_balances_single_blocks_into_one_run_per_rank_and_group():
+    # (4, 4) blocks cost 16 * 8 = 128 each, the (2, 2) block 4 * 4 = 16 (no refresh term: frequency inf). LPT over
+    # single blocks: 128 -> r0, 128 -> r1, 128 -> r0 (tie: lower rank), 16 -> r1 (128 < 256).
+    groups = [((4, 4), 3, True), ((2, 2), 1, True)]
+    assert distributed.split(groups, math.inf, False, 2) == [(0, 0, 2, 0), (0, 2, 3, 1), (1, 0, 1, 1)]
+    assert distributed.split(groups, math.inf, False, 1) == [(0, 0, 3, 0), (1, 0, 1, 0)]
+    assert distributed.split([((5,), 2, False)], 10, False, 4) == [(0, 0, 1, 0), (0, 1, 2, 1)]  # idle ranks own none
+
+
+def test_split_lets_a_deep_model_use_eight_ranks():
+    """A 6-layer transformer stacks each weight shape over its layers: whole groups leave 8 ranks the largest
+    group's work (36% of a step), chunks come within a block of an even eighth."""
+    layer = torch.nn.TransformerEncoderLayer(256, 4, 1024, batch_first=True)
+    model = torch.nn.Sequential(torch.nn.Embedding(512, 256), torch.nn.TransformerEncoder(layer, 6))
+    groups = [(bg.shape, len(bg.members), bg.preconditioned) for bg in precond.Shampoo(model.parameters())._groups]
+    step = [distributed.group_cost(*g, math.inf, False) for g in groups]
+    whole = distributed.shares(
+        step, distributed.balance([distributed.group_cost(*g, 100, False) for g in groups], 8), 8
+    )
+    chunks = distributed.split(groups, 100, False, 8)
+    per_block = [distributed.group_cost(*groups[i][:1], stop - start, groups[i][2], math.inf, False)
+                 for i, start, stop, _ in chunks]  # fmt: skip
+    split = distributed.shares(per_block, [owner for *_, owner in chunks], 8)
+    assert max(whole) > 0.35 and max(split) < 0.14
+    assert all(sum(1 for c in chunks if c[0] == i and c[3] == r) <= 1 for i in range(len(groups)) for r in range(8))
+
+
+def test_chunks_join_into_a_group_and_cut_back_to_their_own():
+    """A refresh failed on the second chunk alone: joined, the group keeps each chunk's readiness, failures and
+    SOAP's ``refreshed`` per block, and each chunk gets its own back; one process loading all three blocks as one
+    group takes the cautious values."""
+    from precond.optimizer import _blocks, _joined
+
+    first = {"state": {"bases": [torch.ones(2, 3, 3)], "refreshed": True}, "ready": True, "consecutive_failures": 0}
+    second = {"state": {"bases": [torch.zeros(1, 3, 3)], "refreshed": False}, "ready": False, "consecutive_failures": 2}
+    joined = _joined([first, second], [2, 1])
+    assert joined["state"]["bases"][0].shape == (3, 3, 3)
+    for start, stop, chunk in ((0, 2, first), (2, 3, second)):
+        back = _blocks(joined, start, stop)
+        assert torch.equal(back["state"]["bases"][0], chunk["state"]["bases"][0])
+        assert (back["ready"], back["consecutive_failures"]) == (chunk["ready"], chunk["consecutive_failures"])
+        assert back["state"]["refreshed"] is chunk["state"]["refreshed"]
+    whole = _blocks(joined, 0, 3)
+    assert (whole["ready"], whole["consecutive_failures"], whole["state"]["refreshed"]) == (False, 2, False)
+    alike = _joined([first, {**first, "state": {**first["state"], "bases": [torch.ones(1, 3, 3)]}}], [2, 1])
+    assert alike["ready"] is True and alike["state"]["refreshed"] is True  # values held alike stay plain
+    assert _joined([first, None], [2, 1]) is None
+
+
+def test_a_checkpoint_with_other_block_counts_is_refused_before_anything_changes():
+    params = [torch.nn.Parameter(torch.randn(24, 20))]
+    trained = precond.Shampoo(params, **COMMON)
+    params[0].grad = torch.randn(24, 20)
+    trained.step()
+    saved = trained.state_dict()
+    other = precond.Shampoo([torch.nn.Parameter(torch.randn(36, 20))], **COMMON)  # (12, 12), (12, 8) blocks: 3 each
+    assert [g["state"]["factors"][0].shape[0] for g in saved["kron"]["groups"]] == [2, 2]
+    group_dict = other.param_groups[0]
+    with pytest.raises(ValueError, match="block group 0 holds 2 blocks, this optimizer's 3"):
+        other.load_state_dict(saved)
+    assert other._step == 0 and other.param_groups[0] is group_dict  # torch.optim's load did not run either
+    assert all(not bg.state["factors"][0].any() for bg in other._groups if bg.preconditioned)
 
 
 def test_cost_counts_refreshes_amortised_and_inverse_updates_every_step():

@@ -73,7 +73,7 @@ def test_emulated_products_are_exact_products_of_the_rounded_inputs(precision, c
     exact = g.astype(np.float64) @ g.astype(np.float64).transpose(0, 2, 1)
     u = UNIT[precision]
     assert np.all(np.abs(s - exact) <= (2 * u + u * u + 40 * 2.0**-24) * magnitude)
-    assert np.abs(s - exact).max() > 40 * 2.0**-24 * magnitude.max() / 100  # the rounding is there
+    assert np.abs(s - exact).max() > u / 16 * magnitude.max()  # the rounding is there, beyond fp32 summation
 
 
 def test_highest_is_the_plain_product():
