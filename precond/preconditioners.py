@@ -44,6 +44,14 @@ class Variant(registry.VariantHooks):
         """A factor statistic's product, its inputs at ``cfg.statistics_precision``."""
         return tensor_ops.statistics_gram(g, i, other, self.cfg.statistics_precision)
 
+    def _ema_gram(self, stat: torch.Tensor, g: torch.Tensor, i: int) -> None:
+        """The EMA of a factor statistic with G_(i) G_(i)^T, folded into the product where it can be."""
+        precision = self.cfg.statistics_precision
+        if tensor_ops.folds_ema(g, i, precision):
+            tensor_ops.ema_gram(stat, g, i, self.cfg.betas[1], precision)
+        else:
+            self._ema(stat, self._gram(g, i))
+
     def _ema(self, stat: torch.Tensor, update: torch.Tensor) -> None:
         b2 = self.cfg.betas[1]
         if b2 == 1.0:
@@ -83,7 +91,7 @@ class Shampoo(Variant):
                 self._ema(f, mf.symmetrize(self._gram(g, i, apply_all_but(g, estimates, i))))
         else:
             for i, f in enumerate(state["factors"]):
-                self._ema(f, self._gram(g, i))
+                self._ema_gram(f, g, i)
 
     def refresh(self, state, step, counters):
         root = 1.0 / registry.shampoo_exponent(self.cfg, len(state["factors"]))
@@ -213,7 +221,7 @@ class EShampoo(Variant):
     def accumulate(self, state, g, step):
         g = g.to(state["factors"][0].dtype)
         for i, f in enumerate(state["factors"]):
-            self._ema(f, self._gram(g, i))
+            self._ema_gram(f, g, i)
 
     def refresh(self, state, step, counters):
         new_bases, d = [], state["second_moment"]

@@ -110,3 +110,29 @@ def test_large_grams_take_a_lower_block_triangle_of_the_products():
         with FlopCounterMode(display=False) as counter:
             gram(torch.randn(2, rows, inner, generator=gen), 0)
         assert counter.get_total_flops() == 2 * 2 * rows**2 * inner
+
+
+@pytest.mark.parametrize("beta2", [0.999, 1.0])
+@pytest.mark.parametrize("precision", ["highest", "bfloat16"])
+def test_the_folded_ema_equals_the_product_then_the_ema(beta2, precision):
+    """ema_gram folds L <- b2 L + (1 - b2) G G^T into one baddbmm_ (a plain sum when b2 = 1): the same to fp64
+    rounding as forming the product first, its inputs rounded as statistics_gram rounds them."""
+    from precond import tensor_ops
+
+    gen = torch.Generator().manual_seed(3)
+    t = torch.randn(2, 6, 10, 3, generator=gen, dtype=torch.float64)
+    stat = torch.randn(2, 10, 10, generator=gen, dtype=torch.float64)
+    expected = stat * (beta2 if beta2 < 1 else 1) + (1 - beta2 if beta2 < 1 else 1) * tensor_ops.statistics_gram(
+        t, 1, None, precision
+    )
+    assert tensor_ops.folds_ema(t, 1, precision)
+    tensor_ops.ema_gram(stat, t, 1, beta2, precision)
+    torch.testing.assert_close(stat, expected, rtol=1e-13, atol=1e-13)
+
+
+def test_the_triangle_path_keeps_its_product_and_the_ema_apart():
+    from precond import tensor_ops
+
+    d, m = tensor_ops.TRIANGLE_MIN_DIM, tensor_ops.TRIANGLE_MIN_INNER
+    assert not tensor_ops.folds_ema(torch.zeros(1, d, m), 0, "highest")
+    assert tensor_ops.folds_ema(torch.zeros(1, d, m - 1), 0, "highest")
