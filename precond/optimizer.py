@@ -217,7 +217,7 @@ class KronOptimizer(torch.optim.Optimizer):
 
     def refresh_counts(self) -> list[dict]:
         """Eigenbasis refreshes per factor (EShampoo, SOAP): per block shape and factor, each block's count
-        (under a process group, of the groups this rank owns)."""
+        (under a process group, of the chunks this rank owns, one entry per chunk)."""
         return [
             {"block_shape": tuple(bg.shape), "factor": i, "counts": c.tolist()}
             for bg in self._groups
@@ -226,8 +226,9 @@ class KronOptimizer(torch.optim.Optimizer):
         ]
 
     def state_dict(self) -> dict:
-        """Complete on a single process. Under a process group, this rank's groups (None for the others), and
-        complete on rank 0 inside ``with precond.distributed.gathering_state():`` entered on every rank."""
+        """Complete on a single process. Under a process group, the groups this rank holds whole (None for the
+        others), and complete on rank 0 inside ``with precond.distributed.gathering_state():`` entered on every
+        rank."""
         sd = super().state_dict()
         chunks = self._local_group_states() if self._sharding is None else self._sharding.saved_groups()
         groups = [
@@ -284,7 +285,8 @@ class KronOptimizer(torch.optim.Optimizer):
                 f"checkpoint has {len(saved_groups)} block groups, this optimizer {len(self._layout)}; {hint}"
             )
         for i, (layout, saved) in enumerate(zip(self._layout, saved_groups, strict=True)):
-            blocks, held = sum(len(self._groups[j].members) for j in layout), saved and _block_count(saved)
+            blocks = sum(len(self._groups[j].members) for j in layout)
+            held = None if saved is None else _block_count(saved)
             if held not in (None, blocks):
                 raise ValueError(f"checkpoint's block group {i} holds {held} blocks, this optimizer's {blocks}; {hint}")
 
@@ -328,7 +330,11 @@ def _blocks(saved: dict, start: int, stop: int) -> dict:
     def cut(x):
         if isinstance(x, dict) and set(x) == {PER_BLOCK}:
             values = x[PER_BLOCK][start:stop]
-            return bool(values.all()) if values.dtype == torch.bool else int(values.max())
+            if values.dtype == torch.bool:
+                return bool(values.all())
+            if values.is_floating_point():
+                raise TypeError(f"a per-block float {values.tolist()} has no cautious value; save it as a tensor")
+            return int(values.max())
         if isinstance(x, dict):
             return {k: cut(v) for k, v in x.items()}
         if isinstance(x, (list, tuple)):

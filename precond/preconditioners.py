@@ -46,9 +46,9 @@ class Variant(registry.VariantHooks):
 
     def _ema_gram(self, stat: torch.Tensor, g: torch.Tensor, i: int) -> None:
         """The EMA of a factor statistic with G_(i) G_(i)^T, folded into the product where it can be."""
-        precision = self.cfg.statistics_precision
-        if tensor_ops.folds_ema(g, i, precision):
-            tensor_ops.ema_gram(stat, g, i, self.cfg.betas[1], precision)
+        precision, b2 = self.cfg.statistics_precision, self.cfg.betas[1]
+        if tensor_ops.folds_ema(g, i, b2, precision):
+            tensor_ops.ema_gram(stat, g, i, b2, precision)
         else:
             self._ema(stat, self._gram(g, i))
 

@@ -82,10 +82,14 @@ def _tensor_core_gram(a: torch.Tensor, b: torch.Tensor, precision: str) -> torch
         matmul.fp32_precision = before
 
 
-def folds_ema(t: torch.Tensor, dim: int, precision: str) -> bool:
+def folds_ema(t: torch.Tensor, dim: int, beta2: float, precision: str) -> bool:
     """Whether ``ema_gram`` can fold the statistics' EMA into their product: one GEMM on inputs as they are (or
-    rounded, off CUDA), not the triangle path nor the tensor cores' reduced precisions."""
-    return (precision == "highest" or t.device.type != "cuda") and not _triangle(unfold(t, dim))
+    rounded where the tensor cores do not compute them), not the triangle path, and beta2 > 0 (baddbmm's beta 0
+    would drop a NaN in the statistics where the EMA keeps it)."""
+    rows, inner = t.shape[dim + 1], t[0].numel() // t.shape[dim + 1]
+    triangle = t.device.type == "cpu" and rows >= TRIANGLE_MIN_DIM and inner >= TRIANGLE_MIN_INNER
+    tensor_cores = precision != "highest" and t.device.type == "cuda" and t.dtype == torch.float32
+    return beta2 > 0 and not triangle and not tensor_cores
 
 
 def ema_gram(stat: torch.Tensor, t: torch.Tensor, dim: int, beta2: float, precision: str) -> None:

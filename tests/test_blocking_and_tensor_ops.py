@@ -125,7 +125,7 @@ def test_the_folded_ema_equals_the_product_then_the_ema(beta2, precision):
     expected = stat * (beta2 if beta2 < 1 else 1) + (1 - beta2 if beta2 < 1 else 1) * tensor_ops.statistics_gram(
         t, 1, None, precision
     )
-    assert tensor_ops.folds_ema(t, 1, precision)
+    assert tensor_ops.folds_ema(t, 1, beta2, precision)
     tensor_ops.ema_gram(stat, t, 1, beta2, precision)
     torch.testing.assert_close(stat, expected, rtol=1e-13, atol=1e-13)
 
@@ -134,5 +134,8 @@ def test_the_triangle_path_keeps_its_product_and_the_ema_apart():
     from precond import tensor_ops
 
     d, m = tensor_ops.TRIANGLE_MIN_DIM, tensor_ops.TRIANGLE_MIN_INNER
-    assert not tensor_ops.folds_ema(torch.zeros(1, d, m), 0, "highest")
-    assert tensor_ops.folds_ema(torch.zeros(1, d, m - 1), 0, "highest")
+    assert not tensor_ops.folds_ema(torch.zeros(1, d, m), 0, 0.999, "highest")
+    assert tensor_ops.folds_ema(torch.zeros(1, d, m - 1), 0, 0.999, "highest")
+    assert not tensor_ops.folds_ema(torch.zeros(1, 2, d, m // 2), 1, 0.999, "highest")  # inner: 2 x m/2 = m
+    assert tensor_ops.folds_ema(torch.zeros(1, 2, d, m // 2 - 1), 1, 0.999, "highest")
+    assert not tensor_ops.folds_ema(torch.zeros(1, 8, 8), 0, 0.0, "highest")  # beta2 0 keeps the EMA's NaN rule
