@@ -112,7 +112,9 @@ def basis_criterion(a: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 def qr_refine(
     a: torch.Tensor, q: torch.Tensor, tau: float, max_iterations: int, descending: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Warm-started QR iteration: (Qk, Rk) = qr(B); B <- Rk Qk; Q <- Q Qk, until criterion <= tau.
+    """Warm-started QR iteration: (Qk, Rk) = qr(B); B <- Rk Qk; Q <- Q Qk, each block until its criterion is
+    <= tau (a block that has converged stops, as Meta's per-matrix iteration does, so a block's basis does not
+    depend on the blocks stacked with it).
 
     Converges fastest from a ``q`` in descending eigenvalue order. Returns (Q, permutation) where columns are
     re-sorted by Rayleigh quotient (descending, or ascending) and ``permutation[..., j]`` is the old column now at
@@ -121,11 +123,12 @@ def qr_refine(
     b = q.transpose(-1, -2) @ a @ q
     for _ in range(max_iterations):
         off = b - torch.diag_embed(torch.diagonal(b, dim1=-2, dim2=-1))
-        if (torch.linalg.matrix_norm(off) <= tau * torch.linalg.matrix_norm(b)).all():
+        done = (torch.linalg.matrix_norm(off) <= tau * torch.linalg.matrix_norm(b))[:, None, None]
+        if done.all():
             break
         qk, rk = torch.linalg.qr(b)
-        b = rk @ qk
-        q = q @ qk
+        b = torch.where(done, b, rk @ qk)
+        q = torch.where(done, q, q @ qk)
     return sort_by_rayleigh(a, q, descending)
 
 

@@ -140,17 +140,18 @@ class KronOptimizer(torch.optim.Optimizer):
         owners = [owner for _, _, _, owner in chunks]
         return distributed.Sharding(process_group, shapes, owners, self._local_group_states, self._fresh_group_state)
 
-    def _init_state(self, bg: BlockGroup) -> dict:
+    def _init_state(self, bg: BlockGroup, device=None) -> dict:
+        """A fresh state for ``bg`` (on its parameters' device, or ``device``: "meta" gives shapes only)."""
         p = bg.members[0][0]
-        stack = (len(bg.members),) + bg.shape
-        zeros = torch.zeros(stack, dtype=p.dtype, device=p.device)
+        stack, device = (len(bg.members),) + bg.shape, device or p.device
+        zeros = torch.zeros(stack, dtype=p.dtype, device=device)
         state = {}
         if not (bg.preconditioned and self.variant.owns_first_moment):
             state["first_moment"] = zeros.clone()
         if not bg.preconditioned or self.variant.grafted or not self.variant.ready_before_refresh:
             state["diagonal"] = grafting.init_state(self.config.diagonal_method, zeros)
         if bg.preconditioned:
-            state.update(self.variant.init_state(stack, getattr(torch, self.config.factor_dtype), p.device))
+            state.update(self.variant.init_state(stack, getattr(torch, self.config.factor_dtype), device))
         return state
 
     @torch.no_grad()
@@ -278,7 +279,7 @@ class KronOptimizer(torch.optim.Optimizer):
                 start = stop
 
     def _check_layout(self, saved_groups: list) -> None:
-        """The saved block groups are this optimizer's: as many, each with as many blocks."""
+        """The saved block groups are this optimizer's: as many, each with as many blocks of the same shapes."""
         hint = "it was saved for other parameters or another max_preconditioner_dim"
         if len(saved_groups) != len(self._layout):
             raise ValueError(
@@ -289,6 +290,10 @@ class KronOptimizer(torch.optim.Optimizer):
             held = None if saved is None else _block_count(saved)
             if held not in (None, blocks):
                 raise ValueError(f"checkpoint's block group {i} holds {held} blocks, this optimizer's {blocks}; {hint}")
+            fresh = None if saved is None else self._init_state(self._groups[layout[0]], "meta")
+            mismatch = None if saved is None else _shape_mismatch(saved["state"], fresh)
+            if mismatch:
+                raise ValueError(f"checkpoint's block group {i}: {mismatch}; {hint}")
 
 
 def evaluate_closure(closure):
@@ -352,6 +357,20 @@ def _block_count(saved: dict) -> int | None:
         if isinstance(x, torch.Tensor) and x.dim() > 0:
             return x.shape[0]
         stack += list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (list, tuple)) else []
+    return None
+
+
+def _shape_mismatch(saved, fresh, path: str = "") -> str | None:
+    """Where a saved state's per-block tensors differ in shape from a fresh state's (the first place), else None;
+    entries only one side has are left to ``_copy_into``."""
+    if isinstance(saved, dict) and isinstance(fresh, dict):
+        found = (_shape_mismatch(saved[k], fresh[k], f"{path}.{k}" if path else k) for k in saved if k in fresh)
+        return next((m for m in found if m), None)
+    if isinstance(saved, (list, tuple)) and isinstance(fresh, (list, tuple)):
+        found = (_shape_mismatch(a, b, f"{path}[{j}]") for j, (a, b) in enumerate(zip(saved, fresh, strict=False)))
+        return next((m for m in found if m), None)
+    if isinstance(saved, torch.Tensor) and isinstance(fresh, torch.Tensor) and saved.shape[1:] != fresh.shape[1:]:
+        return f"{path} is {tuple(saved.shape[1:])} per block, this optimizer's {tuple(fresh.shape[1:])}"
     return None
 
 

@@ -164,24 +164,25 @@ def qr_refine(
     active: jax.Array | None = None,
     descending: bool = True,
 ) -> tuple[jax.Array, jax.Array]:
-    """Warm-started QR iteration: (Qk, Rk) = qr(B); B <- Rk Qk; Q <- Q Qk, until the criterion is <= tau for
-    every ``active`` block (the batch iterates together, as the torch core iterates on the blocks it refreshes).
-    Converges fastest from a ``q`` in descending eigenvalue order. Returns (Q re-sorted by descending, or
-    ascending, Rayleigh quotient, permutation)."""
+    """Warm-started QR iteration: (Qk, Rk) = qr(B); B <- Rk Qk; Q <- Q Qk, each ``active`` block until its
+    criterion is <= tau (a converged or inactive block stops, as in the torch core, so a block's basis does not
+    depend on the blocks stacked with it). Converges fastest from a ``q`` in descending eigenvalue order. Returns
+    (Q re-sorted by descending, or ascending, Rayleigh quotient, permutation)."""
 
-    def converged(b):
+    def done(b):
         off = jnp.linalg.norm(_off_diagonal(b), axis=(-2, -1))
-        done = off <= tau * jnp.linalg.norm(b, axis=(-2, -1))
-        return jnp.all(done if active is None else done | ~active)
+        finished = off <= tau * jnp.linalg.norm(b, axis=(-2, -1))
+        return (finished if active is None else finished | ~active)[:, None, None]
 
     def cond(carry):
         i, b, _ = carry
-        return (i < max_iterations) & ~converged(b)
+        return (i < max_iterations) & ~jnp.all(done(b))
 
     def body(carry):
         i, b, q = carry
+        stop = done(b)
         qk, rk = _qr(b)
-        return i + 1, rk @ qk, q @ qk
+        return i + 1, jnp.where(stop, b, rk @ qk), jnp.where(stop, q, q @ qk)
 
     _, _, q = lax.while_loop(cond, body, (0, _t(q) @ a @ q, q))
     return sort_by_rayleigh(a, q, descending)

@@ -186,3 +186,30 @@ def test_fp32_x_root_beats_fp32_inverse_root_at_high_condition():
     assert errors[1e8][1] < errors[1e8][0] / 10
     assert not errors[1e10][0] < 1.0 and errors[1e10][1] < 5e-2  # nan/inf or huge for eigh
     assert errors[1e4][1] < errors[1e8][1] < errors[1e10][1]  # root errors grow with the condition number
+
+
+def test_qr_refine_stops_each_block_on_its_own():
+    """A block whose warm start is within tau of its eigenbasis stops at once while its stack-mate iterates: each
+    block's basis equals the one it gets alone (before, the stack iterated until every block converged, so a block's
+    basis depended on the blocks stacked with it, and a sharded run, which stacks fewer, differed). Both cores."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from precond_jax import matrix_functions as jmf
+    from tests.jax_compat import enable_x64
+
+    gen = torch.Generator().manual_seed(4)
+    exact = torch.linalg.qr(torch.randn(6, 6, generator=gen, dtype=torch.float64))[0]
+    near = torch.linalg.qr(exact + 1e-8 * torch.randn(6, 6, generator=gen, dtype=torch.float64))[0]  # criterion ~1e-8
+    near = near * torch.sign(torch.diagonal(near.T @ exact))  # the columns' signs as exact's
+    a = torch.stack([exact @ torch.diag(torch.arange(6.0, 0.0, -1.0, dtype=torch.float64)) @ exact.T,
+                     random_spd(6, 0.1, 10.0, seed=5)[0]])  # fmt: skip
+    q = torch.stack([near, torch.eye(6, dtype=torch.float64)])
+    together, _ = mf.qr_refine(a, q, tau=1e-6, max_iterations=40)
+    for i in range(2):
+        alone, _ = mf.qr_refine(a[i : i + 1], q[i : i + 1], tau=1e-6, max_iterations=40)
+        torch.testing.assert_close(together[i], alone[0], rtol=0, atol=1e-14)
+    torch.testing.assert_close(together[0], near, rtol=0, atol=0)  # within tau at once: it did not move
+    with enable_x64():
+        ours, _ = jmf.qr_refine(jnp.asarray(a.numpy()), jnp.asarray(q.numpy()), 1e-6, 40)
+    np.testing.assert_allclose(np.asarray(ours), together.numpy(), rtol=0, atol=1e-12)

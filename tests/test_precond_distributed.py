@@ -293,6 +293,17 @@ def test_a_checkpoint_with_other_block_counts_is_refused_before_anything_changes
     assert all(not bg.state["factors"][0].any() for bg in other._groups if bg.preconditioned)
 
 
+def test_a_checkpoint_with_other_block_shapes_is_refused():
+    """As many groups and blocks, other shapes: a (24, 20) matrix at max dim 12 has (12, 12) and (12, 8) blocks, a
+    (24, 18) one (12, 12) and (12, 6); the first state that differs is named, before anything changes."""
+    saved = precond.Shampoo([torch.nn.Parameter(torch.randn(24, 20))], **COMMON).state_dict()
+    other = precond.Shampoo([torch.nn.Parameter(torch.randn(24, 18))], **COMMON)
+    message = r"block group 1: first_moment is \(12, 8\) per block, this optimizer's \(12, 6\); it was saved for"
+    with pytest.raises(ValueError, match=message):
+        other.load_state_dict(saved)
+    assert other._step == 0
+
+
 def test_cost_counts_refreshes_amortised_and_inverse_updates_every_step():
     # a (4, 6) block: mode products 24 * 10 per step, refreshes 10 * (64 + 216) every 5 steps
     assert distributed.group_cost((4, 6), 3, True, 5, False) == 3 * (240 + 10 * 280 / 5)
