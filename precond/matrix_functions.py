@@ -63,7 +63,9 @@ def inverse_root_newton(
     """(a + eps I)^(-1/root) by the coupled Newton iteration (integer roots only).
 
     With z = (1 + root) / (2 ||A||_F): X_0 = z^(1/root) I, M_0 = z A; then T = ((root + 1) I - M) / root,
-    X <- X T, M <- T^root M, until ||M - I||_max < tolerance. X converges to A^(-1/root) as M converges to I.
+    X <- X T, M <- T^root M, until ||M - I||_max < tolerance, each block on its own (one that has converged stops,
+    so a block's root does not depend on the blocks stacked with it). X converges to A^(-1/root) as M converges
+    to I.
     """
     if int(root) != root or root < 1:
         raise ValueError(f"coupled Newton needs a positive integer root, got {root}")
@@ -73,14 +75,16 @@ def inverse_root_newton(
     z = (1 + root) / (2 * torch.linalg.matrix_norm(a, keepdim=True))
     x = z.pow(1.0 / root) * eye
     m = z * a
+    done = torch.zeros(a.shape[:-2] + (1, 1), dtype=torch.bool, device=a.device)
     for _ in range(max_iterations):
         t = ((root + 1) * eye - m) / root
-        x = x @ t
-        m = torch.linalg.matrix_power(t, root) @ m
-        error = (m - eye).abs().amax()
-        if not torch.isfinite(error):
+        x = torch.where(done, x, x @ t)
+        m = torch.where(done, m, torch.linalg.matrix_power(t, root) @ m)
+        error = (m - eye).abs().amax(dim=(-2, -1), keepdim=True)
+        if not torch.isfinite(error).all():
             raise MatrixFunctionError("coupled Newton iteration diverged (non-finite values)")
-        if error < tolerance:
+        done = error < tolerance
+        if done.all():
             return symmetrize(x)
     raise MatrixFunctionError(f"coupled Newton iteration did not reach {tolerance} in {max_iterations} iterations")
 

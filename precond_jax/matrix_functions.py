@@ -100,7 +100,8 @@ def inverse_root_newton(
     """(a + eps I)^(-1/root) by the coupled Newton iteration (integer roots only); returns (result, ok).
 
     With z = (1 + root) / (2 ||A||_F): X_0 = z^(1/root) I, M_0 = z A; then T = ((root + 1) I - M) / root,
-    X <- X T, M <- T^root M, until ||M - I||_max < tolerance. ok is False when it diverged or did not converge.
+    X <- X T, M <- T^root M, until ||M - I||_max < tolerance, each block on its own after a first step (as the torch
+    core). ok is False when it diverged or did not converge.
     """
     if int(root) != root or root < 1:
         raise ValueError(f"coupled Newton needs a positive integer root, got {root}")
@@ -110,24 +111,25 @@ def inverse_root_newton(
     z = (1 + root) / (2 * jnp.linalg.norm(a, axis=(-2, -1), keepdims=True))
     x0 = z ** (1.0 / root) * eye
 
-    def error(m):
-        return jnp.max(jnp.abs(m - eye))
+    def error(m):  # per block
+        return jnp.max(jnp.abs(m - eye), axis=(-2, -1), keepdims=True)
 
     def cond(carry):
         i, _, _, err = carry
-        return (i < max_iterations) & jnp.isfinite(err) & (err >= tolerance)
+        return (i < max_iterations) & jnp.all(jnp.isfinite(err)) & jnp.any(err >= tolerance)
 
     def body(carry):
-        i, x, m, _ = carry
+        i, x, m, err = carry
+        done = err < tolerance
         t = ((root + 1) * eye - m) / root
-        x = x @ t
-        m = jnp.linalg.matrix_power(t, root) @ m
+        x = jnp.where(done, x, x @ t)
+        m = jnp.where(done, m, jnp.linalg.matrix_power(t, root) @ m)
         return i + 1, x, m, error(m)
 
     m0 = z * a
-    init = (0, x0, m0, error(m0))
+    init = (0, x0, m0, jnp.full(error(m0).shape, 2 * tolerance, m0.dtype))  # every block takes a first step
     _, x, _, err = lax.while_loop(cond, body, init)
-    return symmetrize(x), jnp.isfinite(err) & (err < tolerance)
+    return symmetrize(x), jnp.all(jnp.isfinite(err)) & jnp.all(err < tolerance)
 
 
 def positive_root(x: jax.Array, root: float) -> tuple[jax.Array, jax.Array, jax.Array]:
