@@ -33,10 +33,12 @@ from scoring.experiments import read_experiments
 from scoring.report import ranked
 from scoring.targets import target_of
 from scoring.verdict import (
+    IMPLEMENTATIONS_NOTE,
     PAIRED_NOTE,
     STEPS_NOTE,
     SUMMARY_NOTE,
     decomposition_table,
+    implementations_table,
     paired_rows,
     paired_table,
     summary,
@@ -171,7 +173,13 @@ def _verdict_sections(c: Comparison, seed: int) -> list[str]:
         + _table(decomposition_table(c))
         + ["", f"## Paired analysis against {c.baseline}", "", PAIRED_NOTE, ""]
         + _table(paired_table(paired_rows(c, seed)))
+        + _implementations(c, seed)
     )
+
+
+def _implementations(c: Comparison, seed: int) -> list[str]:
+    rows = implementations_table(c, seed)
+    return ["", "## Implementations", "", IMPLEMENTATIONS_NOTE, "", *_table(rows)] if rows else []
 
 
 def _contention(record: dict | None) -> list[str]:

@@ -73,15 +73,17 @@ class PairedRow:
     tests: dict[str, paired.PairedTest]  # "time", "steps"
 
 
-def paired_rows(c: Comparison, seed: int = 0) -> list[PairedRow]:
-    """Each non-baseline submission against the baseline on every workload both ran, over their common studies."""
+def paired_rows(c: Comparison, seed: int = 0, pairs: list[tuple[str, str]] | None = None) -> list[PairedRow]:
+    """Each non-baseline submission against the baseline on every workload both ran, over their common studies;
+    or, with ``pairs``, each (submission, reference) pair's submission against its reference."""
     hits = per_study(c)
     rng = np.random.default_rng(seed)
+    pairs = pairs if pairs is not None else [(s, c.baseline) for s in c.submissions if s != c.baseline]
     out = []
     for w in c.workloads:
-        base = {h.study: h for h in hits.get((c.baseline, w), [])}
-        for s in c.submissions:
-            if s == c.baseline or (s, w) not in hits:
+        for s, reference in pairs:
+            base = {h.study: h for h in hits.get((reference, w), [])}
+            if (s, w) not in hits:
                 continue
             sub = {h.study: h for h in hits[(s, w)]}
             common = sorted(set(base) & set(sub))
@@ -131,6 +133,41 @@ def paired_table(rows: list[PairedRow]) -> list[list[str]]:
             f"{_needed(r.tests['time'])}, {_needed(r.tests['steps'])}",
         ])  # fmt: skip
     return out
+
+
+# kronbench's submission of the algorithm each third-party submission implements (submissions/thirdparty/)
+SAME_ALGORITHM = {"heavyball_soap": "soap", "meta_shampoo": "shampoo"}
+
+
+def implementations_table(c: Comparison, seed: int = 0) -> list[list[str]]:
+    """Where a campaign ran two implementations of one algorithm (``SAME_ALGORITHM``): per workload, each side's
+    steps to target and seconds per step, and kronbench's over the other's, paired study by study; header first,
+    nothing when no pair ran."""
+    pairs = [(ours, theirs) for theirs, ours in SAME_ALGORITHM.items() if {ours, theirs} <= set(c.submissions)]
+    if not pairs:
+        return []
+    by = {(d.submission, d.workload): d for d in decompose(c)}
+    out = [["workload", "kronbench's", "theirs", "kronbench's steps to target", "their steps to target",
+            "kronbench's time per step", "their time per step", "step ratio [95%]", "cost ratio [95%]",
+            "time ratio [95%]", "time resolved", "steps resolved"]]  # fmt: skip
+    for r in paired_rows(c, seed, pairs):
+        theirs = dict(pairs)[r.submission]
+        a, b = by.get((r.submission, r.workload)), by.get((theirs, r.workload))
+        if a is None or b is None:
+            continue
+        out.append([
+            r.workload, r.submission, theirs, _steps(a), _steps(b), _per_step(a), _per_step(b),
+            _interval(r.intervals["steps"]), _interval(r.intervals["cost"]), _interval(r.intervals["time"]),
+            _verdict(r.tests["time"]), _verdict(r.tests["steps"], "fewer", "more"),
+        ])  # fmt: skip
+    return out
+
+
+IMPLEMENTATIONS_NOTE = (
+    "Two implementations of one algorithm under the same recipe, search space and study seeds: kronbench's over the "
+    "other's (< 1: kronbench's needs fewer steps, cheaper steps, less time), paired study by study as above. Steps "
+    "are the algorithm as each implements it; cost per step is the implementation on this machine."
+)
 
 
 def summary(rows: list[PairedRow], baseline: str, order: list[str]) -> list[str]:

@@ -119,6 +119,30 @@ def test_the_verdict_in_words_names_only_resolved_workloads(campaign):
     assert "cost per step" in fast and "untested" not in fast
 
 
+def test_two_implementations_of_one_algorithm_are_set_side_by_side(tmp_path):
+    """kronbench's soap and HeavyBall's take the same 20 steps in every study, HeavyBall's at twice the seconds: step
+    ratio 1 (unresolved: no difference at all), cost and time ratio 0.5 in every study (resolved: p = 0)."""
+    fixture = {
+        ("nadamw", "mnist"): [{1: MISS_MNIST + [(20, t, 0.98)]} for t in (20.0, 24.0, 30.0)],
+        ("soap", "mnist"): [{1: MISS_MNIST + [(20, t, 0.98)]} for t in (10.0, 12.0, 16.0)],
+        ("heavyball_soap", "mnist"): [{1: MISS_MNIST + [(20, 2 * t, 0.98)]} for t in (10.0, 12.0, 16.0)],
+    }
+    text = leaderboard.markdown(
+        c := comparison(write_fixture(tmp_path / "leaderboard", fixture)),
+        leaderboard.speedup_intervals(c, 200, 0), None, 200, 0, "now", "here",
+    )  # fmt: skip
+    assert "## Implementations" in text
+    row = next(line for line in text.splitlines() if line.startswith("| mnist | soap | heavyball_soap |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[3:] == ["20 [20, 20]", "20 [20, 20]", "600.0 ms", "1.20 s", "1.00 [1.00, 1.00]", "0.50 [0.50, 0.50]",
+                         "0.50 [0.50, 0.50]", "faster (p=0.000)", "no (p=1.000)"]  # fmt: skip
+
+
+def test_no_implementations_section_without_a_pair(campaign):
+    c = comparison(campaign)
+    assert "## Implementations" not in leaderboard.markdown(c, {}, None, 200, 0, "now", "here")
+
+
 def test_bad_inputs_get_one_line(campaign, tmp_path, capsys):
     for args, message in (
         ([f"--submission_directory={tmp_path / 'none'}"], "is not a directory"),
