@@ -11,9 +11,11 @@ directory and run as it is. What it needs is arranged outside its files:
 - it allocates its factor matrices on ``cuda:<rank>``: ``--cuda_on_cpu`` (compat/cuda_on_cpu.py);
 - every rank must own at least one block (its DDP distributor indexes its first block), and mnist at its
   max_preconditioner_dim of 1024 has four blocks for eight ranks: the search space here is its own first point
-  with max_preconditioner_dim 128 (ten blocks).
+  with max_preconditioner_dim 128 (ten blocks). ``--published_point`` keeps the point as published (1024), for
+  a workload with at least 8 blocks at 1024 (``--workload stdlib_lm`` or ``fashion_vit``).
 
-    python -m benchmarks.official_shampoo [--steps 300] [--nproc 8] [--workdir DIR] [--experiment_dir DIR]
+    python -m benchmarks.official_shampoo [--workload mnist] [--published_point] [--steps 300 | --steps 0: to the
+        target or the budget] [--nproc 8] [--workdir DIR] [--experiment_dir DIR]
 """
 
 import argparse
@@ -43,10 +45,13 @@ def unpack(workdir: str) -> str:
     return folder
 
 
-def search_space(folder: str, workdir: str) -> str:
-    """Its first published point, with a max_preconditioner_dim that gives each of 8 ranks a block on mnist."""
+def search_space(folder: str, workdir: str, published: bool = False) -> str:
+    """Its first published point: as published, or with a max_preconditioner_dim that gives each of 8 ranks a
+    block on mnist."""
     with open(os.path.join(folder, "tuning_search_space.json")) as f:
-        point = dict(json.load(f)[0], max_preconditioner_dim=MAX_PRECONDITIONER_DIM)
+        point = json.load(f)[0]
+    if not published:
+        point = dict(point, max_preconditioner_dim=MAX_PRECONDITIONER_DIM)
     path = os.path.join(workdir, "search_space.json")
     with open(path, "w") as f:
         json.dump([point], f)
@@ -58,13 +63,13 @@ def command(folder: str, space: str, args) -> list[str]:
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
         "-m", "runner",
         f"--submission_path={os.path.join(folder, 'submission.py')}",
-        "--workload=mnist",
+        f"--workload={args.workload}",
         f"--tuning_search_space={space}",
         f"--experiment_dir={args.experiment_dir}",
         "--experiment_name=official_shampoo",
         "--overwrite",
         "--rng_seed=0",
-        f"--max_global_steps={args.steps}",
+        *([f"--max_global_steps={args.steps}"] if args.steps else []),
         "--progress=off",
         "--cuda_on_cpu",
         f"--module_aliases={','.join(ALIASES)}",
@@ -73,11 +78,15 @@ def command(folder: str, space: str, args) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--workload", default="mnist")
+    parser.add_argument("--published_point", action="store_true", help="max_preconditioner_dim as published (1024)")
+    parser.add_argument("--steps", type=int, default=300, help="0: no step cap (to the target or the budget)")
     parser.add_argument("--nproc", type=int, default=8)
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "kronbench_official_shampoo"))
     parser.add_argument("--experiment_dir", default=None, help="default: <workdir>/experiments")
     args = parser.parse_args()
+    if args.steps < 0:
+        parser.error(f"--steps={args.steps} must be >= 0 (0: no cap)")
     if not os.path.isfile(ARCHIVE):
         print(f"error: {ARCHIVE} not found; this benchmark needs the shared AlgoPerf data folder", file=sys.stderr)
         return 2
@@ -85,7 +94,8 @@ def main() -> int:
     args.experiment_dir = args.experiment_dir or os.path.join(args.workdir, "experiments")
     folder = unpack(args.workdir)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "1"}
-    return subprocess.run(command(folder, search_space(folder, args.workdir), args), cwd=ROOT, env=env).returncode
+    space = search_space(folder, args.workdir, args.published_point)
+    return subprocess.run(command(folder, space, args), cwd=ROOT, env=env).returncode
 
 
 if __name__ == "__main__":

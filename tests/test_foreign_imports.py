@@ -57,6 +57,20 @@ def test_cuda_requests_land_on_the_cpu():
         torch.zeros(1, device="cuda")
 
 
+@pytest.mark.skipif(not os.path.isfile(ARCHIVE), reason="needs ../shared/data/algoperf")
+def test_the_published_point_is_kept_as_published_on_request(tmp_path):
+    import json
+
+    from benchmarks import official_shampoo
+
+    folder = official_shampoo.unpack(str(tmp_path))
+    published = json.load(open(os.path.join(folder, "tuning_search_space.json")))[0]
+    ours = json.load(open(official_shampoo.search_space(folder, str(tmp_path), published=True)))
+    assert ours == [published] and published["max_preconditioner_dim"] == 1024
+    (mnist,) = json.load(open(official_shampoo.search_space(folder, str(tmp_path))))
+    assert mnist == dict(published, max_preconditioner_dim=official_shampoo.MAX_PRECONDITIONER_DIM)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isfile(ARCHIVE), reason="needs ../shared/data/algoperf")
 def test_algoperf_v06_winner_runs_unmodified_under_torchrun_with_8_processes(tmp_path):
