@@ -105,7 +105,7 @@ PRECISION_SHAPES=(8x1024x1024 4x2048x512 16x512x512)
 if "$PY" -m benchmarks.statistics_precision --device "$DEVICE" --shapes "${PRECISION_SHAPES[@]}" \
     > "$OUT/statistics_precision.log" 2>&1; then
     while IFS='|' read -r _ shape precision ms ratio error _; do
-        row "statistics product, $precision" "${shape// /}" "ok" "${ms// /} ms, ${ratio// /}x highest, error ${error// /}"
+        row "statistics product, ${precision// /}" "${shape// /}" "ok" "${ms// /} ms, ${ratio// /}x highest, error ${error// /}"
     done < <(grep -E '^\| [0-9]+x' "$OUT/statistics_precision.log")
 else
     row "statistics_precision speed" "-" "FAILED" "see $OUT/statistics_precision.log"
