@@ -32,14 +32,14 @@ TRIANGLE_PARTS = 4
 def gram(t: torch.Tensor, dim: int, other: torch.Tensor | None = None) -> torch.Tensor:
     """T_(dim) T_(dim)^T (or T_(dim) O_(dim)^T): the contraction over every tensor dimension but ``dim``."""
     a = unfold(t, dim)
-    if other is None and _triangle(a):
+    if other is None and _triangle(a.device, a.shape[1], a.shape[2]):
         return _lower_blocks_gram(a, TRIANGLE_PARTS)
     return _OPS.gram(t, dim, other)
 
 
-def _triangle(a: torch.Tensor) -> bool:
-    """Whether an unfolding's self-Gram pays as a lower block triangle (CPU, large enough products)."""
-    return a.device.type == "cpu" and a.shape[1] >= TRIANGLE_MIN_DIM and a.shape[2] >= TRIANGLE_MIN_INNER
+def _triangle(device: torch.device, rows: int, inner: int) -> bool:
+    """Whether a (rows, inner) unfolding's self-Gram pays as a lower block triangle (CPU, large enough products)."""
+    return device.type == "cpu" and rows >= TRIANGLE_MIN_DIM and inner >= TRIANGLE_MIN_INNER
 
 
 def _lower_blocks_gram(a: torch.Tensor, parts: int) -> torch.Tensor:
@@ -86,8 +86,8 @@ def folds_ema(t: torch.Tensor, dim: int, beta2: float, precision: str) -> bool:
     """Whether ``ema_gram`` can fold the statistics' EMA into their product: one GEMM on inputs as they are (or
     rounded where the tensor cores do not compute them), not the triangle path, and beta2 > 0 (baddbmm's beta 0
     would drop a NaN in the statistics where the EMA keeps it)."""
-    rows, inner = t.shape[dim + 1], t[0].numel() // t.shape[dim + 1]
-    triangle = t.device.type == "cpu" and rows >= TRIANGLE_MIN_DIM and inner >= TRIANGLE_MIN_INNER
+    rows = t.shape[dim + 1]
+    triangle = _triangle(t.device, rows, t[0].numel() // rows)
     tensor_cores = precision != "highest" and t.device.type == "cuda" and t.dtype == torch.float32
     return beta2 > 0 and not triangle and not tensor_cores
 
