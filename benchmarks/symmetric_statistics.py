@@ -11,11 +11,13 @@ Each candidate's result is checked against the engine's first (fp32 rounding). P
 interquartile range over rounds of candidate / engine time, and the engine's time. One torch thread.
 
 ``--models``: whole optimizer steps instead (precond's, after a refresh at step 1, none after), on
-benchmarks.step_time's models, the engine's triangle path (``precond.tensor_ops.TRIANGLE_MIN_DIM``) on and off
-in alternate steps of two optimizers with the same gradients: median [IQR] of on / off.
+benchmarks.step_time's models, one of the engine's paths on and off in alternate steps of two optimizers with the
+same gradients: median [IQR] of on / off. ``--ab triangle`` (the default) switches the triangle products
+(``precond.tensor_ops.TRIANGLE_MIN_DIM``), ``--ab fold`` the EMA folded into the GEMM (``tensor_ops.folds_ema``).
 
     python -m benchmarks.symmetric_statistics [--rounds 7] [--shapes 1x1024x1024 1x512x512 ...]
     python -m benchmarks.symmetric_statistics --models mlp transformer convnet [--optimizer Shampoo] [--rounds 12]
+        [--ab triangle|fold]
 """
 
 from common.threads import configure_thread_env  # first: it must precede numpy and torch
@@ -124,8 +126,17 @@ def measure(shape: str, rounds: int) -> dict:
     return {"engine": statistics.median(base_times[1:]), **{n: r[1:] for n, r in ratios.items()}}
 
 
-def measure_steps(model_name: str, optimizer: str, rounds: int) -> tuple[list[float], float]:
-    """(triangle on / off optimizer-step time per round, the last 'off' step's seconds)."""
+def _switch(path: str):
+    """on(bool) -> None: the engine's ``path`` ("triangle" or "fold") on or off, by the module attribute it reads."""
+    from precond import tensor_ops
+
+    name = {"triangle": "TRIANGLE_MIN_DIM", "fold": "folds_ema"}[path]
+    off = {"triangle": 2**62, "fold": lambda *args: False}[path]
+    return name, getattr(tensor_ops, name), off
+
+
+def measure_steps(model_name: str, optimizer: str, rounds: int, path: str = "triangle") -> tuple[list[float], float]:
+    """(``path`` on / off optimizer-step time per round, the last 'off' step's seconds)."""
     import precond
     from benchmarks.step_time import MODELS
     from precond import tensor_ops
@@ -137,11 +148,11 @@ def measure_steps(model_name: str, optimizer: str, rounds: int) -> tuple[list[fl
         params = [torch.nn.Parameter(p.detach().clone()) for p in model.parameters()]
         opt = getattr(precond, optimizer)(params, precondition_frequency=10**6, start_preconditioning_step=1)
         runs[on] = (params, opt)
-    threshold, ratios, times = tensor_ops.TRIANGLE_MIN_DIM, [], {}
+    (name, on_value, off_value), ratios, times = _switch(path), [], {}
     try:
         for i in range(rounds + 1):  # the first round refreshes
             for on, (params, opt) in runs.items():
-                tensor_ops.TRIANGLE_MIN_DIM = threshold if on else 2**62
+                setattr(tensor_ops, name, on_value if on else off_value)
                 for p, g in zip(params, grads, strict=True):
                     p.grad = g
                 start = time.perf_counter()
@@ -150,7 +161,7 @@ def measure_steps(model_name: str, optimizer: str, rounds: int) -> tuple[list[fl
             if i:
                 ratios.append(times[True] / times[False])
     finally:
-        tensor_ops.TRIANGLE_MIN_DIM = threshold
+        setattr(tensor_ops, name, on_value)
     return ratios, times[False]
 
 
@@ -165,14 +176,16 @@ def main() -> None:
     parser.add_argument("--shapes", nargs="+", default=SHAPES)
     parser.add_argument("--models", nargs="+", choices=["mlp", "transformer", "convnet"])
     parser.add_argument("--optimizer", default="Shampoo", choices=["Shampoo", "Shampoo2", "EShampoo", "SOAP"])
+    parser.add_argument("--ab", default="triangle", choices=["triangle", "fold"], help="the path --models switches")
     args = parser.parse_args()
     if args.rounds < 2:
         parser.error("--rounds must be at least 2 (quartiles over rounds)")
     torch.set_num_threads(1)
     if args.models:
-        print(f"{args.optimizer} optimizer step, triangle statistics on / off, median [IQR] over {args.rounds} rounds")
+        what = {"triangle": "triangle statistics", "fold": "EMA folded into the GEMM"}[args.ab]
+        print(f"{args.optimizer} optimizer step, {what} on / off, median [IQR] over {args.rounds} rounds")
         for name in args.models:
-            ratios, off = measure_steps(name, args.optimizer, args.rounds)
+            ratios, off = measure_steps(name, args.optimizer, args.rounds, args.ab)
             q = quartiles(ratios)
             print(f"  {name:12s} {q[1]:.2f} [{q[0]:.2f}, {q[2]:.2f}]   (off: {off * 1e3:.1f} ms)", flush=True)
         return
