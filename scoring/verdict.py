@@ -110,10 +110,25 @@ def _interval(i: paired.Interval) -> str:
     return f"{i.point:.2f} [{i.lo:.2f}, {i.hi:.2f}]" if math.isfinite(i.lo) else f"{i.point:.2f}"
 
 
-def _verdict(t: paired.PairedTest, less: str = "faster", more: str = "slower") -> str:
+def _direction(r: PairedRow, kind: str) -> int:
+    """-1 or 1 where the paired test resolves ``kind`` and the ratio of medians points the same way, else 0: the
+    test sees only the studies both reached, so a submission that missed its median study (ratio inf) is never
+    called faster on the few it reached."""
+    point, test = r.intervals[kind].point, r.tests[kind]
+    if not (test.resolved and math.isfinite(point) and point > 0 and (point < 1) == (test.mean < 0)):
+        return 0
+    return -1 if point < 1 else 1
+
+
+def _verdict(r: PairedRow, kind: str, less: str = "faster", more: str = "slower") -> str:
+    t = r.tests[kind]
     if t.n < 2:
         return f"untested ({t.n} paired)"
-    word = (less if t.mean < 0 else more) if t.resolved else "no"
+    word = {-1: less, 1: more, 0: "no"}[_direction(r, kind)]
+    if word == "no" and t.resolved:  # the test alone would call it: say why not
+        point = r.intervals[kind].point
+        why = "the medians disagree" if math.isfinite(point) and point > 0 else "a median study did not reach"
+        return f"no (p={t.p:.3f}, but {why})"
     return f"{word} (p={t.p:.3f})"
 
 
@@ -129,7 +144,7 @@ def paired_table(rows: list[PairedRow]) -> list[list[str]]:
         out.append([
             r.workload, r.submission, ", ".join(_ratio(x) for x in r.study_ratios),
             _interval(r.intervals["steps"]), _interval(r.intervals["cost"]), _interval(r.intervals["time"]),
-            _verdict(r.tests["time"]), _verdict(r.tests["steps"], "fewer", "more"),
+            _verdict(r, "time"), _verdict(r, "steps", "fewer", "more"),
             f"{_needed(r.tests['time'])}, {_needed(r.tests['steps'])}",
         ])  # fmt: skip
     return out
@@ -158,7 +173,7 @@ def implementations_table(c: Comparison, seed: int = 0) -> list[list[str]]:
         out.append([
             r.workload, r.submission, theirs, _steps(a), _steps(b), _per_step(a), _per_step(b),
             _interval(r.intervals["steps"]), _interval(r.intervals["cost"]), _interval(r.intervals["time"]),
-            _verdict(r.tests["time"]), _verdict(r.tests["steps"], "fewer", "more"),
+            _verdict(r, "time"), _verdict(r, "steps", "fewer", "more"),
         ])  # fmt: skip
     return out
 
@@ -182,17 +197,13 @@ def summary(rows: list[PairedRow], baseline: str, order: list[str]) -> list[str]
 
 def _summary_line(s: str, baseline: str, rows: list[PairedRow]) -> str:
     def resolved(kind: str, sign: int) -> list[str]:
-        return [
-            f"{r.workload} {r.intervals[kind].point:.2f}"
-            for r in rows
-            if r.tests[kind].resolved and (r.tests[kind].mean < 0) == (sign < 0)
-        ]
+        return [f"{r.workload} {r.intervals[kind].point:.2f}" for r in rows if _direction(r, kind) == sign]
 
     tested = [r for r in rows if r.tests["time"].n >= 2]
     untested = [r.workload for r in rows if r.tests["time"].n < 2]
     parts = []
     if tested:
-        open_ = sum(not r.tests["time"].resolved for r in tested)
+        open_ = sum(not _direction(r, "time") for r in tested)
         parts += [
             f"faster on {_listed(resolved('time', -1))}",
             f"slower on {_listed(resolved('time', 1))}",
@@ -213,8 +224,8 @@ def _listed(items: list[str]) -> str:
 
 SUMMARY_NOTE = (
     "Each submission's paired analysis (below) in words: a workload counts as faster or slower only where the "
-    "paired test resolves it (p < 0.05), with the ratio of medians (< 1: less time, fewer steps); the cost per "
-    "step is this machine's."
+    "paired test resolves it (p < 0.05) and the ratio of medians (< 1: less time, fewer steps) is finite and points "
+    "the same way; the cost per step is this machine's."
 )
 
 

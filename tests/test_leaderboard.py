@@ -119,6 +119,25 @@ def test_the_verdict_in_words_names_only_resolved_workloads(campaign):
     assert "cost per step" in fast and "untested" not in fast
 
 
+def test_a_submission_that_missed_its_median_study_is_never_called_faster(tmp_path):
+    """Five studies: nadamw reaches in 100 s each; lucky reaches in 50 and 52 s and misses three. The t-test on the
+    two studies both reached resolves (ln 0.5, ln 0.52: t = -35, p = 0.02), but there is no ratio of medians: no
+    workload is faster, and the paired table says why."""
+    from scoring.verdict import paired_rows, paired_table, summary
+
+    fixture = {
+        ("nadamw", "mnist"): [{1: MISS_MNIST + [(20, 100.0, 0.98)]} for _ in range(5)],
+        ("lucky", "mnist"): [{1: MISS_MNIST + [(20, t, 0.98)]} for t in (50.0, 52.0)] + [{1: MISS_MNIST}] * 3,
+    }
+    rows = paired_rows(comparison(write_fixture(tmp_path / "leaderboard", fixture)))
+    (row,) = rows
+    assert row.tests["time"].n == 2 and row.tests["time"].resolved and row.tests["time"].mean < 0
+    assert math.isnan(row.intervals["time"].point)  # a median study did not reach: no ratio of medians
+    (line,) = summary(rows, "nadamw", ["lucky"])
+    assert "faster on none; slower on none; unresolved on 1 of 1 tested" in line
+    assert "but a median study did not reach" in paired_table(rows)[1][6]
+
+
 def test_two_implementations_of_one_algorithm_are_set_side_by_side(tmp_path):
     """kronbench's soap and HeavyBall's take the same 20 steps in every study, HeavyBall's at twice the seconds: step
     ratio 1 (unresolved: no difference at all), cost and time ratio 0.5 in every study (resolved: p = 0)."""
