@@ -29,7 +29,9 @@ class TensorOps:
         if precision == "bfloat16":
             x = self._cast(self._cast(x, self.xp.bfloat16), f32)
         else:
-            x = self._bitcast((self._bitcast(x, self.xp.int32) + TF32_HALF_UNIT) & TF32_KEPT, f32)
+            rounded = self._bitcast((self._bitcast(x, self.xp.int32) + TF32_HALF_UNIT) & TF32_KEPT, f32)
+            # a NaN's payload can carry into the exponent (inf) or overflow the sign (0): kept as it is
+            x = self.xp.where(self.xp.isnan(x), x, rounded)
         return self._cast(x, t.dtype)
 
     def mode_product(self, t, m, dim: int):

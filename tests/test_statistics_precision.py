@@ -45,6 +45,16 @@ def test_rounding_by_hand(precision, x, rounded):
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
+def test_nan_and_inf_survive_the_rounding(precision):
+    """NaNs whose payload the TF32 rounding would carry into the exponent (0x7F800001: to inf) or past the sign
+    (0x7FFFFFFF, 0xFFFFFFFF: to 0) stay NaN; infinities and the largest finite value keep their meaning."""
+    bits = np.array([0x7F800001, 0x7FC00000, 0x7FFFFFFF, 0xFFFFFFFF, 0x7F800000, 0xFF800000], dtype=np.uint32)
+    t, j = both(bits.view(np.float32), precision)
+    for r in (t, j):
+        assert np.isnan(r[:4]).all() and list(r[4:]) == [np.inf, -np.inf]
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
 def test_the_cores_round_alike_and_within_the_unit(precision):
     rng = np.random.default_rng(0)
     x = (rng.standard_normal(4096) * np.exp(rng.uniform(-20, 20, 4096))).astype(np.float32)
