@@ -71,6 +71,7 @@ class PairedRow:
     study_ratios: list[float]  # per study, t_sub / t_base (NaN where either did not reach)
     intervals: dict[str, paired.Interval]  # "time", "steps", "cost"
     tests: dict[str, paired.PairedTest]  # "time", "steps"
+    reference: str  # what the submission is compared with: the baseline, or a pair's reference
 
 
 def paired_rows(c: Comparison, seed: int = 0, pairs: list[tuple[str, str]] | None = None) -> list[PairedRow]:
@@ -88,11 +89,13 @@ def paired_rows(c: Comparison, seed: int = 0, pairs: list[tuple[str, str]] | Non
             sub = {h.study: h for h in hits[(s, w)]}
             common = sorted(set(base) & set(sub))
             b, u = [base[k] for k in common], [sub[k] for k in common]
-            out.append(_paired_row(s, w, common, b, u, rng))
+            out.append(_paired_row(s, w, common, b, u, rng, reference))
     return out
 
 
-def _paired_row(s: str, w: str, common: list[int], b: list[StudyHit], u: list[StudyHit], rng) -> PairedRow:
+def _paired_row(
+    s: str, w: str, common: list[int], b: list[StudyHit], u: list[StudyHit], rng, reference: str
+) -> PairedRow:
     times = ([h.time for h in b], [h.time for h in u])
     steps = ([h.step for h in b], [h.step for h in u])
     intervals = paired.ratio_intervals((times[0], steps[0]), (times[1], steps[1]), rng, paired=True)
@@ -101,7 +104,7 @@ def _paired_row(s: str, w: str, common: list[int], b: list[StudyHit], u: list[St
         "steps": paired.paired_test(paired.log_ratios(*steps)),
     }
     study_ratios = [math.exp(x) if math.isfinite(x) else math.nan for x in paired.log_ratios(*times)]
-    return PairedRow(s, w, common, study_ratios, intervals, tests)
+    return PairedRow(s, w, common, study_ratios, intervals, tests, reference)
 
 
 def _interval(i: paired.Interval) -> str:
@@ -166,7 +169,7 @@ def implementations_table(c: Comparison, seed: int = 0) -> list[list[str]]:
             "kronbench's time per step", "their time per step", "step ratio [95%]", "cost ratio [95%]",
             "time ratio [95%]", "time resolved", "steps resolved"]]  # fmt: skip
     for r in paired_rows(c, seed, pairs):
-        theirs = dict(pairs)[r.submission]
+        theirs = r.reference
         a, b = by.get((r.submission, r.workload)), by.get((theirs, r.workload))
         if a is None or b is None:
             continue
