@@ -13,7 +13,8 @@ interquartile range over rounds of candidate / engine time, and the engine's tim
 ``--models``: whole optimizer steps instead (precond's, after a refresh at step 1, none after), on
 benchmarks.step_time's models, one of the engine's paths on and off in alternate steps of two optimizers with the
 same gradients: median [IQR] of on / off. ``--ab triangle`` (the default) switches the triangle products
-(``precond.tensor_ops.TRIANGLE_MIN_DIM``), ``--ab fold`` the EMA folded into the GEMM (``tensor_ops.folds_ema``).
+(``precond.tensor_ops.TRIANGLE_MIN_DIM``; off, those grams take the engine's other path, one GEMM with the EMA
+folded in), ``--ab fold`` the EMA folded into the GEMM (``tensor_ops.folds_ema``; off, product then EMA).
 
     python -m benchmarks.symmetric_statistics [--rounds 7] [--shapes 1x1024x1024 1x512x512 ...]
     python -m benchmarks.symmetric_statistics --models mlp transformer convnet [--optimizer Shampoo] [--rounds 12]
