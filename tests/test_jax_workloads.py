@@ -238,6 +238,18 @@ def test_dropout_applies_in_train_mode_only_and_follows_the_rng():
     assert not np.array_equal(dropped, run(TRAIN, k2, 0.5))
 
 
+def test_model_fn_takes_algoperf_batch_norm_keyword_and_ignores_it():
+    """AlgoPerf's JAX batch-norm workloads take ``use_running_average_bn``, and published submissions pass it to
+    every workload: the same logits with it as without (no model here has batch norm)."""
+    jw = get_workload("mnist", "jax")
+    params = flax_params(get_workload("mnist").init_model_fn(prng.PRNGKey(0))[0])
+    batch = {"inputs": jnp.ones((4, 1, 28, 28))}
+    plain = jw.model_fn(params, batch, None, TRAIN, jax.random.PRNGKey(1), True)[0]
+    for flag in (True, False):
+        kw = jw.model_fn(params, batch, None, TRAIN, jax.random.PRNGKey(1), True, use_running_average_bn=flag)[0]
+        assert np.array_equal(kw, plain)
+
+
 LOGITS = np.random.default_rng(0).normal(size=(6, 5)).astype(np.float32)
 LABELS = np.array([0, 4, 2, 2, 1, 3])
 MASK = np.array([1.0, 1.0, 0.0, 1.0, 0.0, 1.0], np.float32)

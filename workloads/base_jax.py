@@ -74,9 +74,12 @@ class InMemoryJaxWorkload(InMemoryCore):
         rng,
         update_batch_norm,
         dropout_rate=0.0,
+        use_running_average_bn=None,
     ):
-        """Pure (jit it freely); ``rng`` feeds dropout, which is off in EVAL mode and at rate 0."""
-        del update_batch_norm  # no model here has batch norm
+        """Pure (jit it freely); ``rng`` feeds dropout, which is off in EVAL mode and at rate 0.
+        ``use_running_average_bn``: AlgoPerf's JAX batch-norm workloads take it and published submissions pass it
+        (schedule-free AdamW's JAX v2); accepted so that they run, unused."""
+        del update_batch_norm, use_running_average_bn  # no model here has batch norm
         train = mode == spec.ForwardPassMode.TRAIN
         rate = 0.0 if dropout_rate is None else dropout_rate
         rngs = {"dropout": rng} if train and not is_zero(rate) else None
