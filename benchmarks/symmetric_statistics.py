@@ -128,7 +128,8 @@ def measure(shape: str, rounds: int) -> dict:
 
 
 def _switch(path: str):
-    """on(bool) -> None: the engine's ``path`` ("triangle" or "fold") on or off, by the module attribute it reads."""
+    """(name, on value, off value) of the ``precond.tensor_ops`` attribute that turns the engine's ``path``
+    ("triangle" or "fold") on or off."""
     from precond import tensor_ops
 
     name = {"triangle": "TRIANGLE_MIN_DIM", "fold": "folds_ema"}[path]

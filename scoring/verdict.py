@@ -115,7 +115,7 @@ def _interval(i: paired.Interval) -> str:
 
 def _direction(r: PairedRow, kind: str) -> int:
     """-1 or 1 where the paired test resolves ``kind`` and the ratio of medians points the same way, else 0: the
-    test sees only the studies both reached, so a submission that missed its median study (ratio inf) is never
+    test sees only the studies both reached, so a submission that missed its median study (no ratio) is never
     called faster on the few it reached."""
     point, test = r.intervals[kind].point, r.tests[kind]
     if not (test.resolved and math.isfinite(point) and point > 0 and (point < 1) == (test.mean < 0)):

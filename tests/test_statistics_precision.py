@@ -47,7 +47,7 @@ def test_rounding_by_hand(precision, x, rounded):
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_nan_and_inf_survive_the_rounding(precision):
     """NaNs whose payload the TF32 rounding would carry into the exponent (0x7F800001: to inf) or past the sign
-    (0x7FFFFFFF, 0xFFFFFFFF: to 0) stay NaN; infinities and the largest finite value keep their meaning."""
+    (0x7FFFFFFF, 0xFFFFFFFF: to 0) stay NaN; infinities stay infinite."""
     bits = np.array([0x7F800001, 0x7FC00000, 0x7FFFFFFF, 0xFFFFFFFF, 0x7F800000, 0xFF800000], dtype=np.uint32)
     t, j = both(bits.view(np.float32), precision)
     for r in (t, j):
