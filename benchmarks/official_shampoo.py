@@ -9,6 +9,9 @@ directory and run as it is. What it needs is arranged outside its files:
   ``--module_aliases`` makes the last two names the very modules of the first (compat/aliases.py), so its
   ``isinstance`` checks between them hold (a symlink tree would load each file twice and fail them);
 - it allocates its factor matrices on ``cuda:<rank>``: ``--cuda_on_cpu`` (compat/cuda_on_cpu.py);
+- it knows AlgoPerf's workloads' batch sizes, not the suite's: on a suite workload it runs through a wrapper
+  beside its files (``suite_submission.py``) that re-exports it and gives the batch size kronbench's submissions
+  use there (``submissions.recipe.BATCH_SIZES``), so both implementations see the same batches;
 - every rank must own at least one block (its DDP distributor indexes its first block), and mnist at its
   max_preconditioner_dim of 1024 has four blocks for eight ranks: the search space here is its own first point
   with max_preconditioner_dim 128 (ten blocks). ``--published_point`` keeps the point as published (1024), for
@@ -25,6 +28,9 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+
+from submissions import recipe
+from workloads.registry import CPU_SUITE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCHIVE = os.path.join(ROOT, "..", "shared", "data", "algoperf", "algoperf_v06_shampoo_submission.tar.xz")
@@ -58,11 +64,35 @@ def search_space(folder: str, workdir: str, published: bool = False) -> str:
     return path
 
 
+WRAPPER = "suite_submission.py"
+WRAPPER_SOURCE = '''"""The published submission, with the batch size kronbench's submissions use on {workload}."""
+
+from submission import *  # noqa: F403  (its API functions, unchanged)
+from submission import get_batch_size as _published_batch_size
+
+
+def get_batch_size(workload_name):
+    return {batch_size} if workload_name == {workload!r} else _published_batch_size(workload_name)
+'''
+
+
+def submission_for(folder: str, workload: str) -> str:
+    """The file to run: the published ``submission.py`` where its ``get_batch_size`` knows ``workload`` (mnist and
+    AlgoPerf's names), else a wrapper written beside it that imports it unchanged and answers for this suite
+    workload."""
+    if workload not in CPU_SUITE:
+        return os.path.join(folder, "submission.py")
+    path = os.path.join(folder, WRAPPER)
+    with open(path, "w") as f:
+        f.write(WRAPPER_SOURCE.format(workload=workload, batch_size=recipe.BATCH_SIZES[workload]))
+    return path
+
+
 def command(folder: str, space: str, args) -> list[str]:
     return [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
         "-m", "runner",
-        f"--submission_path={os.path.join(folder, 'submission.py')}",
+        f"--submission_path={submission_for(folder, args.workload)}",
         f"--workload={args.workload}",
         f"--tuning_search_space={space}",
         f"--experiment_dir={args.experiment_dir}",
