@@ -15,7 +15,8 @@ directory and run as it is. What it needs is arranged outside its files:
 - every rank must own at least one block (its DDP distributor indexes its first block), and mnist at its
   max_preconditioner_dim of 1024 has four blocks for eight ranks: the search space here is its own first point
   with max_preconditioner_dim 128 (ten blocks). ``--published_point`` keeps the point as published (1024), for
-  a workload with at least 8 blocks at 1024 (``--workload stdlib_lm`` or ``fashion_vit``).
+  a workload with at least 8 blocks at 1024: ``--workload fashion_vit`` (on ``stdlib_lm`` the published code
+  stops at its first root computation, non-finite; docs/measurements.md).
 
     python -m benchmarks.official_shampoo [--workload mnist] [--published_point] [--steps 300 | --steps 0: to the
         target or the budget] [--nproc 8] [--workdir DIR] [--experiment_dir DIR]
