@@ -89,11 +89,11 @@ def submission_for(folder: str, workload: str) -> str:
     return path
 
 
-def command(folder: str, space: str, args) -> list[str]:
+def command(submission: str, space: str, args) -> list[str]:
     return [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
         "-m", "runner",
-        f"--submission_path={submission_for(folder, args.workload)}",
+        f"--submission_path={submission}",
         f"--workload={args.workload}",
         f"--tuning_search_space={space}",
         f"--experiment_dir={args.experiment_dir}",
@@ -126,7 +126,8 @@ def main() -> int:
     folder = unpack(args.workdir)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "1"}
     space = search_space(folder, args.workdir, args.published_point)
-    return subprocess.run(command(folder, space, args), cwd=ROOT, env=env).returncode
+    submission = submission_for(folder, args.workload)
+    return subprocess.run(command(submission, space, args), cwd=ROOT, env=env).returncode
 
 
 if __name__ == "__main__":
