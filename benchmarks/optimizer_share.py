@@ -119,11 +119,11 @@ class Trial:
 
     def step(self, timers: dict, record: bool = True, count_flops: bool = False) -> float:
         """One step; returns the FLOPs counted (0 unless ``count_flops``, which leaves the step untimed)."""
-        from torch.utils.flop_counter import FlopCounterMode
+        from submissions import glue
 
         batch = self.module.data_selection(self.workload, self.queue, self.opt_state, self.params, self.state,
                                            self.hp, self.step_index, self.rng)  # fmt: skip
-        counter = FlopCounterMode(display=False) if count_flops else contextlib.nullcontext()
+        counter = glue.flop_counter_mode() if count_flops else contextlib.nullcontext()
         timers["step"].seconds = 0.0
         start = time.perf_counter()
         with counter:

@@ -68,7 +68,13 @@ def _module_file(module: str) -> str | None:
     return None
 
 
-SHARED_MODULES = ("submissions.glue", "submissions.glue_jax", "submissions.recipe", "submissions.routing")
+SHARED_MODULES = (
+    "submissions.glue",
+    "submissions.glue_jax",
+    "submissions.flops_jax",
+    "submissions.recipe",
+    "submissions.routing",
+)
 ENTRIES = {"pytorch": "submission.py", "jax": "submission_jax.py"}  # the submission file of each framework
 
 

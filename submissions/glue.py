@@ -15,13 +15,12 @@ from typing import Any
 import torch
 import torch.distributed.nn as dist_nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils import flop_counter
 
 import compat  # noqa: F401  (so `from algoperf import spec` resolves)
 import precond
 from algoperf import spec
 from algoperf.pytorch_utils import pytorch_setup
-from precond import flops
 from submissions import recipe, routing
 from submissions.recipe import (  # noqa: F401  (re-exported: submissions and tests name them glue.X)
     BASELINE_DEFAULTS,
@@ -44,6 +43,30 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
+def _cpu_attention(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+    return flop_counter.sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _cpu_attention_backward(grad_out_shape, query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+    """The backward pass's four products (torch's formula less its first, the flash kernels' recompute of the
+    scores: a kernel's choice, not the pass's, which XLA does not make)."""
+    b, h, s_q, d = query_shape
+    recompute = flop_counter.bmm_flop((b * h, s_q, d), (b * h, d, key_shape[2]))
+    return flop_counter.sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape) - recompute
+
+
+def flop_counter_mode() -> flop_counter.FlopCounterMode:
+    """torch's FLOP counter (2 per multiply-add of matrix products, convolutions and attention) with the CPU
+    kernel of scaled_dot_product_attention, which torch's table leaves out (it has the CUDA kernels'), counted as
+    the pass's products: the JAX glue's count (``flops_jax``) of the same models is then the same number."""
+    aten = torch.ops.aten
+    cpu = {
+        aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention,
+        aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_attention_backward,
+    }
+    return flop_counter.FlopCounterMode(display=False, custom_mapping=cpu)
+
+
 def train_step(
     workload: spec.Workload, model, model_state, batch: dict, rng, optimizer: torch.optim.Optimizer, hp: TrainingHParams
 ) -> tuple[torch.Tensor, Any]:
@@ -51,7 +74,7 @@ def train_step(
     block-size rule on counts its forward and backward FLOPs, from which the optimizer sets its blocks."""
     optimizer.zero_grad(set_to_none=True)
     counting = getattr(optimizer, "awaits_batch_flops", False)
-    with FlopCounterMode(display=False) if counting else contextlib.nullcontext() as counter:
+    with flop_counter_mode() if counting else contextlib.nullcontext() as counter:
         loss, new_model_state = _forward_backward(workload, model, model_state, batch, rng, hp)
     if counting:
         optimizer.set_blocks(counter.get_total_flops())
@@ -103,14 +126,9 @@ class OptimizerSet:
             total = torch.tensor([float(batch_flops)], dtype=torch.float64)
             torch.distributed.all_reduce(total)
             batch_flops = total.item()
-        if not batch_flops > 0:
-            raise ValueError(
-                "block_budget: torch.utils.flop_counter counted no FLOPs in the model's forward and backward pass "
-                "(no matmuls or convolutions it knows); drop block_budget for this workload"
-            )
         kron = self.optimizers["kron"]
         shapes = [tuple(p.shape) for g in kron.param_groups if g["precondition"] for p in g["params"]]
-        self._resize(flops.block_for_budget(kron.config, shapes, batch_flops, self.budget))
+        self._resize(recipe.rule_block(kron.config, shapes, batch_flops, self.budget, "torch.utils.flop_counter"))
         self.awaits_batch_flops = False
 
     def _resize(self, max_dim: int | None) -> None:
@@ -183,18 +201,15 @@ def kronecker(optimizer_cls, policy: routing.Policy = routing.DEFAULT, **options
             return optimizer_cls(groups, lr=hp.learning_rate, weight_decay=hp.weight_decay, **sized)
 
         optimizers, budget = {"kron": kron()}, factory.budget_for(hyperparameters)
-        if budget is not None and optimizers["kron"].config.variant not in flops.APPLICATIONS:
-            raise ValueError(
-                f"block_budget: {optimizers['kron'].config.variant} has no FLOP model (precond/flops.py), so the "
-                f"block-size rule cannot size its blocks; drop block_budget or set max_preconditioner_dim"
-            )
+        if budget is not None:
+            recipe.check_block_rule(optimizers["kron"].config.variant)
         if adam_params:
             optimizers["adam"] = precond.NAdamW(
                 adam_params, lr=hp.learning_rate, betas=hp.adam_betas, weight_decay=hp.weight_decay
             )
         return OptimizerSet(optimizers, budget, kron)
 
-    return factory.attach(build, block_rule=True)
+    return factory.attach(build)
 
 
 def make_submission(build_optimizer, defaults: TrainingHParams):

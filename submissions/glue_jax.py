@@ -27,7 +27,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 import compat  # noqa: F401  (so `from algoperf import spec` resolves)
 import precond_jax
 from algoperf import spec
-from submissions import recipe, routing
+from precond.config import PRESETS, KronConfig
+from submissions import flops_jax, recipe, routing
 from submissions.recipe import BASELINE_DEFAULTS, BATCH_SIZES, TrainingHParams, batch_size  # noqa: F401  (re-exported)
 
 try:
@@ -129,23 +130,39 @@ def kronecker(transform, policy: routing.Policy = routing.DEFAULT, **options):
 
     factory = recipe.KronFactory(policy, options)
 
-    def build(params, param_types, hp: TrainingHParams, hyperparameters, learning_rate) -> optax.GradientTransformation:
+    def build(
+        params, param_types, hp: TrainingHParams, hyperparameters, learning_rate, batch_flops=None
+    ) -> optax.GradientTransformation:
+        """``batch_flops``: () -> a training batch's forward and backward FLOPs, called when the block-size rule
+        is on (``block_budget``), which sizes the blocks here, before the state is built from them."""
         names = type_names(params, param_types)
         routes = route_parameters(params, param_types, factory.policy_for(hyperparameters))
+        perms = {key: torch_layout(names[key], tuple(p.shape)) for key, p in _leaves_by_path(params)}
+        kw, budget = factory.options_for(hp, hyperparameters), factory.budget_for(hyperparameters)
+        if budget is not None:
+            config = KronConfig.build(transform.__name__, PRESETS[transform.__name__], kw)
+            recipe.check_block_rule(config.variant)
+            shapes = [
+                _permuted(p.shape, perms[key]) for key, p in _leaves_by_path(params) if routes[key] == routing.KRONECKER
+            ]
+            kw = {**kw, "max_preconditioner_dim": recipe.rule_block(config, shapes, batch_flops(), budget, "the jaxpr")}
         kron = transform(
             learning_rate,
             hp.weight_decay,
             precondition=lambda tree: _by_path(tree, lambda key, _: routes[key] == routing.KRONECKER),
-            **factory.options_for(hp, hyperparameters),
+            **kw,
         )
         transforms = {routing.KRONECKER: kron}
         if routing.ADAM in routes.values():
             transforms[routing.ADAM] = precond_jax.nadamw(learning_rate, hp.adam_betas, weight_decay=hp.weight_decay)
         labels = _by_path(params, lambda key, _: routing.ADAM if routes[key] == routing.ADAM else routing.KRONECKER)
-        perms = {key: torch_layout(names[key], tuple(p.shape)) for key, p in _leaves_by_path(params)}
         return in_torch_layout(optax.multi_transform(transforms, labels), perms)
 
     return factory.attach(build)
+
+
+def _permuted(shape, perm) -> tuple[int, ...]:
+    return tuple(shape) if perm is None else tuple(shape[i] for i in perm)
 
 
 def clip_by_global_norm(grads, max_norm: float | None):
@@ -199,10 +216,15 @@ def make_submission(build_optimizer, defaults: TrainingHParams):
     transformation applying the whole update (learning rate and weight decay included)."""
 
     def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
-        del model_state, rng
+        del rng
         hp = TrainingHParams.resolve(hyperparameters, defaults)
         schedule = lr_schedule(hp, workload.step_hint)
-        optimizer = build_optimizer(model_params, workload.model_params_types, hp, hyperparameters, schedule)
+        sized = {}  # the block-size rule's count, for the factories that have the rule
+        if hasattr(build_optimizer, recipe.BLOCK_BUDGET):
+            sized["batch_flops"] = lambda: flops_jax.training_pass_flops(
+                workload, model_params, model_state, hp.dropout_rate
+            )
+        optimizer = build_optimizer(model_params, workload.model_params_types, hp, hyperparameters, schedule, **sized)
         # placed as the jitted step returns it, so the second step does not compile again
         state = jax.device_put(optimizer.init(model_params), shardings()[0])
         return state, optimizer.update

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from common import search_space as ss
-from precond import guards
+from precond import flops, guards
 from precond.config import KronConfig
 from submissions import routing
 
@@ -131,6 +131,27 @@ KRON_OVERRIDES = tuple(f.name for f in fields(KronConfig) if f.name not in ("var
 BLOCK_BUDGET = "block_budget"
 
 
+def check_block_rule(variant: str) -> None:
+    """Refuses the block-size rule for a variant the FLOP model does not cover."""
+    if variant not in flops.APPLICATIONS:
+        raise ValueError(
+            f"block_budget: {variant} has no FLOP model (precond/flops.py), so the block-size rule cannot size its "
+            f"blocks; drop block_budget or set max_preconditioner_dim"
+        )
+
+
+def rule_block(config: KronConfig, shapes, batch_flops: float, budget: float, counter: str) -> int:
+    """The block-size rule's max_preconditioner_dim for preconditioned parameters of ``shapes`` (torch's layout)
+    against a training batch's forward and backward FLOPs, as ``counter`` counted them; both glues' rule."""
+    check_block_rule(config.variant)
+    if not batch_flops > 0:
+        raise ValueError(
+            f"block_budget: {counter} counted no FLOPs in the model's forward and backward pass (no matmuls or "
+            f"convolutions it knows); drop block_budget for this workload"
+        )
+    return flops.block_for_budget(config, shapes, batch_flops, budget)
+
+
 def kron_overrides(hyperparameters: Any) -> dict:
     """The KronConfig options a search-space point sets (they override a submission's options)."""
     return {k: getattr(hyperparameters, k) for k in KRON_OVERRIDES if hasattr(hyperparameters, k)}
@@ -162,14 +183,10 @@ class KronFactory:
         """The submission's routing policy, ``precondition_embeddings`` overridden by the point's."""
         return self.policy.with_overrides(hyperparameters)
 
-    def attach(self, build, block_rule: bool = False):
-        """``build`` with the attributes ``hyperparameters`` (and the benchmarks) read: overridable, policy, and
-        with ``block_rule`` (a glue that implements the rule) block_budget; without, the option is refused."""
-        build.overridable, build.policy = self.overridable, self.policy
-        if block_rule:
-            build.block_budget = self.budget_for(None)
-        elif self.budget_for(None) is not None:
-            raise ValueError("block_budget (the block-size rule) is in the PyTorch glue only; drop it from the options")
+    def attach(self, build):
+        """``build`` with the attributes ``hyperparameters`` (and the benchmarks) read: overridable, policy and
+        block_budget."""
+        build.overridable, build.policy, build.block_budget = self.overridable, self.policy, self.budget_for(None)
         return build
 
 

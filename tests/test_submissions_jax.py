@@ -388,8 +388,7 @@ def test_flax_conv_kernels_are_preconditioned_as_torch_conv_weights():
 @pytest.mark.parametrize("name", NAMES)
 def test_both_frameworks_declare_the_same_hyperparameters_and_jax_files_import_only_the_api(name):
     torch_module, jax_module = torch_submission(name), jax_submission(name)
-    torch_only = {"block_budget"}  # the block-size rule is in the PyTorch glue only (docs/optimizers.md)
-    assert jax_module.HYPERPARAMETERS == {k: v for k, v in torch_module.HYPERPARAMETERS.items() if k not in torch_only}
+    assert jax_module.HYPERPARAMETERS == torch_module.HYPERPARAMETERS
     assert jax_module.SELF_TUNING_DEFAULTS is torch_module.SELF_TUNING_DEFAULTS
     assert all(callable(getattr(jax_module, fn)) for fn in REQUIRED)
     allowed = ("algoperf", "precond_jax", "submissions.glue_jax", f"submissions.{name}.options")

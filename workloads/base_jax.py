@@ -36,6 +36,15 @@ class InMemoryJaxWorkload(InMemoryCore):
         """Inputs of a batch of one or two examples, for ``init`` to trace shapes with."""
         raise NotImplementedError
 
+    def train_batch_inputs(self):
+        """The shapes (``jax.ShapeDtypeStruct``) of the training batches' inputs, for a submission to trace its first
+        step ahead of it; known once the training queue is built, which AlgoPerf's runner (and kronbench's) does
+        before initialising the model and the optimizer."""
+        if self.train_batch_size is None:
+            raise ValueError(f"{type(self).__name__}: build the training input queue before asking its batches' shapes")
+        size = self.train_batch_size
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct((size, *x.shape[1:]), x.dtype), self.init_inputs())
+
     # --- data -----------------------------------------------------------------------------------------------
     def load_splits(self, data_dir: str) -> dict[str, dict]:
         return self.numpy_splits(data_dir)

@@ -26,6 +26,7 @@ class InMemoryCore(spec.Workload):
     def __init__(self):
         super().__init__()
         self._splits: dict[str, dict] | None = None
+        self.train_batch_size: int | None = None  # the training queue's, once built
 
     # --- what a framework base provides ---------------------------------------------------------------------
     def load_splits(self, data_dir: str) -> dict[str, dict]:
@@ -118,6 +119,7 @@ class InMemoryCore(spec.Workload):
         data = self.split_arrays(split, data_dir)
         n = self.num_examples_in(data)
         if split == "train":
+            self.train_batch_size = global_batch_size
             indices = self.train_index_stream(n, global_batch_size, data_rng)
         else:
             indices = arrays.eval_indices(n, global_batch_size, n)
