@@ -15,6 +15,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+import compat  # noqa: F401  (so `from algoperf import spec` resolves)
 from algoperf import spec
 
 SCANNED = "scan"  # its body runs ``length`` times
@@ -33,20 +34,22 @@ def _inner_jaxprs(value) -> list:
 
 
 def _own_flops(eqn) -> float:
-    out = math.prod(eqn.outvars[0].aval.shape)
     if eqn.primitive.name == "dot_general":
         (contracting, _), _ = eqn.params["dimension_numbers"]
         lhs = eqn.invars[0].aval.shape
-        return 2.0 * out * math.prod(lhs[i] for i in contracting)
-    if eqn.primitive.name == "conv_general_dilated":  # each output sums a kernel's worth of products
-        rhs = eqn.invars[1].aval.shape
-        out_features = rhs[eqn.params["dimension_numbers"].rhs_spec[0]]
-        return 2.0 * out * math.prod(rhs) / out_features
+        return 2.0 * math.prod(eqn.outvars[0].aval.shape) * math.prod(lhs[i] for i in contracting)
+    if eqn.primitive.name == "conv_general_dilated":
+        # each output sums a kernel's worth of products; a dilated input (a strided convolution's input gradient)
+        # is mostly the zeros inserted between its entries, which count nothing, as in torch's formula
+        rhs, params = eqn.invars[1].aval.shape, eqn.params
+        per_output = math.prod(rhs) / rhs[params["dimension_numbers"].rhs_spec[0]]
+        return 2.0 * math.prod(eqn.outvars[0].aval.shape) * per_output / math.prod(params["lhs_dilation"])
     return 0.0
 
 
 def jaxpr_flops(jaxpr) -> float:
-    """Matrix-product and convolution FLOPs of ``jaxpr`` (a Jaxpr), inner jaxprs included."""
+    """Matrix-product and convolution FLOPs of ``jaxpr`` (a Jaxpr), inner jaxprs included; a while loop's body
+    counts once (its trip count is not in the jaxpr: no model here has one)."""
     total = 0.0
     for eqn in jaxpr.eqns:
         inner = [jaxpr_flops(j) for value in eqn.params.values() for j in _inner_jaxprs(value)]

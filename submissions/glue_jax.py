@@ -140,12 +140,10 @@ def kronecker(transform, policy: routing.Policy = routing.DEFAULT, **options):
         perms = {key: torch_layout(names[key], tuple(p.shape)) for key, p in _leaves_by_path(params)}
         kw, budget = factory.options_for(hp, hyperparameters), factory.budget_for(hyperparameters)
         if budget is not None:
-            config = KronConfig.build(transform.__name__, PRESETS[transform.__name__], kw)
-            recipe.check_block_rule(config.variant)
             shapes = [
                 _permuted(p.shape, perms[key]) for key, p in _leaves_by_path(params) if routes[key] == routing.KRONECKER
             ]
-            kw = {**kw, "max_preconditioner_dim": recipe.rule_block(config, shapes, batch_flops(), budget, "the jaxpr")}
+            kw = {**kw, "max_preconditioner_dim": _ruled_block(transform, kw, shapes, batch_flops, budget)}
         kron = transform(
             learning_rate,
             hp.weight_decay,
@@ -159,6 +157,20 @@ def kronecker(transform, policy: routing.Policy = routing.DEFAULT, **options):
         return in_torch_layout(optax.multi_transform(transforms, labels), perms)
 
     return factory.attach(build)
+
+
+def _ruled_block(transform, options: dict, shapes, batch_flops, budget: float) -> int:
+    """The block-size rule's max_preconditioner_dim for ``transform`` (a ``precond_jax`` preset) with ``options``
+    on preconditioned parameters of ``shapes`` (torch's layout)."""
+    variant = getattr(transform, "__name__", None)
+    if variant not in PRESETS:
+        raise ValueError(f"block_budget: {transform!r} is not a precond_jax preset; drop block_budget or use one")
+    if batch_flops is None:
+        raise ValueError("block_budget: the optimizer factory was called without batch_flops; build it through "
+                         "make_submission's init_optimizer_state")  # fmt: skip
+    config = KronConfig.build(f"precond_jax.{variant}", PRESETS[variant], options)
+    recipe.check_block_rule(config.variant)  # before tracing the pass, which costs seconds
+    return recipe.rule_block(config, shapes, batch_flops(), budget, "the jaxpr")
 
 
 def _permuted(shape, perm) -> tuple[int, ...]:

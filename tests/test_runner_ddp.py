@@ -137,8 +137,6 @@ def test_the_block_size_rule_picks_the_same_size_on_every_rank_and_trains_as_one
     """Shampoo with a block_budget that block 64 just meets against the global batch's forward and backward FLOPs
     (128 examples; a rank alone sees half, and by itself would halve to 32), 20 steps on 2 processes and on one:
     both pick 64 (the ranks sum their counts) and the parameters agree."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     from precond import flops
     from precond.config import KronConfig
     from submissions import glue
@@ -147,7 +145,7 @@ def test_the_block_size_rule_picks_the_same_size_on_every_rank_and_trains_as_one
     workload = get_workload("mnist")
     model, _ = workload.init_model_fn([0, 0])
     batch = next(workload._build_input_queue([0, 0], "train", "", 128))
-    with FlopCounterMode(display=False) as counter:
+    with glue.flop_counter_mode() as counter:
         glue._forward_backward(workload, model, None, batch, None, glue.TrainingHParams())
     cfg = KronConfig(variant="shampoo", max_preconditioner_dim=1024, precondition_frequency=5)
     budget = flops.steady_flops(cfg, flops.preconditioned_blocks([(128, 784), (10, 128)], 64))
